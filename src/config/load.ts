@@ -1,0 +1,130 @@
+// Parse (YAML or JSON), validate against the schema, then check what a schema cannot
+// express (references, patterns). Every problem is reported with its path, all at once.
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { configSchema } from './schema.js';
+import type { GatewayConfig } from './types.js';
+import { checkPathPattern } from '../router/path-pattern.js';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[], source = 'config') {
+    super(`${source} is invalid:\n` + problems.map((p) => `  - ${p}`).join('\n'));
+    this.problems = problems;
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(configSchema);
+
+/** `/routes/3/match` → `routes[3].match` */
+function displayPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(part)) out += `[${part}]`;
+    else out += (out ? '.' : '') + part;
+  }
+  return out || '(root)';
+}
+
+function describe(e: ErrorObject): string | undefined {
+  const at = displayPath(e.instancePath);
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${at}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    case 'required':
+      return `${at}: missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'oneOf':
+    case 'if':
+      return undefined; // the branch errors say what is wrong
+    default:
+      return `${at}: ${e.message ?? 'is invalid'}`;
+  }
+}
+
+function schemaProblems(errors: ErrorObject[]): string[] {
+  const seen = new Set<string>();
+  let list = errors.map(describe).filter((m): m is string => !!m);
+  if (list.length === 0) list = errors.map((e) => `${displayPath(e.instancePath)}: ${e.message ?? 'is invalid'}`);
+  return list.filter((m) => (seen.has(m) ? false : (seen.add(m), true)));
+}
+
+function semanticProblems(cfg: GatewayConfig): string[] {
+  const problems: string[] = [];
+  for (const [name, up] of Object.entries(cfg.upstreams)) {
+    up.targets.forEach((t, i) => {
+      let url: URL | undefined;
+      try { url = new URL(t.url); } catch { /* reported below */ }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not an http(s) URL`);
+      } else if (url.pathname !== '/' || url.search) {
+        problems.push(`upstreams.${name}.targets[${i}].url: must be an origin without a path ("${url.origin}")`);
+      }
+    });
+  }
+  const names = new Map<string, number>();
+  cfg.routes.forEach((r, i) => {
+    const at = `routes[${i}]`;
+    if (!(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
+    if (r.name !== undefined) {
+      if (names.has(r.name)) problems.push(`${at}.name: duplicate route name "${r.name}" (also routes[${names.get(r.name)}])`);
+      else names.set(r.name, i);
+    }
+    if (r.match.path !== undefined && r.match.prefix !== undefined) problems.push(`${at}.match: give either path or prefix, not both`);
+    if (r.match.path !== undefined) {
+      const why = checkPathPattern(r.match.path);
+      if (why) problems.push(`${at}.match.path: ${why}`);
+    }
+    if (r.stripPrefix !== undefined && r.rewrite !== undefined) problems.push(`${at}: give either stripPrefix or rewrite, not both`);
+    for (const kind of ['headers', 'query'] as const) {
+      for (const [key, m] of Object.entries(r.match[kind] ?? {})) {
+        if (typeof m === 'object' && 'regex' in m) {
+          try { new RegExp(m.regex); } catch (e) { problems.push(`${at}.match.${kind}.${key}.regex: ${(e as Error).message}`); }
+        }
+      }
+    }
+    if (r.rewrite !== undefined) {
+      const params = new Set((r.match.path ?? '').split('/').filter((s) => s.startsWith(':')).map((s) => s.slice(1)));
+      for (const p of r.rewrite.split('/').filter((s) => s.startsWith(':'))) {
+        if (!params.has(p.slice(1))) problems.push(`${at}.rewrite: parameter "${p}" is not in match.path`);
+      }
+    }
+  });
+  return problems;
+}
+
+/** Validate an already-parsed object; throws ConfigError listing every problem. */
+export function validateConfig(raw: unknown, source = 'config'): GatewayConfig {
+  const copy = structuredClone(raw ?? {});
+  if (!validate(copy)) throw new ConfigError(schemaProblems(validate.errors ?? []), source);
+  const cfg = copy as unknown as GatewayConfig;
+  const problems = semanticProblems(cfg);
+  if (problems.length) throw new ConfigError(problems, source);
+  return cfg;
+}
+
+/** Parse YAML (a superset of JSON) text into a validated config. */
+export function parseConfig(text: string, source = 'config'): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
+    throw new ConfigError([`(syntax): ${msg}`], source);
+  }
+  return validateConfig(raw, source);
+}
+
+export function loadConfigFile(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`(file): cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`], file);
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,133 @@
+// The JSON Schema every config must satisfy. It is the contract: docs/config.md documents
+// each key here, and unknown keys anywhere are errors (additionalProperties: false).
+const headerOps = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Header edits applied in order: remove, then add (add replaces an existing value).',
+  properties: {
+    add: { type: 'object', additionalProperties: { type: 'string' }, description: 'Headers to set.' },
+    remove: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Header names to remove.' },
+  },
+} as const;
+
+const valueMatcher = {
+  description: 'Exact string, or { regex } / { present: bool }.',
+  oneOf: [
+    { type: 'string' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        regex: { type: 'string', minLength: 1 },
+        present: { type: 'boolean' },
+      },
+      minProperties: 1,
+      maxProperties: 1,
+    },
+  ],
+} as const;
+
+export const configSchema = {
+  $id: 'https://edge-gateway.local/config.schema.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['routes'],
+  properties: {
+    engine: { enum: ['uws', 'node'], default: 'uws', description: 'HTTP front end.' },
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string', minLength: 1, default: '0.0.0.0' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+      },
+      default: {},
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+      },
+      default: {},
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
+        maxHeaderCount: { type: 'integer', minimum: 8, maximum: 1000, default: 100 },
+        maxBodyBytes: { type: 'integer', minimum: 0, default: 1073741824 },
+        headersTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+        shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
+      },
+      default: {},
+    },
+    upstreams: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['targets'],
+        properties: {
+          targets: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              properties: {
+                url: { type: 'string', minLength: 1 },
+                weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+              },
+            },
+          },
+          connections: { type: 'integer', minimum: 1, maximum: 10000, default: 256 },
+          keepAliveTimeoutMs: { type: 'integer', minimum: 100, default: 60000 },
+          timeoutMs: { type: 'integer', minimum: 1, description: 'Default total timeout for routes to this upstream.' },
+        },
+      },
+    },
+    routes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['match', 'upstream'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          match: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              methods: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^[A-Za-z]+$' } },
+              host: {
+                description: 'One host or a list; "*.example.com" matches any subdomain.',
+                oneOf: [
+                  { type: 'string', minLength: 1 },
+                  { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+                ],
+              },
+              path: { type: 'string', pattern: '^/' },
+              prefix: { type: 'string', pattern: '^/' },
+              headers: { type: 'object', additionalProperties: valueMatcher },
+              query: { type: 'object', additionalProperties: valueMatcher },
+            },
+          },
+          upstream: { type: 'string', minLength: 1 },
+          stripPrefix: { oneOf: [{ type: 'boolean' }, { type: 'string', pattern: '^/' }] },
+          rewrite: { type: 'string', pattern: '^/' },
+          requestHeaders: headerOps,
+          responseHeaders: headerOps,
+          timeoutMs: { type: 'integer', minimum: 1 },
+          preserveHost: { type: 'boolean', default: false },
+        },
+      },
+    },
+  },
+} as const;

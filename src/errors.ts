@@ -1,0 +1,56 @@
+// One error type for everything the gateway answers with itself. A stable `code`,
+// where it came from, whether a retry may help, and the HTTP status, mapped in one place.
+export type ErrorSource = 'client' | 'upstream' | 'internal';
+
+export const ERROR_STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  route_not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  header_fields_too_large: 431,
+  rate_limited: 429,
+  internal_error: 500,
+  upstream_unavailable: 502,
+  upstream_reset: 502,
+  upstream_bad_response: 502,
+  service_unavailable: 503,
+  upstream_timeout: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, source: ErrorSource = 'client', retryable = false) {
+    // Expected errors are created per request on hot paths: skip the stack capture.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.source = source;
+    this.retryable = retryable;
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 413: 'Payload Too Large', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+export function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? 'Unknown';
+}
+
+/** The JSON body every gateway-generated error carries. */
+export function errorBody(code: string, message: string, requestId: string): string {
+  return JSON.stringify({ error: { code, message, requestId } });
+}

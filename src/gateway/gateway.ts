@@ -1,0 +1,118 @@
+// The gateway core: per request, check the head, route it, and hand it to the upstream.
+// Holds the current RouteTable; a reload swaps it, and requests already running keep the
+// table (and pools) they started with.
+import { GatewayError, errorBody } from '../errors.js';
+import type { GatewayConfig } from '../config/types.js';
+import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
+import { scanRequestHeaders, findHeader } from '../proxy/request-headers.js';
+import { applyHeaderOps } from '../proxy/header-ops.js';
+import { RequestBodyStream } from '../proxy/request-body.js';
+import { ProxyCall } from '../proxy/proxy-call.js';
+import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
+import { RouteTable } from './route-table.js';
+
+const METHOD = /^[A-Z]{1,20}$/;
+const JSON_HEADERS = ['content-type', 'application/json'];
+
+export function sendError(sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]): void {
+  const headers = [...JSON_HEADERS, 'x-request-id', requestId];
+  if (extra) headers.push(...extra);
+  sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId));
+}
+
+export class Gateway {
+  private table: RouteTable;
+  /** Requests whose response has not finished yet. */
+  inflight = 0;
+  private readonly release = () => { this.inflight--; };
+
+  constructor(config: GatewayConfig) {
+    this.table = new RouteTable(config);
+  }
+
+  get config(): GatewayConfig { return this.table.config; }
+  get routeTable(): RouteTable { return this.table; }
+
+  /** Swap in a new config. The old table's pools close once their requests finish. */
+  reload(config: GatewayConfig): void {
+    const next = new RouteTable(config);
+    const old = this.table;
+    this.table = next;
+    void old.retire();
+  }
+
+  destroy(): void {
+    this.table.destroy();
+  }
+
+  readonly handle = (head: RequestHead, body: BodySource | null, sink: ResponseSink): void => {
+    const table = this.table;
+    const limits = table.config.limits;
+    this.inflight++;
+    const scanned = scanRequestHeaders(head.rawHeaders, limits);
+    if (scanned instanceof GatewayError) {
+      sendError(sink, scanned, findHeader(head.rawHeaders, 'x-request-id') ?? '-');
+      this.inflight--;
+      return;
+    }
+    const requestId = scanned.requestId;
+    const method = head.method;
+    let path = head.path;
+    if (!METHOD.test(method) || path.charCodeAt(0) !== 47 /* / */) {
+      sendError(sink, new GatewayError('bad_request', 'malformed request line'), requestId);
+      this.inflight--;
+      return;
+    }
+    if (hasDotSegment(path)) path = removeDotSegments(path);
+
+    let query: URLSearchParams | null = null;
+    const match = table.router.match({
+      method,
+      host: scanned.host,
+      path,
+      header: (name) => findHeader(head.rawHeaders, name),
+      queryParam: (name) => (query ??= new URLSearchParams(head.query)).get(name) ?? undefined,
+    });
+    if (match.kind !== 'route') {
+      if (match.kind === 'method-not-allowed') {
+        sendError(sink, new GatewayError('method_not_allowed', `method ${method} is not allowed on ${path}`), requestId, ['allow', match.allow.join(', ')]);
+      } else {
+        sendError(sink, new GatewayError('route_not_found', `no route for ${method} ${path}`), requestId);
+      }
+      this.inflight--;
+      return;
+    }
+    if (scanned.contentLength > limits.maxBodyBytes) {
+      sendError(sink, new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`), requestId, ['connection', 'close']);
+      this.inflight--;
+      return;
+    }
+
+    const route = match.route;
+    const target = route.upstream.pick();
+    const headers = scanned.forward;
+    if (route.requestOps) applyHeaderOps(headers, route.requestOps);
+    headers.push(
+      'x-request-id', requestId,
+      'x-forwarded-for', scanned.xForwardedFor ? `${scanned.xForwardedFor}, ${head.remoteAddress}` : head.remoteAddress,
+      'x-forwarded-proto', head.scheme,
+    );
+    if (scanned.hostHeader) headers.push('x-forwarded-host', scanned.hostHeader);
+    headers.push('host', route.preserveHost && scanned.hostHeader ? scanned.hostHeader : target.authority);
+
+    let upstreamPath = route.buildPath ? route.buildPath(path, match.params, match.wildcard) : path;
+    if (head.query) upstreamPath += '?' + head.query;
+
+    const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
+    const call = new ProxyCall(sink, requestId, method === 'HEAD', route.responseOps, route.timeoutMs, sendError, this.release);
+    target.pool.dispatch(
+      {
+        path: upstreamPath,
+        method,
+        headers,
+        body: hasBody ? new RequestBodyStream(body, limits.maxBodyBytes) : null,
+      },
+      call,
+    );
+  };
+}

@@ -1,0 +1,98 @@
+// A config compiled into an immutable table: router, upstream pools and per-route
+// precomputed pieces. A reload builds a new table and swaps one reference.
+import type { GatewayConfig, RouteConfig } from '../config/types.js';
+import { Router, paramNamesOf, patternOf, type Routable } from '../router/router.js';
+import { compilePredicates } from '../router/predicates.js';
+import { parsePathPattern } from '../router/path-pattern.js';
+import { compileHeaderOps, type CompiledHeaderOps } from '../proxy/header-ops.js';
+import { Upstream } from '../upstream/upstream.js';
+
+export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
+
+export interface CompiledRoute extends Routable {
+  readonly name: string;
+  readonly upstream: Upstream;
+  /** null: forward the path as received */
+  readonly buildPath: PathBuilder | null;
+  readonly requestOps: CompiledHeaderOps | null;
+  readonly responseOps: CompiledHeaderOps | null;
+  readonly timeoutMs: number;
+  readonly preserveHost: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+function staticPrefixOf(pattern: string): string {
+  const out: string[] = [];
+  for (const s of parsePathPattern(pattern)) {
+    if (s.kind !== 'static') break;
+    out.push(s.value);
+  }
+  const prefix = '/' + out.join('/');
+  return prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+}
+
+function stripper(prefix: string): PathBuilder {
+  if (prefix === '/' || prefix === '') return (path) => path;
+  return (path) => {
+    if (!path.startsWith(prefix)) return path;
+    const rest = path.slice(prefix.length);
+    return rest === '' ? '/' : rest.startsWith('/') ? rest : path;
+  };
+}
+
+function rewriter(template: string): PathBuilder {
+  const parts = template.split('/').slice(1);
+  return (_path, params, wildcard) =>
+    '/' + parts.map((p) => (p === '*' ? wildcard ?? '' : p.startsWith(':') ? encodeURIComponent(params[p.slice(1)] ?? '') : p)).join('/');
+}
+
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream): CompiledRoute {
+  const pattern = patternOf(r.match);
+  let buildPath: PathBuilder | null = null;
+  if (r.rewrite !== undefined) buildPath = rewriter(r.rewrite);
+  else if (r.stripPrefix === true) buildPath = stripper(staticPrefixOf(pattern));
+  else if (typeof r.stripPrefix === 'string') buildPath = stripper(r.stripPrefix.replace(/\/$/, ''));
+  return Object.freeze({
+    name: r.name ?? `route-${index}`,
+    methods: r.match.methods ? new Set(r.match.methods.map((m) => m.toUpperCase())) : null,
+    headerPredicates: compilePredicates(r.match.headers, true),
+    queryPredicates: compilePredicates(r.match.query, false),
+    paramNames: paramNamesOf(pattern),
+    upstream,
+    buildPath,
+    requestOps: compileHeaderOps(r.requestHeaders),
+    responseOps: compileHeaderOps(r.responseHeaders),
+    timeoutMs: r.timeoutMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    preserveHost: r.preserveHost,
+  });
+}
+
+export class RouteTable {
+  readonly router: Router<CompiledRoute>;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly routes: readonly CompiledRoute[];
+
+  constructor(readonly config: GatewayConfig) {
+    const upstreams = new Map<string, Upstream>();
+    for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u));
+    this.upstreams = upstreams;
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!));
+    this.router = new Router(
+      config.routes.map((r, i) => ({
+        route: this.routes[i]!,
+        hosts: r.match.host === undefined ? null : Array.isArray(r.match.host) ? r.match.host : [r.match.host],
+        path: patternOf(r.match),
+      })),
+    );
+  }
+
+  /** Closes the pools once their in-flight requests have finished. */
+  async retire(): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((u) => u.close()));
+  }
+
+  destroy(): void {
+    for (const u of this.upstreams.values()) u.destroy();
+  }
+}

@@ -1,0 +1,193 @@
+// The uWebSockets.js front end. Rules it follows (uWS manual): onAborted is attached before
+// returning from the handler; every write from a callback is corked; nothing is written after
+// an abort; bodies are read through onData with pause/resume; known-length responses stream
+// with tryEnd + onWritable, unknown-length ones with write (chunked) + onWritable.
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { loadNativeUws, type Uws } from './uws-loader.js';
+import { statusLine } from './status-line.js';
+import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
+
+class UwsExchange implements BodySource, ResponseSink {
+  aborted = false;
+  private finished = false;
+  private abortCb: (() => void) | null = null;
+  private drainCb: (() => void) | null = null;
+  private status = 200;
+  private headers: string[] = [];
+  private total = -1;
+  private headWritten = false;
+  /** Chunk tryEnd could not fully write, and the write offset it started at. */
+  private pending: Uint8Array | null = null;
+  private pendingOffset = 0;
+  private writableHooked = false;
+
+  constructor(private readonly res: HttpResponse, private readonly live: Set<UwsExchange>) {}
+
+  handleAbort(): void {
+    this.aborted = true;
+    this.live.delete(this);
+    const cb = this.abortCb;
+    this.abortCb = null;
+    if (cb && !this.finished) cb();
+  }
+
+  onAborted(cb: () => void): void { this.abortCb = cb; }
+
+  onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
+    this.res.onData((ab, last) => { if (!this.aborted) cb(new Uint8Array(ab), last); });
+  }
+  pause(): void { if (!this.aborted) this.res.pause(); }
+  resume(): void { if (!this.aborted) this.res.resume(); }
+
+  private writeHead(): void {
+    const res = this.res, h = this.headers;
+    res.writeStatus(statusLine(this.status));
+    for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+    this.headWritten = true;
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.live.delete(this);
+  }
+
+  sendFull(status: number, headers: string[], body: string | Uint8Array): void {
+    if (this.aborted || this.finished) return;
+    this.status = status;
+    this.headers = headers;
+    this.finish();
+    this.res.cork(() => { this.writeHead(); this.res.end(body); });
+  }
+
+  start(status: number, headers: string[], contentLength: number, headless: boolean): void {
+    if (this.aborted || this.finished) return;
+    this.status = status;
+    this.headers = headers;
+    this.total = contentLength;
+    if (headless) {
+      this.finish();
+      this.res.cork(() => {
+        this.writeHead();
+        if (contentLength >= 0) this.res.endWithoutBody(contentLength);
+        else this.res.endWithoutBody();
+      });
+    }
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.aborted || this.finished) return true;
+    if (chunk.byteLength === 0) return true;
+    let ok = true;
+    const res = this.res;
+    res.cork(() => {
+      if (!this.headWritten) this.writeHead();
+      if (this.total >= 0) {
+        const offset = res.getWriteOffset();
+        const [sent, done] = res.tryEnd(chunk, this.total);
+        if (done) this.finish();
+        else if (!sent) {
+          this.pending = chunk;
+          this.pendingOffset = offset;
+          ok = false;
+        }
+      } else {
+        ok = res.write(chunk); // false: buffered by uWS, wait for writable
+      }
+    });
+    if (!ok) this.hookWritable();
+    return ok;
+  }
+
+  private hookWritable(): void {
+    if (this.writableHooked) return;
+    this.writableHooked = true;
+    this.res.onWritable((offset) => {
+      if (this.aborted) return true;
+      if (this.pending) {
+        const [sent, done] = this.res.tryEnd(this.pending.subarray(offset - this.pendingOffset), this.total);
+        if (done) this.finish();
+        if (!sent && !done) return false;
+        this.pending = null;
+      }
+      this.drainCb?.();
+      return true;
+    });
+  }
+
+  onDrain(cb: () => void): void { this.drainCb = cb; }
+
+  end(): void {
+    if (this.aborted || this.finished) return;
+    if (this.headWritten && this.total >= 0) {
+      // Fewer bytes than the announced length: the client must not take this as complete.
+      this.destroy();
+      return;
+    }
+    this.finish();
+    this.res.cork(() => {
+      if (!this.headWritten) this.writeHead();
+      this.res.end();
+    });
+  }
+
+  destroy(): void {
+    if (this.aborted) return;
+    this.finish();
+    this.aborted = true;
+    this.res.close();
+  }
+}
+
+export class UwsEngine implements Engine {
+  readonly name = 'uws' as const;
+  private readonly uws: Uws;
+  private readonly app: TemplatedApp;
+  private listenSocket: us_listen_socket | null = null;
+  private readonly live = new Set<UwsExchange>();
+
+  constructor(private readonly opts: EngineOptions, handler: RequestHandler) {
+    this.uws = loadNativeUws();
+    this.app = this.uws.App();
+    const live = this.live;
+    this.app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+      const ex = new UwsExchange(res, live);
+      res.onAborted(() => ex.handleAbort());
+      live.add(ex);
+      const rawHeaders: string[] = [];
+      req.forEach((k, v) => { rawHeaders.push(k, v); });
+      const head = {
+        method: req.getCaseSensitiveMethod(),
+        path: req.getUrl(),
+        query: req.getQuery() ?? '',
+        rawHeaders,
+        remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
+        scheme: 'http',
+      };
+      handler(head, ex, ex);
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.opts.host, this.opts.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`uws engine could not listen on ${this.opts.host}:${this.opts.port} (address in use or not available)`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(this.uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  stopListening(): void {
+    if (this.listenSocket) {
+      this.uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  closeAll(): void {
+    for (const ex of [...this.live]) ex.destroy();
+  }
+}
