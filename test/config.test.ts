@@ -1,0 +1,117 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, ConfigError } from '../src/config/load.js';
+import { CLI } from './helpers/gateway-process.js';
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+t.test('a minimal config gets safe defaults', async (t) => {
+  const cfg = parseConfig(`
+upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes: [ { match: { path: /x }, upstream: a } ]
+`);
+  t.equal(cfg.engine, 'uws');
+  t.same(cfg.listen, { host: '0.0.0.0', port: 8080 });
+  t.same(cfg.admin, { enabled: true, host: '127.0.0.1', port: 9901 });
+  t.equal(cfg.limits.maxHeaderBytes, 16384);
+  t.equal(cfg.upstreams.a!.targets[0]!.weight, 1);
+  t.equal(cfg.routes[0]!.preserveHost, false);
+});
+
+t.test('JSON is accepted as well as YAML', async (t) => {
+  const cfg = parseConfig(JSON.stringify({ upstreams: { a: { targets: [{ url: 'http://127.0.0.1:1' }] } }, routes: [{ match: { prefix: '/' }, upstream: 'a' }] }));
+  t.equal(cfg.routes.length, 1);
+});
+
+t.test('every problem is listed with its path', async (t) => {
+  const list = problems(`
+engine: fast
+listen: { port: 70000, bogus: 1 }
+upstreams:
+  users: { targets: [ { url: "ftp://x" } ] }
+  empty: { targets: [] }
+routes:
+  - name: a
+    match: { path: /a, color: red }
+    upstream: users
+  - name: a
+    match: { path: "/b/*/c" }
+    upstream: billing
+  - match: { path: /c, headers: { x-a: { regex: "(" } } }
+    upstream: users
+    rewrite: /d/:missing
+`);
+  const expected = [
+    'engine: must be one of "uws", "node"',
+    'listen: unknown key "bogus"',
+    'listen.port: must be <= 65535',
+    'upstreams.empty.targets: must NOT have fewer than 1 items',
+    'routes[0].match: unknown key "color"',
+  ];
+  for (const e of expected) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+  t.equal(list.length, expected.length, 'schema errors are reported before semantic checks');
+
+  const semantic = problems(`
+upstreams:
+  users: { targets: [ { url: "ftp://x" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+  - name: a
+    match: { path: "/b/*/c" }
+    upstream: billing
+  - match: { path: /c, headers: { x-a: { regex: "(" } } }
+    upstream: users
+    rewrite: /d/:missing
+`);
+  for (const e of [
+    'upstreams.users.targets[0].url: "ftp://x" is not an http(s) URL',
+    'routes[1].name: duplicate route name "a" (also routes[0])',
+    'routes[1].upstream: unknown upstream "billing"',
+    'routes[1].match.path: "*" is only allowed as the last segment',
+    'routes[2].rewrite: parameter ":missing" is not in match.path',
+  ]) t.ok(semantic.includes(e), `lists: ${e}\n got: ${JSON.stringify(semantic)}`);
+  t.ok(semantic.some((p) => p.startsWith('routes[2].match.headers.x-a.regex:')), 'bad regex reported by path');
+});
+
+t.test('missing routes and YAML syntax errors are reported', async (t) => {
+  t.same(problems('upstreams: {}'), ['(root): missing required key "routes"']);
+  const syntax = problems('routes: [ { match: ');
+  t.equal(syntax.length, 1);
+  t.match(syntax[0], /^\(syntax\): /);
+});
+
+t.test('gateway validate prints every error and exits 1; a good file exits 0', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-validate-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'routes:\n  - match: { path: /a }\n    upstream: nope\n  - match: { path: b }\n    upstream: nope\n');
+  const r = spawnSync(process.execPath, [CLI, 'validate', bad], { encoding: 'utf8' });
+  t.equal(r.status, 1);
+  t.match(r.stderr, 'routes[1].match.path: must match pattern "^/"');
+  const r2 = spawnSync(process.execPath, [CLI, 'validate', bad.replace('bad', 'missing')], { encoding: 'utf8' });
+  t.equal(r2.status, 1);
+  t.match(r2.stderr, 'cannot read');
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }\nroutes:\n  - match: { path: /a }\n    upstream: a\n');
+  const r3 = spawnSync(process.execPath, [CLI, 'validate', good], { encoding: 'utf8' });
+  t.equal(r3.status, 0);
+  t.match(r3.stdout, 'ok (1 routes, 1 upstreams)');
+  const semantic = join(dir, 'semantic.yaml');
+  writeFileSync(semantic, 'upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }\nroutes:\n  - match: { path: /a }\n    upstream: billing\n  - match: { path: /b }\n    upstream: other\n');
+  const r4 = spawnSync(process.execPath, [CLI, 'validate', semantic], { encoding: 'utf8' });
+  t.equal(r4.status, 1);
+  t.match(r4.stderr, 'routes[0].upstream: unknown upstream "billing"');
+  t.match(r4.stderr, 'routes[1].upstream: unknown upstream "other"');
+});

@@ -1,0 +1,80 @@
+// Starts the real gateway binary (dist/src/cli.js) as a child process on port 0 and
+// waits for its "listening" log line.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
+export const ENGINES = ['uws', 'node'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export interface GatewayProcess {
+  proc: ChildProcess;
+  port: number;
+  adminPort: number;
+  url: string;
+  adminUrl: string;
+  configFile: string;
+  output(): string;
+  rssBytes(): number;
+  /** SIGTERM and wait for exit; resolves the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startGatewayProcess(config: Record<string, unknown>, engine: EngineName, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
+  const configFile = join(dir, 'gateway.yaml');
+  const full = {
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    ...config,
+    engine,
+  };
+  writeFileSync(configFile, stringify(full));
+  const proc = spawn(process.execPath, [CLI, '--config', configFile], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 10_000);
+    const check = () => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('"listening"')) continue;
+        const msg = JSON.parse(line) as { port: number; adminPort: number };
+        clearTimeout(timer);
+        resolve(msg);
+        return;
+      }
+    };
+    proc.stdout!.on('data', check);
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`gateway exited with ${code}:\n${out}`)); });
+  });
+  return {
+    proc,
+    port: ready.port,
+    adminPort: ready.adminPort,
+    url: `http://127.0.0.1:${ready.port}`,
+    adminUrl: `http://127.0.0.1:${ready.adminPort}`,
+    configFile,
+    output: () => out,
+    rssBytes: () => {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    },
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
