@@ -80,6 +80,8 @@ export class NodeEngine implements Engine {
         maxHeaderSize: opts.maxHeaderBytes,
         headersTimeout: opts.headersTimeoutMs,
         requestTimeout: 0,
+        // node checks header deadlines on this interval (default 30 s): keep it well under the limit.
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))),
         keepAliveTimeout: 65_000,
         // The gateway needs the header list as sent, not node's merged object.
         joinDuplicateHeaders: false,

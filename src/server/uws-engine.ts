@@ -36,8 +36,19 @@ class UwsExchange implements BodySource, ResponseSink {
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
     this.res.onData((ab, last) => { if (!this.aborted) cb(new Uint8Array(ab), last); });
   }
-  pause(): void { if (!this.aborted) this.res.pause(); }
-  resume(): void { if (!this.aborted) this.res.resume(); }
+  // uWS 20.30 drops the connection when resume() is called on a socket that is not
+  // paused, so the paused state is tracked here.
+  private paused = false;
+  pause(): void {
+    if (this.aborted || this.paused) return;
+    this.paused = true;
+    this.res.pause();
+  }
+  resume(): void {
+    if (this.aborted || !this.paused) return;
+    this.paused = false;
+    this.res.resume();
+  }
 
   private writeHead(): void {
     const res = this.res, h = this.headers;
