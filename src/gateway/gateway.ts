@@ -41,8 +41,9 @@ export class Gateway {
     void old.retire();
   }
 
-  destroy(): void {
-    this.table.destroy();
+  /** Fails what is still running with `err` (answered to clients that have no response yet). */
+  destroy(err?: Error): Promise<void> {
+    return this.table.destroy(err);
   }
 
   readonly handle = (head: RequestHead, body: BodySource | null, sink: ResponseSink): void => {

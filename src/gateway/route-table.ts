@@ -92,7 +92,7 @@ export class RouteTable {
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));
   }
 
-  destroy(): void {
-    for (const u of this.upstreams.values()) u.destroy();
+  async destroy(err?: Error): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((u) => u.destroy(err)));
   }
 }

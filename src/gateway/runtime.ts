@@ -9,6 +9,7 @@ import { NodeEngine } from '../server/node-engine.js';
 import type { Engine } from '../server/types.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { log } from '../observability/logger.js';
+import { GatewayError } from '../errors.js';
 
 export interface StartOptions {
   config: GatewayConfig;
@@ -48,7 +49,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   try {
     engine = config.engine === 'uws' ? new UwsEngine(engineOptions, gateway.handle) : new NodeEngine(engineOptions, gateway.handle);
   } catch (e) {
-    gateway.destroy();
+    void gateway.destroy();
     throw e;
   }
   const port = await engine.listen();
@@ -90,9 +91,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       admin?.close();
       while (gateway.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       if (gateway.inflight > 0) log.warn({ inflight: gateway.inflight }, 'shutdown deadline reached; closing remaining requests');
+      // Requests still waiting for their upstream get a 503; streams already under way are cut.
+      const shuttingDown = new GatewayError('service_unavailable', 'the gateway is shutting down', 'internal', true);
+      await Promise.race([gateway.destroy(shuttingDown), new Promise((r) => setTimeout(r, 500))]);
+      await new Promise((r) => setTimeout(r, 20)); // let the 503s reach the socket
       engine.closeAll();
       admin?.closeAllConnections();
-      gateway.destroy();
     })();
     return stopping;
   };

@@ -45,7 +45,8 @@ export class Upstream {
     await Promise.all(this.targets.map((t) => t.pool.close().catch(() => undefined)));
   }
 
-  destroy(): void {
-    for (const t of this.targets) t.pool.destroy().catch(() => undefined);
+  /** Fails every queued and in-flight request with `err`, then closes the connections. */
+  async destroy(err?: Error): Promise<void> {
+    await Promise.all(this.targets.map((t) => t.pool.destroy(err ?? null).catch(() => undefined)));
   }
 }
