@@ -1,0 +1,14 @@
+// One autocannon run in its own process (so it can be pinned to a core), printing JSON.
+import autocannon from 'autocannon';
+
+const [url, connections, seconds] = [process.argv[2]!, Number(process.argv[3] ?? 50), Number(process.argv[4] ?? 10)];
+const r = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
+process.stdout.write(JSON.stringify({
+  rps: r.requests.average,
+  p50: r.latency.p50,
+  p99: r.latency.p99,
+  requests: r.requests.total,
+  errors: r.errors + r.timeouts,
+  non2xx: r.non2xx,
+  throughputMBps: r.throughput.average / 1024 / 1024,
+}) + '\n');

@@ -1,0 +1,172 @@
+// npm run bench [-- --short]: the gateway against the upstream directly, nginx, its own node
+// engine and the Node proxies users would otherwise pick, on the same machine in one run.
+// Layout (2 cores): every proxy on core 0; the upstream and autocannon share core 1.
+// --short: a few seconds a scenario, fails (exit 1) only on a gross regression: the gateway
+// (uws) slower than the fastest Node peer.
+import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startProc, cpuSeconds, pinned, HAS_TASKSET, type Proc } from './processes.js';
+import { ensureNginx, startNginx } from './nginx.js';
+import { spawn } from 'node:child_process';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const short = process.argv.includes('--short');
+const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 10));
+const warmup = Number(process.env.BENCH_WARMUP ?? (short ? 1 : 2));
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const PROXY_CORE = cpus().length > 1 ? 0 : null;
+const LOAD_CORE = cpus().length > 1 ? 1 : null;
+const log = (s: string) => process.stderr.write(s + '\n');
+
+interface Result { target: string; scenario: string; rps: number; p50: number; p99: number; errors: number; non2xx: number; cpuUsPerReq: number | null }
+
+const generator = process.env.BENCH_LOAD === 'wrk' ? 'wrk' : 'autocannon';
+
+/** wrk's "1.23ms" / "850.00us" / "1.01s" in ms */
+function wrkMs(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v);
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function parseWrk(out: string) {
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50: wrkMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: wrkMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    requests: num(/(\d+) requests in/),
+    errors: [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+  };
+}
+
+function runLoad(url: string, secs: number): Promise<{ rps: number; p50: number; p99: number; requests: number; errors: number; non2xx: number }> {
+  const [cmd, args] = generator === 'wrk'
+    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', url])
+    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(connections), String(secs)]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(generator === 'wrk' ? parseWrk(out) : JSON.parse(out)) : reject(new Error(`${generator} exited ${code}`))));
+  });
+}
+
+function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
+  // 100 decoy routes so the router is not trivially small; the bench paths hit exact routes.
+  const routes: unknown[] = Array.from({ length: 100 }, (_, i) => ({ name: `svc${i}`, match: { prefix: `/svc${i}` }, upstream: 'up' }));
+  routes.push({ name: 'small', match: { path: '/small', methods: ['GET'] }, upstream: 'up' });
+  routes.push({ name: 'large', match: { path: '/large', methods: ['GET'] }, upstream: 'up' });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
+  const file = join(dir, `gateway-${engine}.yaml`);
+  writeFileSync(file, stringify({
+    engine, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstreamPort}` }] } }, routes,
+  }));
+  return file;
+}
+
+async function main(): Promise<void> {
+  const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
+  const nginxBin = ensureNginx(log);
+  const cli = join(root, 'dist', 'src', 'cli.js');
+  const targets: Array<{ name: string; start: () => Promise<Proc | null> }> = [
+    { name: 'direct (upstream)', start: async () => null },
+    ...(nginxBin ? [{ name: 'nginx', start: () => startNginx(nginxBin, PROXY_CORE, upstream.port, 20000 + Math.floor(Math.random() * 20000)) }] : []),
+    { name: 'gateway (uws)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('uws', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
+    { name: 'gateway (node)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('node', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
+    { name: '@fastify/http-proxy', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fastify-proxy.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
+    { name: 'fast-gateway', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fast-gateway.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
+  ];
+  const scenarios = [{ name: 'small GET (~100 B)', path: '/small' }, { name: '64 KB GET', path: '/large' }];
+  const results: Result[] = [];
+  try {
+    for (const target of targets) {
+      const proc = await target.start();
+      const port = proc ? proc.port : upstream.port;
+      try {
+        for (const sc of scenarios) {
+          const url = `http://127.0.0.1:${port}${sc.path}`;
+          // A proxy that answers errors fast must not win: check one response first.
+          const probe = await fetch(url);
+          const size = (await probe.arrayBuffer()).byteLength;
+          if (probe.status !== 200 || size < (sc.path === '/large' ? 65536 : 50)) throw new Error(`${target.name} answered ${probe.status} with ${size} bytes for ${sc.path}`);
+          await runLoad(url, warmup);
+          const pid = proc?.child.pid;
+          const cpu0 = pid ? cpuSeconds(pid) : 0;
+          const r = await runLoad(url, seconds);
+          const cpu1 = pid ? cpuSeconds(pid) : 0;
+          const row: Result = {
+            target: target.name, scenario: sc.name, rps: Math.round(r.rps), p50: r.p50, p99: r.p99,
+            errors: r.errors, non2xx: r.non2xx, cpuUsPerReq: pid && r.requests ? Math.round(((cpu1 - cpu0) * 1e6) / r.requests * 10) / 10 : null,
+          };
+          results.push(row);
+          log(`${row.target.padEnd(22)} ${row.scenario.padEnd(20)} ${String(row.rps).padStart(7)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  cpu ${row.cpuUsPerReq ?? '-'} µs/req${row.errors || row.non2xx ? `  errors ${row.errors} non2xx ${row.non2xx}` : ''}`);
+        }
+      } finally {
+        await proc?.stop();
+      }
+    }
+  } finally {
+    await upstream.stop();
+  }
+
+  const table: string[] = [];
+  const find = (t: string, s: string) => results.find((r) => r.target === t && r.scenario === s);
+  table.push('| target | scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | vs nginx | vs best Node peer |');
+  table.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  const checks: Record<string, unknown> = {};
+  for (const sc of scenarios) {
+    const nginx = find('nginx', sc.name);
+    const peers = ['@fastify/http-proxy', 'fast-gateway'].map((p) => find(p, sc.name)).filter((r): r is Result => !!r && r.errors === 0 && r.non2xx === 0);
+    const bestPeer = peers.reduce<Result | null>((a, b) => (a && a.rps >= b.rps ? a : b), null);
+    for (const r of results.filter((x) => x.scenario === sc.name)) {
+      const vsNginx = nginx ? (r.rps / nginx.rps).toFixed(2) + '×' : '-';
+      const vsPeer = bestPeer ? (r.rps / bestPeer.rps).toFixed(2) + '×' : '-';
+      table.push(`| ${r.target} | ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUsPerReq ?? '-'} | ${vsNginx} | ${vsPeer} |`);
+    }
+    const uws = find('gateway (uws)', sc.name);
+    const node = find('gateway (node)', sc.name);
+    if (uws) {
+      checks[sc.name] = {
+        uwsVsNginx: nginx ? +(uws.rps / nginx.rps).toFixed(3) : null,
+        uwsVsBestNodePeer: bestPeer ? +(uws.rps / bestPeer.rps).toFixed(3) : null,
+        bestNodePeer: bestPeer?.target ?? null,
+        uwsVsNodeEngine: node ? +(uws.rps / node.rps).toFixed(3) : null,
+        p99VsNginx: nginx && nginx.p99 > 0 ? +(uws.p99 / nginx.p99).toFixed(3) : null,
+      };
+    }
+  }
+  const setup = {
+    date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, warmupSeconds: warmup, connections,
+    node: process.version, cpu: cpus()[0]?.model, cores: cpus().length,
+    pinning: HAS_TASKSET ? `proxies on core ${PROXY_CORE}; upstream (uWS) and autocannon share core ${LOAD_CORE}` : 'taskset not available: unpinned',
+    loadGenerator: generator === 'wrk' ? 'wrk -t1 (one thread)' : 'autocannon (one process)', upstream: 'uWebSockets.js server, bench/upstream-server.ts',
+  };
+  const report = { setup, results, checks };
+  const outDir = join(root, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `latest-${setup.mode}-${generator}.json`), JSON.stringify(report, null, 2) + '\n');
+  if (!short) writeFileSync(join(outDir, `${setup.date.slice(0, 10)}-full-${generator}.json`), JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write('\n' + table.join('\n') + '\n\n' + JSON.stringify(checks, null, 2) + '\n');
+
+  if (short) {
+    const small = find('gateway (uws)', scenarios[0]!.name);
+    const peers = ['@fastify/http-proxy', 'fast-gateway'].map((p) => find(p, scenarios[0]!.name)).filter((r): r is Result => !!r);
+    const best = Math.max(...peers.map((p) => p.rps));
+    const failedRequests = results.some((r) => r.target.startsWith('gateway') && (r.errors > 0 || r.non2xx > 0));
+    if (!small || small.rps < best || failedRequests) {
+      process.stdout.write(`bench check: FAILED (gateway uws ${small?.rps ?? 0} req/s vs fastest Node peer ${best} req/s${failedRequests ? '; gateway returned errors' : ''})\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`bench check: ok (gateway uws ${small.rps} req/s ≥ fastest Node peer ${best} req/s)\n`);
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

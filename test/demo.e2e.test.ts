@@ -1,0 +1,34 @@
+// `npm start` runs `gateway demo`: demo services + embedded config. A newcomer's curls work.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { CLI } from './helpers/gateway-process.js';
+import { request } from './helpers/client.js';
+
+t.test('gateway demo serves routed responses', async (t) => {
+  const proc = spawn(process.execPath, [CLI, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  t.teardown(() => { proc.kill('SIGTERM'); });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 10_000);
+    proc.stdout.on('data', () => {
+      const m = /Demo gateway \(uws engine\) on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+  });
+  t.match(out, /curl -i .*\/api\/users/);
+  const users = await request(`${base}/api/users`);
+  t.equal(users.status, 200);
+  t.equal(users.json.items.length, 2);
+  t.equal(users.headers['x-served-by'], 'users');
+  const user = await request(`${base}/api/users/1`);
+  t.equal(user.json.item.name, 'Ada Lovelace');
+  const order = await request(`${base}/api/orders/100`);
+  t.equal(order.json.item.item, 'Analytical Engine');
+  t.equal(order.json.requestId, order.headers['x-request-id'], 'request id reached the service');
+  t.equal((await request(`${base}/nope`)).status, 404);
+  const wrong = await request(`${base}/api/users/1`, { method: 'DELETE' });
+  t.equal(wrong.status, 405);
+  t.equal(wrong.headers.allow, 'GET, HEAD');
+});
