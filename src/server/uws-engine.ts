@@ -128,7 +128,7 @@ class UwsExchange implements BodySource, ResponseSink {
   onDrain(cb: () => void): void { this.drainCb = cb; }
 
   end(): void {
-    if (this.aborted || this.finished) return;
+    if (this.aborted || this.finished || this.pending) return; // a pending tryEnd finishes by itself
     if (this.headWritten && this.total >= 0) {
       // Fewer bytes than the announced length: the client must not take this as complete.
       this.destroy();
