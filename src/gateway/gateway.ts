@@ -112,6 +112,7 @@ export class Gateway {
         method,
         headers,
         body: hasBody ? new RequestBodyStream(body, limits.maxBodyBytes) : null,
+        contentLength: scanned.chunked ? -1 : scanned.contentLength,
       },
       call,
     );

@@ -1,8 +1,8 @@
-// One proxied request: an undici dispatch handler (the low-level API, measured ~40% faster
-// than request()) that streams the upstream response to the client sink with backpressure,
-// enforces the route's total timeout, and turns failures into the right status.
-import type { Dispatcher } from 'undici';
+// One proxied request: the upstream client's handler. It streams the upstream response to
+// the client sink with backpressure, enforces the route's total timeout, and turns
+// failures into the right status.
 import { GatewayError } from '../errors.js';
+import type { UpstreamHandler } from '../upstream/http1-client.js';
 import type { ResponseSink } from '../server/types.js';
 import { isHopByHop } from './request-headers.js';
 import { applyHeaderOps, type CompiledHeaderOps } from './header-ops.js';
@@ -13,27 +13,25 @@ export interface CallDone {
 
 export type ErrorResponder = (sink: ResponseSink, err: GatewayError, requestId: string) => void;
 
-/** Maps a transport error from undici to the gateway error a client sees. */
+/** Maps a transport error from the upstream client to the gateway error a client sees. */
 export function upstreamError(err: Error & { code?: string }, timeoutMs: number): GatewayError {
   if (err instanceof GatewayError) return err;
   switch (err.code) {
     case 'ECONNREFUSED': case 'ENOTFOUND': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EAI_AGAIN':
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UPSTREAM_CONNECT_TIMEOUT': case 'ETIMEDOUT':
       return new GatewayError('upstream_unavailable', 'upstream is unavailable (connection failed)', 'upstream', true);
-    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
-      return new GatewayError('upstream_timeout', `upstream did not answer within ${timeoutMs} ms`, 'upstream', true);
-    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED':
+    case 'ECONNRESET': case 'EPIPE': case 'UPSTREAM_CLOSED':
       return new GatewayError('upstream_reset', 'upstream closed the connection', 'upstream', true);
-    case 'HPE_INVALID_CONSTANT': case 'HPE_INVALID_HEADER_TOKEN': case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-      return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
-    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
-      return new GatewayError('bad_request', 'request body length does not match Content-Length');
+    case 'UPSTREAM_POOL_CLOSED':
+      return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
     default:
+      if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
+      if (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT')) return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
       return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
   }
 }
 
-export class ProxyCall implements Dispatcher.DispatchHandler {
+export class ProxyCall implements UpstreamHandler {
   private abortUpstream: ((err: Error) => void) | null = null;
   private pendingAbort: Error | null = null;
   private resumeUpstream: (() => void) | null = null;
@@ -58,35 +56,34 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     sink.onAborted(() => this.abort(new GatewayError('bad_request', 'client closed the connection')));
   }
 
-  /** Stops the upstream exchange; undici destroys that connection rather than reuse it. */
+  /** Stops the upstream exchange; that connection is destroyed, never reused. */
   abort(err: Error): void {
     if (this.finished) return;
     if (this.abortUpstream) this.abortUpstream(err);
     else this.pendingAbort = err;
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(abort: (err: Error) => void): void {
     this.abortUpstream = abort;
     if (this.pendingAbort) abort(this.pendingAbort);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true; // 1xx: wait for the final response
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     this.resumeUpstream = resume;
     const headers: string[] = [];
     let contentLength = -1;
     let named: string[] | null = null;
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      const name = rawHeaders[i]!.toLowerCase();
       switch (name) {
-        case 'content-length': contentLength = Number(rawHeaders[i + 1]!.toString('latin1')); continue;
+        case 'content-length': contentLength = Number(rawHeaders[i + 1]); continue;
         case 'date': continue; // both front ends write their own
         case 'connection':
-          named = rawHeaders[i + 1]!.toString('latin1').toLowerCase().split(',').map((t) => t.trim());
+          named = rawHeaders[i + 1]!.toLowerCase().split(',').map((t) => t.trim());
           continue;
       }
       if (isHopByHop(name)) continue;
-      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+      headers.push(name, rawHeaders[i + 1]!);
     }
     if (named) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if (named.includes(headers[i]!)) headers.splice(i, 2);

@@ -1,4 +1,4 @@
-// Bridges a front end's request body to a Readable for undici, with flow control both
+// Bridges a front end's request body to a Readable for the upstream client, with flow control both
 // ways (push() false pauses the client; _read resumes it) and a byte limit.
 import { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';

@@ -1,6 +1,6 @@
-// An upstream: its targets, each with a keep-alive undici Pool, and the balancer that
-// picks one. Pools use undici's dispatch API (measured fastest, see docs/architecture.md).
-import { Pool } from 'undici';
+// An upstream: its targets, each with a pool of keep-alive HTTP/1.1 connections, and the
+// balancer that picks one.
+import { Http1Pool } from './http1-client.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { WeightedRoundRobin } from './weighted-round-robin.js';
 
@@ -8,7 +8,7 @@ export interface Target {
   readonly origin: string;
   /** host:port as a Host header would carry it */
   readonly authority: string;
-  readonly pool: Pool;
+  readonly pool: Http1Pool;
 }
 
 export class Upstream {
@@ -21,16 +21,8 @@ export class Upstream {
       return {
         origin: url.origin,
         authority: url.host,
-        pool: new Pool(url.origin, {
-          connections: config.connections,
-          pipelining: 1,
-          keepAliveTimeout: config.keepAliveTimeoutMs,
-          keepAliveMaxTimeout: Math.max(config.keepAliveTimeoutMs, 600_000),
-          // The gateway runs its own total timeout per request (routes[].timeoutMs).
-          headersTimeout: 0,
-          bodyTimeout: 0,
-          connectTimeout: 10_000,
-        }),
+        // The gateway runs its own total timeout per request (routes[].timeoutMs).
+        pool: new Http1Pool(url.origin, { connections: config.connections, keepAliveTimeoutMs: config.keepAliveTimeoutMs, connectTimeoutMs: 10_000 }),
       };
     });
     this.balancer = new WeightedRoundRobin(this.targets, config.targets.map((t) => t.weight));
@@ -42,11 +34,11 @@ export class Upstream {
 
   /** Let queued and in-flight requests finish, then close the connections. */
   async close(): Promise<void> {
-    await Promise.all(this.targets.map((t) => t.pool.close().catch(() => undefined)));
+    await Promise.all(this.targets.map((t) => t.pool.close()));
   }
 
   /** Fails every queued and in-flight request with `err`, then closes the connections. */
   async destroy(err?: Error): Promise<void> {
-    await Promise.all(this.targets.map((t) => t.pool.destroy(err ?? null).catch(() => undefined)));
+    await Promise.all(this.targets.map((t) => t.pool.destroy(err)));
   }
 }
