@@ -49,7 +49,8 @@ class NodeExchange implements BodySource, ResponseSink {
 
   write(chunk: Uint8Array): boolean {
     if (this.aborted) return true;
-    const ok = this.res.write(chunk);
+    // node keeps the chunk until it is flushed; the caller's chunk is only valid now.
+    const ok = this.res.write(Buffer.from(chunk));
     if (!ok) this.res.once('drain', () => this.drainCb?.());
     return ok;
   }

@@ -36,7 +36,10 @@ export interface ResponseSink {
    * `headless` (HEAD, 204, 304) sends no body; contentLength is only reported.
    */
   start(status: number, headers: string[], contentLength: number, headless: boolean): void;
-  /** Returns false when the client is slow: wait for onDrain before writing more. */
+  /**
+   * Returns false when the client is slow: wait for onDrain before writing more.
+   * `chunk` may be reused by the caller after the call: a sink that keeps it copies it.
+   */
   write(chunk: Uint8Array): boolean;
   onDrain(cb: () => void): void;
   end(): void;

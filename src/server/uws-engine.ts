@@ -97,7 +97,7 @@ class UwsExchange implements BodySource, ResponseSink {
         const [sent, done] = res.tryEnd(chunk, this.total);
         if (done) this.finish();
         else if (!sent) {
-          this.pending = chunk;
+          this.pending = Buffer.from(chunk); // the caller's chunk is only valid during this call
           this.pendingOffset = offset;
           ok = false;
         }
