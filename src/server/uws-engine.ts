@@ -21,11 +21,18 @@ class UwsExchange implements BodySource, ResponseSink {
   private pendingOffset = 0;
   private writableHooked = false;
 
-  constructor(private readonly res: HttpResponse, private readonly live: Set<UwsExchange>) {}
+  /** Intrusive list of unfinished exchanges (for closeAll). A Set here made every scavenge
+   * slow (old table → young entries): p99 went from ~5 ms to ~13 ms under load. */
+  prev: UwsExchange | null = null;
+  next: UwsExchange | null = null;
+
+  constructor(private readonly res: HttpResponse, private readonly live: LiveList) {
+    live.add(this);
+  }
 
   handleAbort(): void {
     this.aborted = true;
-    this.live.delete(this);
+    this.live.remove(this);
     const cb = this.abortCb;
     this.abortCb = null;
     if (cb && !this.finished) cb();
@@ -59,7 +66,7 @@ class UwsExchange implements BodySource, ResponseSink {
 
   private finish(): void {
     this.finished = true;
-    this.live.delete(this);
+    this.live.remove(this);
   }
 
   sendFull(status: number, headers: string[], body: string | Uint8Array): void {
@@ -149,12 +156,33 @@ class UwsExchange implements BodySource, ResponseSink {
   }
 }
 
+class LiveList {
+  head: UwsExchange | null = null;
+  add(ex: UwsExchange): void {
+    ex.next = this.head;
+    if (this.head) this.head.prev = ex;
+    this.head = ex;
+  }
+  remove(ex: UwsExchange): void {
+    if (ex.prev) ex.prev.next = ex.next;
+    else if (this.head === ex) this.head = ex.next;
+    else return; // not in the list
+    if (ex.next) ex.next.prev = ex.prev;
+    ex.prev = ex.next = null;
+  }
+  toArray(): UwsExchange[] {
+    const out: UwsExchange[] = [];
+    for (let ex = this.head; ex; ex = ex.next) out.push(ex);
+    return out;
+  }
+}
+
 export class UwsEngine implements Engine {
   readonly name = 'uws' as const;
   private readonly uws: Uws;
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
-  private readonly live = new Set<UwsExchange>();
+  private readonly live = new LiveList();
 
   constructor(private readonly opts: EngineOptions, handler: RequestHandler) {
     this.uws = loadNativeUws();
@@ -163,7 +191,6 @@ export class UwsEngine implements Engine {
     this.app.any('/*', (res: HttpResponse, req: HttpRequest) => {
       const ex = new UwsExchange(res, live);
       res.onAborted(() => ex.handleAbort());
-      live.add(ex);
       const rawHeaders: string[] = [];
       req.forEach((k, v) => { rawHeaders.push(k, v); });
       const head = {
@@ -199,6 +226,6 @@ export class UwsEngine implements Engine {
   }
 
   closeAll(): void {
-    for (const ex of [...this.live]) ex.destroy();
+    for (const ex of this.live.toArray()) ex.destroy();
   }
 }
