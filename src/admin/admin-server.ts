@@ -45,6 +45,14 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
         name: r.name ?? `route-${i}`, match: r.match, upstream: r.upstream,
       }))),
     },
+    '/admin/upstreams': {
+      GET: (_req, res) => {
+        const now = Date.now();
+        const out: Record<string, unknown> = {};
+        for (const [name, u] of hooks.gateway.routeTable.upstreams) out[name] = u.status(now);
+        send(res, 200, out);
+      },
+    },
     '/admin/reload': {
       POST: async (req, res) => {
         let text: string;

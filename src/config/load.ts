@@ -56,6 +56,7 @@ function schemaProblems(errors: ErrorObject[]): string[] {
 function semanticProblems(cfg: GatewayConfig): string[] {
   const problems: string[] = [];
   for (const [name, up] of Object.entries(cfg.upstreams)) {
+    if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {
       let url: URL | undefined;
       try { url = new URL(t.url); } catch { /* reported below */ }
@@ -79,6 +80,7 @@ function semanticProblems(cfg: GatewayConfig): string[] {
       const why = checkPathPattern(r.match.path);
       if (why) problems.push(`${at}.match.path: ${why}`);
     }
+    if (r.timeoutMs !== undefined && r.timeouts?.totalMs !== undefined) problems.push(`${at}: give either timeoutMs or timeouts.totalMs, not both`);
     if (r.stripPrefix !== undefined && r.rewrite !== undefined) problems.push(`${at}: give either stripPrefix or rewrite, not both`);
     for (const kind of ['headers', 'query'] as const) {
       for (const [key, m] of Object.entries(r.match[kind] ?? {})) {

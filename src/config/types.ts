@@ -8,9 +8,36 @@ export interface HeaderOps {
 
 export interface TargetConfig { url: string; weight: number }
 
+export type HashOn = 'ip' | { header: string } | { cookie: string };
+
+export interface OutlierConfig {
+  enabled: boolean;
+  consecutiveFailures: number;
+  baseEjectionMs: number;
+  maxEjectionMs: number;
+  maxEjectionPercent: number;
+}
+
+export interface BreakerConfig {
+  failureRatio: number;
+  windowMs: number;
+  minRequests: number;
+  openMs: number;
+  halfOpenRequests: number;
+}
+
+export type RetryOn = 'connect-failure' | 'reset' | 'timeout' | 502 | 503 | 504;
+
+export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number }
+
 export interface UpstreamConfig {
   targets: TargetConfig[];
   connections: number;
+  balance: 'round-robin' | 'least-request' | 'consistent-hash' | 'random';
+  hashOn?: HashOn;
+  outlier: OutlierConfig;
+  breaker?: BreakerConfig;
+  connectTimeoutMs: number;
   keepAliveTimeoutMs: number;
   timeoutMs?: number;
 }
@@ -31,6 +58,8 @@ export interface RouteConfig {
   requestHeaders?: HeaderOps;
   responseHeaders?: HeaderOps;
   timeoutMs?: number;
+  timeouts?: { connectMs?: number; firstByteMs?: number; totalMs?: number };
+  retry?: RetryConfig;
   preserveHost: boolean;
 }
 

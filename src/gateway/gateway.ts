@@ -2,7 +2,7 @@
 // Holds the current RouteTable; a reload swaps it, and requests already running keep the
 // table (and pools) they started with.
 import { GatewayError, errorBody } from '../errors.js';
-import type { GatewayConfig } from '../config/types.js';
+import type { GatewayConfig, HashOn } from '../config/types.js';
 import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
 import { scanRequestHeaders, findHeader } from '../proxy/request-headers.js';
 import { applyHeaderOps } from '../proxy/header-ops.js';
@@ -18,6 +18,19 @@ export function sendError(sink: ResponseSink, err: GatewayError, requestId: stri
   const headers = [...JSON_HEADERS, 'x-request-id', requestId];
   if (extra) headers.push(...extra);
   sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId));
+}
+
+/** The consistent-hash key of a request: a header, a cookie, or the client address. */
+function hashKeyOf(on: HashOn, head: RequestHead): string | undefined {
+  if (on === 'ip') return head.remoteAddress;
+  if ('header' in on) return findHeader(head.rawHeaders, on.header.toLowerCase());
+  const cookies = findHeader(head.rawHeaders, 'cookie');
+  if (!cookies) return undefined;
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === on.cookie) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 export class Gateway {
@@ -90,7 +103,6 @@ export class Gateway {
     }
 
     const route = match.route;
-    const target = route.upstream.pick();
     const headers = scanned.forward;
     if (route.requestOps) applyHeaderOps(headers, route.requestOps);
     headers.push(
@@ -99,22 +111,23 @@ export class Gateway {
       'x-forwarded-proto', head.scheme,
     );
     if (scanned.hostHeader) headers.push('x-forwarded-host', scanned.hostHeader);
-    headers.push('host', route.preserveHost && scanned.hostHeader ? scanned.hostHeader : target.authority);
 
     let upstreamPath = route.buildPath ? route.buildPath(path, match.params, match.wildcard) : path;
     if (head.query) upstreamPath += '?' + head.query;
 
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
-    const call = new ProxyCall(sink, requestId, method === 'HEAD', route.responseOps, route.timeoutMs, sendError, this.release);
-    target.pool.dispatch(
-      {
-        path: upstreamPath,
-        method,
-        headers,
-        body: hasBody ? new RequestBodyStream(body, limits.maxBodyBytes) : null,
-        contentLength: scanned.chunked ? -1 : scanned.contentLength,
-      },
-      call,
-    );
+    const hashOn = route.upstream.config.balance === 'consistent-hash' ? route.upstream.config.hashOn ?? 'ip' : null;
+    const call = new ProxyCall(sink, {
+      route,
+      method,
+      path: upstreamPath,
+      headers,
+      preservedHost: route.preserveHost && scanned.hostHeader ? scanned.hostHeader : null,
+      body: hasBody ? new RequestBodyStream(body, limits.maxBodyBytes) : null,
+      contentLength: scanned.chunked ? -1 : scanned.contentLength,
+      hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head),
+      requestId,
+    }, sendError, this.release);
+    call.start();
   };
 }

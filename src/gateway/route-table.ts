@@ -6,6 +6,8 @@ import { compilePredicates } from '../router/predicates.js';
 import { parsePathPattern } from '../router/path-pattern.js';
 import { compileHeaderOps, type CompiledHeaderOps } from '../proxy/header-ops.js';
 import { Upstream } from '../upstream/upstream.js';
+import { RetryBudget } from '../upstream/retry-budget.js';
+import type { RetryConfig } from '../config/types.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -16,9 +18,14 @@ export interface CompiledRoute extends Routable {
   readonly buildPath: PathBuilder | null;
   readonly requestOps: CompiledHeaderOps | null;
   readonly responseOps: CompiledHeaderOps | null;
-  readonly timeoutMs: number;
+  readonly timeouts: { readonly connectMs?: number; readonly firstByteMs?: number; readonly totalMs: number };
+  readonly retry: RetryConfig;
+  readonly retryBudget: RetryBudget;
   readonly preserveHost: boolean;
 }
+
+/** Without a retry block: connect failures are retried once (safe for any method). */
+const DEFAULT_RETRY: RetryConfig = { attempts: 1, on: ['connect-failure'], backoffMs: 25, budgetPercent: 20 };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -63,7 +70,13 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream): Compil
     buildPath,
     requestOps: compileHeaderOps(r.requestHeaders),
     responseOps: compileHeaderOps(r.responseHeaders),
-    timeoutMs: r.timeoutMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    timeouts: {
+      connectMs: r.timeouts?.connectMs,
+      firstByteMs: r.timeouts?.firstByteMs,
+      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    },
+    retry: r.retry ?? DEFAULT_RETRY,
+    retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
     preserveHost: r.preserveHost,
   });
 }

@@ -1,66 +1,159 @@
-// One proxied request: the upstream client's handler. It streams the upstream response to
-// the client sink with backpressure, enforces the route's total timeout, and turns
-// failures into the right status.
+// One proxied request: the upstream client's handler across one or more attempts. It picks
+// a target (balancer, breaker, ejections), streams the upstream response to the client
+// sink with backpressure, enforces the total / first-byte / connect timeouts, retries what
+// is safe to retry within the route's budget, feeds outlier detection and the breaker, and
+// turns failures into the right status.
 import { GatewayError } from '../errors.js';
+import type { RetryOn } from '../config/types.js';
 import type { UpstreamHandler } from '../upstream/http1-client.js';
+import type { Target, Upstream } from '../upstream/upstream.js';
 import type { ResponseSink } from '../server/types.js';
+import type { CompiledRoute } from '../gateway/route-table.js';
+import type { RequestBodyStream } from './request-body.js';
 import { isHopByHop } from './request-headers.js';
-import { applyHeaderOps, type CompiledHeaderOps } from './header-ops.js';
+import { applyHeaderOps } from './header-ops.js';
 
-export interface CallDone {
-  (call: ProxyCall): void;
+export type ErrorResponder = (sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]) => void;
+
+export interface CallPlan {
+  route: CompiledRoute;
+  method: string;
+  path: string;
+  /** upstream request headers without Host (added per attempt) */
+  headers: string[];
+  /** the client's Host header when the route preserves it */
+  preservedHost: string | null;
+  body: RequestBodyStream | null;
+  contentLength: number;
+  hashKey: string | undefined;
+  requestId: string;
 }
 
-export type ErrorResponder = (sink: ResponseSink, err: GatewayError, requestId: string) => void;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Maps a transport error from the upstream client to the gateway error a client sees. */
-export function upstreamError(err: Error & { code?: string }, timeoutMs: number): GatewayError {
-  if (err instanceof GatewayError) return err;
+type FailureKind = 'connect-failure' | 'reset' | 'timeout' | 'other';
+
+function failureKind(err: Error & { code?: string }): FailureKind {
   switch (err.code) {
     case 'ECONNREFUSED': case 'ENOTFOUND': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EAI_AGAIN':
     case 'UPSTREAM_CONNECT_TIMEOUT': case 'ETIMEDOUT':
-      return new GatewayError('upstream_unavailable', 'upstream is unavailable (connection failed)', 'upstream', true);
+      return 'connect-failure';
     case 'ECONNRESET': case 'EPIPE': case 'UPSTREAM_CLOSED':
-      return new GatewayError('upstream_reset', 'upstream closed the connection', 'upstream', true);
-    case 'UPSTREAM_POOL_CLOSED':
-      return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
+      return 'reset';
+    case 'upstream_timeout':
+      return 'timeout';
     default:
-      if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
-      if (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT')) return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
-      return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
+      return 'other';
   }
 }
+
+/** Maps a transport error from the upstream client to the gateway error a client sees. */
+export function upstreamError(err: Error & { code?: string }): GatewayError {
+  if (err instanceof GatewayError) return err;
+  switch (failureKind(err)) {
+    case 'connect-failure':
+      return new GatewayError('upstream_unavailable', 'upstream is unavailable (connection failed)', 'upstream', true);
+    case 'reset':
+      return new GatewayError('upstream_reset', 'upstream closed the connection', 'upstream', true);
+  }
+  if (err.code === 'UPSTREAM_POOL_CLOSED') return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
+  if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
+  if (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT')) return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
+  return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
+}
+
+class AttemptTimeout extends GatewayError {}
 
 export class ProxyCall implements UpstreamHandler {
   private abortUpstream: ((err: Error) => void) | null = null;
   private pendingAbort: Error | null = null;
   private resumeUpstream: (() => void) | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private totalTimer: NodeJS.Timeout | null = null;
+  private attemptTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private responded = false;
   private finished = false;
+  /** the attempt now running was given up on by us (its onError is not news) */
+  private discarding = false;
+  private target: Target | null = null;
+  private retriesLeft: number;
+  private retriesDone = 0;
+  private readonly upstream: Upstream;
+  private readonly headless: boolean;
   private readonly onDrain = () => this.resumeUpstream?.();
 
   constructor(
     private readonly sink: ResponseSink,
-    private readonly requestId: string,
-    private readonly headless: boolean,
-    private readonly responseOps: CompiledHeaderOps | null,
-    private readonly timeoutMs: number,
+    private readonly plan: CallPlan,
     private readonly respondError: ErrorResponder,
-    private readonly done: CallDone,
+    private readonly done: () => void,
   ) {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.abort(new GatewayError('upstream_timeout', `upstream did not answer within ${timeoutMs} ms`, 'upstream', true));
-    }, timeoutMs);
-    sink.onAborted(() => this.abort(new GatewayError('bad_request', 'client closed the connection')));
+    const route = plan.route;
+    this.upstream = route.upstream;
+    this.headless = plan.method === 'HEAD';
+    this.retriesLeft = route.retry.attempts;
+    this.totalTimer = setTimeout(() => {
+      this.totalTimer = null;
+      this.fail(new GatewayError('upstream_timeout', `upstream did not answer within ${route.timeouts.totalMs} ms`, 'upstream', true));
+    }, route.timeouts.totalMs);
+    sink.onAborted(() => this.fail(new GatewayError('bad_request', 'client closed the connection')));
   }
 
-  /** Stops the upstream exchange; that connection is destroyed, never reused. */
-  abort(err: Error): void {
+  start(): void {
+    this.plan.route.retryBudget.deposit();
+    this.attempt(null);
+  }
+
+  private attempt(avoid: Target | null): void {
     if (this.finished) return;
+    const now = Date.now();
+    const breaker = this.upstream.breaker;
+    if (breaker && !breaker.allow(now)) {
+      this.finishWithError(new GatewayError('service_unavailable', `upstream "${this.upstream.name}" is failing; circuit open`, 'upstream', true), ['retry-after', String(breaker.retryAfterSec(now))]);
+      return;
+    }
+    const target = this.upstream.pick({ hashKey: this.plan.hashKey, avoid, now });
+    if (!target) {
+      this.finishWithError(new GatewayError('service_unavailable', `no healthy target in upstream "${this.upstream.name}"`, 'upstream', true));
+      return;
+    }
+    this.target = target;
+    target.inflight++;
+    this.abortUpstream = null;
+    this.pendingAbort = null;
+    const { timeouts } = this.plan.route;
+    if (timeouts.connectMs !== undefined || timeouts.firstByteMs !== undefined) {
+      const connect = timeouts.connectMs !== undefined;
+      this.attemptTimer = setTimeout(() => {
+        this.attemptTimer = null;
+        this.abortAttempt(connect
+          ? Object.assign(new Error(`connect timeout after ${timeouts.connectMs} ms`), { code: 'UPSTREAM_CONNECT_TIMEOUT' })
+          : new AttemptTimeout('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+      }, connect ? timeouts.connectMs! : timeouts.firstByteMs!);
+    }
+    const headers = this.plan.headers;
+    headers.push('host', this.plan.preservedHost ?? target.authority);
+    target.pool.dispatch({ path: this.plan.path, method: this.plan.method, headers, body: this.plan.body, contentLength: this.plan.contentLength }, this);
+    headers.length -= 2;
+  }
+
+  /** Ends the running attempt with `err` (its onError decides about retrying). */
+  private abortAttempt(err: Error): void {
     if (this.abortUpstream) this.abortUpstream(err);
     else this.pendingAbort = err;
+  }
+
+  /** Gives up on the whole call. */
+  private fail(err: GatewayError): void {
+    if (this.finished) return;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.finishWithError(err);
+      return;
+    }
+    this.retriesLeft = 0;
+    this.abortAttempt(err);
   }
 
   onConnect(abort: (err: Error) => void): void {
@@ -68,7 +161,28 @@ export class ProxyCall implements UpstreamHandler {
     if (this.pendingAbort) abort(this.pendingAbort);
   }
 
+  onConnected(): void {
+    const { timeouts } = this.plan.route;
+    if (timeouts.connectMs === undefined || this.attemptTimer === null) return;
+    clearTimeout(this.attemptTimer);
+    this.attemptTimer = null;
+    if (timeouts.firstByteMs !== undefined) {
+      this.attemptTimer = setTimeout(() => {
+        this.attemptTimer = null;
+        this.abortAttempt(new AttemptTimeout('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+      }, timeouts.firstByteMs);
+    }
+  }
+
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
+    if (this.attemptTimer) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
+    const now = Date.now();
+    if (statusCode >= 500 && this.retryable(statusCode as RetryOn)) {
+      this.upstream.record(this.target!, false, now);
+      this.discardAndRetry();
+      return true;
+    }
+    this.upstream.record(this.target!, statusCode < 500, now);
     this.resumeUpstream = resume;
     const headers: string[] = [];
     let contentLength = -1;
@@ -88,8 +202,9 @@ export class ProxyCall implements UpstreamHandler {
     if (named) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if (named.includes(headers[i]!)) headers.splice(i, 2);
     }
-    if (this.responseOps) applyHeaderOps(headers, this.responseOps);
-    headers.push('x-request-id', this.requestId);
+    const ops = this.plan.route.responseOps;
+    if (ops) applyHeaderOps(headers, ops);
+    headers.push('x-request-id', this.plan.requestId);
     this.responded = true;
     const headless = this.headless || statusCode === 204 || statusCode === 304;
     this.sink.start(statusCode, headers, contentLength, headless);
@@ -103,25 +218,74 @@ export class ProxyCall implements UpstreamHandler {
   }
 
   onComplete(): void {
+    this.endAttempt();
     this.finish();
     this.sink.end();
   }
 
   onError(err: Error & { code?: string }): void {
-    this.finish();
-    if (this.sink.aborted) return;
+    if (this.discarding) { this.discarding = false; return; }
+    this.endAttempt();
+    if (this.finished) return;
+    if (this.sink.aborted) { this.finish(); return; }
     if (this.responded) {
       // Status already sent: cutting the connection is the only honest signal left.
+      this.finish();
       this.sink.destroy();
       return;
     }
-    this.respondError(this.sink, upstreamError(err, this.timeoutMs), this.requestId);
+    const kind = err instanceof AttemptTimeout ? 'timeout' : failureKind(err);
+    if (kind !== 'other' && this.target) this.upstream.record(this.target, false, Date.now());
+    if (kind !== 'other' && this.retryable(kind)) {
+      this.scheduleRetry();
+      return;
+    }
+    this.finishWithError(upstreamError(err));
+  }
+
+  /** May the request go out again after a failure of this kind? */
+  private retryable(kind: RetryOn | 'other'): boolean {
+    const { retry } = this.plan.route;
+    if (this.retriesLeft <= 0 || this.sink.aborted || !retry.on.includes(kind as RetryOn)) return false;
+    // A body already streamed upstream cannot be replayed; an idempotent method, or a
+    // connection that never opened, is safe to send again.
+    if (this.plan.body !== null) return false;
+    if (!IDEMPOTENT.has(this.plan.method) && kind !== 'connect-failure') return false;
+    return this.plan.route.retryBudget.tryWithdraw();
+  }
+
+  private discardAndRetry(): void {
+    this.discarding = true;
+    this.endAttempt();
+    this.abortAttempt(new Error('retrying on another target'));
+    this.discarding = false;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.retriesLeft--;
+    this.retriesDone++;
+    const base = this.plan.route.retry.backoffMs * 2 ** (this.retriesDone - 1);
+    const delay = base * (0.5 + Math.random()); // jitter: 0.5–1.5 × base
+    const avoid = this.target;
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.attempt(avoid); }, delay);
+  }
+
+  private endAttempt(): void {
+    if (this.attemptTimer) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
+    if (this.target) { this.target.inflight--; this.target = null; }
+  }
+
+  private finishWithError(err: GatewayError, extra?: string[]): void {
+    this.finish();
+    if (!this.sink.aborted) this.respondError(this.sink, err, this.plan.requestId, extra);
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.done(this);
+    if (this.totalTimer) clearTimeout(this.totalTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.done();
   }
 }

@@ -27,6 +27,8 @@ interface HTTPParserInstance {
 
 export interface UpstreamHandler {
   onConnect(abort: (err: Error) => void): void;
+  /** The exchange has an open connection (new or reused). */
+  onConnected?(): void;
   /** rawHeaders: flat [name, value, ...] as sent. Return value ignored. */
   onHeaders(status: number, rawHeaders: string[], resume: () => void): boolean;
   /** false: pause until resume(). `chunk` is only valid during the call: copy it to keep it. */
@@ -186,6 +188,10 @@ class Connection {
     ex.conn = this;
     this.socket.setTimeout(0);
     this.socket.resume(); // the previous exchange may have ended while paused for backpressure
+    if (ex.handler.onConnected) {
+      if (this.socket.connecting) this.socket.once(this.pool.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => { if (this.ex === ex) ex.handler.onConnected!(); });
+      else ex.handler.onConnected();
+    }
     const { req } = ex;
     const h = req.headers;
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;

@@ -1,35 +1,56 @@
-// An upstream: its targets, each with a pool of keep-alive HTTP/1.1 connections, and the
-// balancer that picks one.
-import { Http1Pool } from './http1-client.js';
+// An upstream: its targets (each with a pool of keep-alive HTTP/1.1 connections), the
+// balancer that picks one, passive outlier detection, and the optional circuit breaker.
 import type { UpstreamConfig } from '../config/types.js';
-import { WeightedRoundRobin } from './weighted-round-robin.js';
+import { Target } from './target.js';
+import { createBalancer } from './balancers/index.js';
+import type { Balancer, PickContext } from './balancers/balancer.js';
+import { OutlierDetector } from './outlier.js';
+import { CircuitBreaker } from './breaker.js';
 
-export interface Target {
-  readonly origin: string;
-  /** host:port as a Host header would carry it */
-  readonly authority: string;
-  readonly pool: Http1Pool;
-}
+export { Target };
 
 export class Upstream {
   readonly targets: readonly Target[];
-  private readonly balancer: WeightedRoundRobin<Target>;
+  private readonly balancer: Balancer;
+  readonly outlier: OutlierDetector;
+  readonly breaker: CircuitBreaker | null;
 
   constructor(readonly name: string, readonly config: UpstreamConfig) {
-    this.targets = config.targets.map((t) => {
-      const url = new URL(t.url);
-      return {
-        origin: url.origin,
-        authority: url.host,
-        // The gateway runs its own total timeout per request (routes[].timeoutMs).
-        pool: new Http1Pool(url.origin, { connections: config.connections, keepAliveTimeoutMs: config.keepAliveTimeoutMs, connectTimeoutMs: 10_000 }),
-      };
-    });
-    this.balancer = new WeightedRoundRobin(this.targets, config.targets.map((t) => t.weight));
+    this.targets = config.targets.map((t) => new Target(t.url, t.weight, config.connections, config.keepAliveTimeoutMs, config.connectTimeoutMs));
+    this.balancer = createBalancer(config.balance, this.targets);
+    this.outlier = new OutlierDetector(config.outlier, this.targets);
+    this.breaker = config.breaker ? new CircuitBreaker(config.breaker) : null;
   }
 
-  pick(): Target {
-    return this.balancer.pick();
+  pick(ctx: PickContext): Target | null {
+    return this.balancer.pick(ctx);
+  }
+
+  /** Outcome of one attempt, for outlier detection and the breaker. */
+  record(t: Target, ok: boolean, now: number): void {
+    t.requests++;
+    if (ok) this.outlier.success(t);
+    else { t.failures++; this.outlier.failure(t, now); }
+    this.breaker?.record(ok, now);
+  }
+
+  /** What GET /admin/upstreams shows. */
+  status(now: number) {
+    return {
+      balance: this.config.balance,
+      breaker: this.breaker ? this.breaker.state : 'disabled',
+      targets: this.targets.map((t) => ({
+        url: t.origin,
+        weight: t.weight,
+        health: t.available(now) ? 'healthy' : 'ejected',
+        ejectedForMs: Math.max(0, t.ejectedUntil - now),
+        ejections: t.ejections,
+        inflight: t.inflight,
+        consecutiveFailures: t.consecutiveFailures,
+        requests: t.requests,
+        failures: t.failures,
+      })),
+    };
   }
 
   /** Let queued and in-flight requests finish, then close the connections. */
