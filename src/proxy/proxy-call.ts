@@ -225,6 +225,7 @@ export class ProxyCall implements UpstreamHandler {
 
   onError(err: Error & { code?: string }): void {
     if (this.discarding) { this.discarding = false; return; }
+    const target = this.target;
     this.endAttempt();
     if (this.finished) return;
     if (this.sink.aborted) { this.finish(); return; }
@@ -235,9 +236,9 @@ export class ProxyCall implements UpstreamHandler {
       return;
     }
     const kind = err instanceof AttemptTimeout ? 'timeout' : failureKind(err);
-    if (kind !== 'other' && this.target) this.upstream.record(this.target, false, Date.now());
+    if (kind !== 'other' && target) this.upstream.record(target, false, Date.now());
     if (kind !== 'other' && this.retryable(kind)) {
-      this.scheduleRetry();
+      this.scheduleRetry(target);
       return;
     }
     this.finishWithError(upstreamError(err));
@@ -255,19 +256,19 @@ export class ProxyCall implements UpstreamHandler {
   }
 
   private discardAndRetry(): void {
+    const target = this.target;
     this.discarding = true;
     this.endAttempt();
     this.abortAttempt(new Error('retrying on another target'));
     this.discarding = false;
-    this.scheduleRetry();
+    this.scheduleRetry(target);
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(avoid: Target | null): void {
     this.retriesLeft--;
     this.retriesDone++;
     const base = this.plan.route.retry.backoffMs * 2 ** (this.retriesDone - 1);
     const delay = base * (0.5 + Math.random()); // jitter: 0.5–1.5 × base
-    const avoid = this.target;
     this.retryTimer = setTimeout(() => { this.retryTimer = null; this.attempt(avoid); }, delay);
   }
 

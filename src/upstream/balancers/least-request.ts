@@ -13,7 +13,10 @@ export class LeastRequest implements Balancer {
 
   pick(ctx: PickContext): Target | null {
     const a = this.random.pick(ctx);
-    const b = this.random.pick(ctx);
+    if (!a) return null;
+    // The second choice is a different target when there is one (with two targets,
+    // sampling with replacement would ignore the load a quarter of the time).
+    const b = this.random.pick({ hashKey: ctx.hashKey, now: ctx.now, avoid: a });
     if (!a || !b) return a ?? b;
     return (a.inflight + 1) / a.weight <= (b.inflight + 1) / b.weight ? a : b;
   }
