@@ -58,8 +58,16 @@ function semanticProblems(cfg: GatewayConfig): string[] {
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {
+      if ((t.url === undefined) === (t.srv === undefined)) {
+        problems.push(`upstreams.${name}.targets[${i}]: give either url or srv`);
+        return;
+      }
+      if (t.srv !== undefined) {
+        if (!up.dns) problems.push(`upstreams.${name}.targets[${i}].srv: SRV targets need upstreams.${name}.dns`);
+        return;
+      }
       let url: URL | undefined;
-      try { url = new URL(t.url); } catch { /* reported below */ }
+      try { url = new URL(t.url!); } catch { /* reported below */ }
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
         problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not an http(s) URL`);
       } else if (url.pathname !== '/' || url.search) {

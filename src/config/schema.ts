@@ -80,9 +80,9 @@ export const configSchema = {
             items: {
               type: 'object',
               additionalProperties: false,
-              required: ['url'],
               properties: {
                 url: { type: 'string', minLength: 1 },
+                srv: { type: 'string', minLength: 1, description: 'SRV name (e.g. _http._tcp.users.internal) resolved into targets; needs dns.' },
                 weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
               },
             },
@@ -123,6 +123,29 @@ export const configSchema = {
             },
           },
           connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000 },
+          healthCheck: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Active health checks: GET path on every target every intervalMs.',
+            required: ['path'],
+            properties: {
+              path: { type: 'string', pattern: '^/' },
+              intervalMs: { type: 'integer', minimum: 50, default: 1000 },
+              timeoutMs: { type: 'integer', minimum: 10, default: 500 },
+              healthyThreshold: { type: 'integer', minimum: 1, default: 2 },
+              unhealthyThreshold: { type: 'integer', minimum: 1, default: 2 },
+              expectStatus: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 100, maximum: 599 }, default: [200] },
+            },
+          },
+          dns: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Re-resolve hostname targets (A/AAAA, or SRV for srv targets) on their TTL, at most every refreshMs.',
+            properties: {
+              refreshMs: { type: 'integer', minimum: 100, default: 30000 },
+              servers: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'DNS servers ("ip" or "ip:port"); default: the system resolver.' },
+            },
+          },
           keepAliveTimeoutMs: { type: 'integer', minimum: 100, default: 60000 },
           timeoutMs: { type: 'integer', minimum: 1, description: 'Default total timeout for routes to this upstream.' },
         },

@@ -6,7 +6,16 @@ export interface HeaderOps {
   remove?: string[];
 }
 
-export interface TargetConfig { url: string; weight: number }
+export interface TargetConfig { url?: string; srv?: string; weight: number }
+
+export interface HealthCheckConfig {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+  expectStatus: number[];
+}
 
 export type HashOn = 'ip' | { header: string } | { cookie: string };
 
@@ -38,6 +47,8 @@ export interface UpstreamConfig {
   outlier: OutlierConfig;
   breaker?: BreakerConfig;
   connectTimeoutMs: number;
+  healthCheck?: HealthCheckConfig;
+  dns?: { refreshMs: number; servers?: string[] };
   keepAliveTimeoutMs: number;
   timeoutMs?: number;
 }

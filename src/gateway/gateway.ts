@@ -46,9 +46,15 @@ export class Gateway {
   get config(): GatewayConfig { return this.table.config; }
   get routeTable(): RouteTable { return this.table; }
 
-  /** Swap in a new config. The old table's pools close once their requests finish. */
-  reload(config: GatewayConfig): void {
+  /** Resolves when the table's DNS targets have their first answers. */
+  ready(): Promise<void> {
+    return this.table.ready();
+  }
+
+  /** Swap in a new config (once its DNS targets are resolved). The old table's pools close once their requests finish. */
+  async reload(config: GatewayConfig): Promise<void> {
     const next = new RouteTable(config);
+    await next.ready();
     const old = this.table;
     this.table = next;
     void old.retire();

@@ -100,6 +100,11 @@ export class RouteTable {
     );
   }
 
+  /** Resolves once every upstream has its first DNS answers. */
+  ready(): Promise<void> {
+    return Promise.all([...this.upstreams.values()].map((u) => u.ready)).then(() => undefined);
+  }
+
   /** Closes the pools once their in-flight requests have finished. */
   async retire(): Promise<void> {
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));

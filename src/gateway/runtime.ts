@@ -52,6 +52,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     void gateway.destroy();
     throw e;
   }
+  await gateway.ready();
   const port = await engine.listen();
 
   const reload = async (text?: string | null): Promise<void> => {
@@ -69,7 +70,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     next.admin = current.admin;
     next.limits.maxHeaderBytes = current.limits.maxHeaderBytes;
     next.limits.headersTimeoutMs = current.limits.headersTimeoutMs;
-    gateway.reload(next);
+    await gateway.reload(next);
     log.info({ routes: next.routes.length }, 'config reloaded');
   };
 

@@ -1,13 +1,26 @@
-// One upstream target and the state the balancers, outlier detection and the admin API
-// read: in-flight count, consecutive failures, ejection.
+// One upstream target and the state the balancers, health checks, outlier detection and
+// the admin API read: in-flight count, health, consecutive failures, ejection.
 import { Http1Pool } from './http1-client.js';
 
+export interface TargetSpec {
+  /** where to connect: scheme://host-or-ip:port */
+  connectOrigin: string;
+  /** host:port for the Host header (the name, when a DNS name was resolved to an IP) */
+  authority: string;
+  weight: number;
+}
+
 export class Target {
+  /** what the admin API shows, and the identity kept across DNS refreshes */
   readonly origin: string;
-  /** host:port as a Host header would carry it */
   readonly authority: string;
+  readonly weight: number;
   readonly pool: Http1Pool;
   inflight = 0;
+  /** active health check verdict */
+  healthy = true;
+  hcPasses = 0;
+  hcFails = 0;
   consecutiveFailures = 0;
   /** epoch ms until which the target is ejected (0: not ejected) */
   ejectedUntil = 0;
@@ -15,14 +28,18 @@ export class Target {
   requests = 0;
   failures = 0;
 
-  constructor(url: string, readonly weight: number, connections: number, keepAliveTimeoutMs: number, connectTimeoutMs: number) {
-    const u = new URL(url);
-    this.origin = u.origin;
-    this.authority = u.host;
-    this.pool = new Http1Pool(u.origin, { connections, keepAliveTimeoutMs, connectTimeoutMs });
+  constructor(spec: TargetSpec, connections: number, keepAliveTimeoutMs: number, connectTimeoutMs: number) {
+    this.origin = spec.connectOrigin;
+    this.authority = spec.authority;
+    this.weight = spec.weight;
+    this.pool = new Http1Pool(spec.connectOrigin, { connections, keepAliveTimeoutMs, connectTimeoutMs });
+  }
+
+  static key(spec: TargetSpec): string {
+    return `${spec.connectOrigin}|${spec.authority}|${spec.weight}`;
   }
 
   available(now: number): boolean {
-    return this.ejectedUntil <= now;
+    return this.healthy && this.ejectedUntil <= now;
   }
 }
