@@ -10,6 +10,17 @@ const headerOps = {
   },
 } as const;
 
+const timeoutsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'connectMs: TCP connect; firstByteMs: from sending to response headers (per attempt); totalMs: the whole exchange, retries included.',
+  properties: {
+    connectMs: { type: 'integer', minimum: 1 },
+    firstByteMs: { type: 'integer', minimum: 1 },
+    totalMs: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
 const valueMatcher = {
   description: 'Exact string, or { regex } / { present: bool }.',
   oneOf: [
@@ -123,6 +134,7 @@ export const configSchema = {
             },
           },
           connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000 },
+          timeouts: timeoutsSchema,
           healthCheck: {
             type: 'object',
             additionalProperties: false,
@@ -183,15 +195,7 @@ export const configSchema = {
           requestHeaders: headerOps,
           responseHeaders: headerOps,
           timeoutMs: { type: 'integer', minimum: 1, description: 'Shorthand for timeouts.totalMs.' },
-          timeouts: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              connectMs: { type: 'integer', minimum: 1 },
-              firstByteMs: { type: 'integer', minimum: 1 },
-              totalMs: { type: 'integer', minimum: 1 },
-            },
-          },
+          timeouts: timeoutsSchema,
           retry: {
             type: 'object',
             additionalProperties: false,

@@ -47,6 +47,7 @@ export interface UpstreamConfig {
   outlier: OutlierConfig;
   breaker?: BreakerConfig;
   connectTimeoutMs: number;
+  timeouts?: { connectMs?: number; firstByteMs?: number; totalMs?: number };
   healthCheck?: HealthCheckConfig;
   dns?: { refreshMs: number; servers?: string[] };
   keepAliveTimeoutMs: number;

@@ -70,10 +70,11 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream): Compil
     buildPath,
     requestOps: compileHeaderOps(r.requestHeaders),
     responseOps: compileHeaderOps(r.responseHeaders),
+    // route values win over the upstream's defaults
     timeouts: {
-      connectMs: r.timeouts?.connectMs,
-      firstByteMs: r.timeouts?.firstByteMs,
-      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      connectMs: r.timeouts?.connectMs ?? upstream.config.timeouts?.connectMs,
+      firstByteMs: r.timeouts?.firstByteMs ?? upstream.config.timeouts?.firstByteMs,
+      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upstream.config.timeouts?.totalMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     },
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
