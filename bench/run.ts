@@ -72,6 +72,52 @@ function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
   return file;
 }
 
+/**
+ * Issue #3 scenarios, one gateway (uws), same run: a single target; three equal targets
+ * (the balancer's cost); three targets with one 20 ms slower, round-robin and least-request
+ * (what one slow instance does to p99).
+ */
+async function resilienceScenarios(fastPort: number, cli: string): Promise<Record<string, unknown>> {
+  const fast2 = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
+  const fast3 = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
+  const slow = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')], { DELAY_MS: '20' });
+  const t = (p: number) => ({ url: `http://127.0.0.1:${p}` });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-res-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, stringify({
+    engine: 'uws', listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    upstreams: {
+      single: { targets: [t(fastPort)] },
+      three: { targets: [t(fastPort), t(fast2.port), t(fast3.port)] },
+      slowRr: { targets: [t(fastPort), t(fast2.port), t(slow.port)], outlier: { enabled: false } },
+      slowLr: { balance: 'least-request', targets: [t(fastPort), t(fast2.port), t(slow.port)], outlier: { enabled: false } },
+    },
+    routes: ['single', 'three', 'slowRr', 'slowLr'].map((u) => ({ match: { prefix: `/${u}` }, upstream: u, stripPrefix: true })),
+  }));
+  const gw = await startProc(PROXY_CORE, process.execPath, [cli, '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+  const out: Record<string, { rps: number; p50: number; p99: number }> = {};
+  try {
+    for (const name of ['single', 'three', 'single', 'three', 'slowRr', 'slowLr']) {
+      const url = `http://127.0.0.1:${gw.port}/${name}/small`;
+      await runLoad(url, warmup);
+      const r = await runLoad(url, seconds);
+      const prev = out[name];
+      // single and three run twice, interleaved, to even out a noisy machine
+      out[name] = prev ? { rps: Math.round((prev.rps + r.rps) / 2), p50: (prev.p50 + r.p50) / 2, p99: (prev.p99 + r.p99) / 2 } : { rps: Math.round(r.rps), p50: r.p50, p99: r.p99 };
+      log(`resilience ${name.padEnd(8)} ${Math.round(r.rps)} req/s p99 ${r.p99} ms`);
+    }
+  } finally {
+    await gw.stop();
+    await Promise.all([fast2.stop(), fast3.stop(), slow.stop()]);
+  }
+  return {
+    scenarios: out,
+    balancerCostVsSingle: +(1 - out.three!.rps / out.single!.rps).toFixed(3),
+    slowRoundRobinP99VsSingle: +(out.slowRr!.p99 / out.single!.p99).toFixed(2),
+    slowLeastRequestP99VsSingle: +(out.slowLr!.p99 / out.single!.p99).toFixed(2),
+  };
+}
+
 async function main(): Promise<void> {
   const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
   const nginxBin = ensureNginx(log);
@@ -86,6 +132,7 @@ async function main(): Promise<void> {
   ];
   const scenarios = [{ name: 'small GET (~100 B)', path: '/small' }, { name: '64 KB GET', path: '/large' }];
   const results: Result[] = [];
+  let resilience: Record<string, unknown> | null = null;
   try {
     for (const target of targets) {
       const proc = await target.start();
@@ -113,10 +160,10 @@ async function main(): Promise<void> {
         await proc?.stop();
       }
     }
+    if (!short || process.env.BENCH_RESILIENCE) resilience = await resilienceScenarios(upstream.port, cli);
   } finally {
     await upstream.stop();
   }
-
   const table: string[] = [];
   const find = (t: string, s: string) => results.find((r) => r.target === t && r.scenario === s);
   table.push('| target | scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | vs nginx | vs best Node peer |');
@@ -149,7 +196,8 @@ async function main(): Promise<void> {
     pinning: HAS_TASKSET ? `proxies on core ${PROXY_CORE}; upstream (uWS) and autocannon share core ${LOAD_CORE}` : 'taskset not available: unpinned',
     loadGenerator: generator === 'wrk' ? 'wrk -t1 (one thread)' : 'autocannon (one process)', upstream: 'uWebSockets.js server, bench/upstream-server.ts',
   };
-  const report = { setup, results, checks };
+  const report = { setup, results, checks, resilience };
+  if (resilience) process.stdout.write('\nresilience (gateway uws, small GET):\n' + JSON.stringify(resilience, null, 2) + '\n');
   const outDir = join(root, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, `latest-${setup.mode}-${generator}.json`), JSON.stringify(report, null, 2) + '\n');
