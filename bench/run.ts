@@ -73,24 +73,23 @@ function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
 }
 
 /**
- * Issue #3 scenarios, one gateway (uws), same run: a single target; three equal targets
- * (the balancer's cost); three targets with one 20 ms slower, round-robin and least-request
- * (what one slow instance does to p99).
+ * Issue #3 scenarios, one gateway (uws), same run: a single target; three targets that are
+ * the same upstream process on 127.0.0.1/.2/.3 (the balancer's own cost, with no extra
+ * process on the load core); three targets with one 20 ms slower, round-robin and
+ * least-request (what one slow instance does to p99).
  */
 async function resilienceScenarios(fastPort: number, cli: string): Promise<Record<string, unknown>> {
-  const fast2 = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
-  const fast3 = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
   const slow = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')], { DELAY_MS: '20' });
-  const t = (p: number) => ({ url: `http://127.0.0.1:${p}` });
+  const t = (p: number, host = '127.0.0.1') => ({ url: `http://${host}:${p}` });
   const dir = mkdtempSync(join(tmpdir(), 'bench-res-'));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify({
     engine: 'uws', listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: {
       single: { targets: [t(fastPort)] },
-      three: { targets: [t(fastPort), t(fast2.port), t(fast3.port)] },
-      slowRr: { targets: [t(fastPort), t(fast2.port), t(slow.port)], outlier: { enabled: false } },
-      slowLr: { balance: 'least-request', targets: [t(fastPort), t(fast2.port), t(slow.port)], outlier: { enabled: false } },
+      three: { targets: [t(fastPort), t(fastPort, '127.0.0.2'), t(fastPort, '127.0.0.3')] },
+      slowRr: { targets: [t(fastPort), t(fastPort, '127.0.0.2'), t(slow.port)], outlier: { enabled: false } },
+      slowLr: { balance: 'least-request', targets: [t(fastPort), t(fastPort, '127.0.0.2'), t(slow.port)], outlier: { enabled: false } },
     },
     routes: ['single', 'three', 'slowRr', 'slowLr'].map((u) => ({ match: { prefix: `/${u}` }, upstream: u, stripPrefix: true })),
   }));
@@ -108,7 +107,7 @@ async function resilienceScenarios(fastPort: number, cli: string): Promise<Recor
     }
   } finally {
     await gw.stop();
-    await Promise.all([fast2.stop(), fast3.stop(), slow.stop()]);
+    await slow.stop();
   }
   return {
     scenarios: out,

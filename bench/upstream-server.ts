@@ -19,5 +19,9 @@ app.get('/large', (res) => { res.cork(() => { res.writeHeader('content-type', 'a
 app.any('/*', (res) => { res.cork(() => { res.writeHeader('content-type', 'application/json').end(small); }); });
 app.listen('127.0.0.1', Number(process.env.PORT ?? 0), (s) => {
   if (!s) { console.error('upstream could not listen'); process.exit(1); }
-  process.stdout.write(JSON.stringify({ port: uws.us_socket_local_port(s) }) + '\n');
+  const port = uws.us_socket_local_port(s);
+  // The same server on 127.0.0.2 and .3 too: three "targets" for the balancer benchmark
+  // without adding processes to the load generator's core.
+  for (const host of ['127.0.0.2', '127.0.0.3']) app.listen(host, port, () => undefined);
+  process.stdout.write(JSON.stringify({ port }) + '\n');
 });
