@@ -228,12 +228,20 @@ t.test('retry budget: with every target failing, attempts ≤ (1 + budget) × re
   t.ok(attempts > 200, 'some retries happened');
 });
 
-t.test('retries go to another target and never replay a body', async (t) => {
-  const bad = await counted('bad', (_req, res) => { res.writeHead(502); res.end('bad'); });
-  const good = await counted('good');
+t.test('retries go to another target; a streamed body is never replayed, a buffered one is', async (t) => {
+  const bad = await counted('bad', (req, res) => { req.resume(); res.writeHead(502); res.end('bad'); });
+  const bodies: string[] = [];
+  const good = await counted('good', (req, res) => {
+    let b = '';
+    req.on('data', (d) => { b += d; });
+    req.on('end', () => { bodies.push(b); res.end('good'); });
+  });
   const gw = await startGatewayProcess({
     upstreams: { u: { targets: [{ url: bad.url }, { url: good.url }], outlier: { enabled: false } } },
-    routes: [{ match: { prefix: '/' }, upstream: 'u', retry: { attempts: 1, on: [502], backoffMs: 1, budgetPercent: 100 } }],
+    routes: [
+      { match: { prefix: '/buffered' }, upstream: 'u', retry: { attempts: 1, on: [502], backoffMs: 1, budgetPercent: 100, bufferBodyBytes: 1024 } },
+      { match: { prefix: '/' }, upstream: 'u', retry: { attempts: 1, on: [502], backoffMs: 1, budgetPercent: 100 } },
+    ],
   }, 'uws');
   t.teardown(async () => { await gw.stop(); await bad.close(); await good.close(); });
   for (let i = 0; i < 10; i++) t.equal((await request(`${gw.url}/x`)).body, 'good');
@@ -241,4 +249,8 @@ t.test('retries go to another target and never replay a body', async (t) => {
   const posts = await Promise.all(Array.from({ length: 6 }, () => request(`${gw.url}/x`, { method: 'PUT', body: 'payload' })));
   t.ok(posts.some((p) => p.status === 502), 'a request with a body that hit the bad target is not retried');
   t.ok(bad.hits > badBefore);
+  bodies.length = 0;
+  const buffered = await Promise.all(Array.from({ length: 6 }, (_, i) => request(`${gw.url}/buffered`, { method: 'PUT', body: `payload-${i}` })));
+  t.same(buffered.map((b) => b.body), Array(6).fill('good'), 'bodies under retry.bufferBodyBytes are replayed on another target');
+  t.same(bodies.sort(), Array.from({ length: 6 }, (_, i) => `payload-${i}`).sort(), 'and arrive intact');
 });

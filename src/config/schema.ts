@@ -208,6 +208,7 @@ export const configSchema = {
               },
               backoffMs: { type: 'integer', minimum: 0, default: 25 },
               budgetPercent: { type: 'integer', minimum: 0, maximum: 100, default: 20 },
+              bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
             },
           },
           preserveHost: { type: 'boolean', default: false },

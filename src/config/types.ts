@@ -37,7 +37,7 @@ export interface BreakerConfig {
 
 export type RetryOn = 'connect-failure' | 'reset' | 'timeout' | 502 | 503 | 504;
 
-export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number }
+export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number; bufferBodyBytes: number }
 
 export interface UpstreamConfig {
   targets: TargetConfig[];

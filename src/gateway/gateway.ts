@@ -7,7 +7,7 @@ import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
 import { scanRequestHeaders, findHeader } from '../proxy/request-headers.js';
 import { applyHeaderOps } from '../proxy/header-ops.js';
 import { RequestBodyStream } from '../proxy/request-body.js';
-import { ProxyCall } from '../proxy/proxy-call.js';
+import { ProxyCall, type CallPlan } from '../proxy/proxy-call.js';
 import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
 import { RouteTable } from './route-table.js';
 
@@ -18,6 +18,21 @@ export function sendError(sink: ResponseSink, err: GatewayError, requestId: stri
   const headers = [...JSON_HEADERS, 'x-request-id', requestId];
   if (extra) headers.push(...extra);
   sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId));
+}
+
+/** Reads a body of known length into one Buffer; null when the client aborts first. */
+function readWhole(body: BodySource, length: number, sink: ResponseSink, done: (whole: Buffer | null) => void): void {
+  const whole = Buffer.allocUnsafe(length);
+  let at = 0;
+  let settled = false;
+  sink.onAborted(() => { if (!settled) { settled = true; done(null); } });
+  body.onData((chunk, last) => {
+    if (settled) return;
+    const n = Math.min(chunk.byteLength, length - at);
+    whole.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
+    at += n;
+    if (last) { settled = true; done(at === length ? whole : whole.subarray(0, at)); }
+  });
 }
 
 /** The consistent-hash key of a request: a header, a cookie, or the client address. */
@@ -123,17 +138,27 @@ export class Gateway {
 
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
     const hashOn = route.upstream.config.balance === 'consistent-hash' ? route.upstream.config.hashOn ?? 'ip' : null;
-    const call = new ProxyCall(sink, {
+    const plan: CallPlan = {
       route,
       method,
       path: upstreamPath,
       headers,
       preservedHost: route.preserveHost && scanned.hostHeader ? scanned.hostHeader : null,
-      body: hasBody ? new RequestBodyStream(body, limits.maxBodyBytes) : null,
+      body: null,
       contentLength: scanned.chunked ? -1 : scanned.contentLength,
       hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head),
       requestId,
-    }, sendError, this.release);
-    call.start();
+    };
+    if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= route.retry.bufferBodyBytes) {
+      // Small enough to read whole first: a retry can then send it again.
+      readWhole(body, scanned.contentLength, sink, (whole) => {
+        if (whole === null) { this.inflight--; return; } // the client went away
+        plan.body = whole;
+        new ProxyCall(sink, plan, sendError, this.release).start();
+      });
+      return;
+    }
+    if (hasBody) plan.body = new RequestBodyStream(body, limits.maxBodyBytes);
+    new ProxyCall(sink, plan, sendError, this.release).start();
   };
 }

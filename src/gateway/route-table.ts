@@ -25,7 +25,7 @@ export interface CompiledRoute extends Routable {
 }
 
 /** Without a retry block: connect failures are retried once (safe for any method). */
-const DEFAULT_RETRY: RetryConfig = { attempts: 1, on: ['connect-failure'], backoffMs: 25, budgetPercent: 20 };
+const DEFAULT_RETRY: RetryConfig = { attempts: 1, on: ['connect-failure'], backoffMs: 25, budgetPercent: 20, bufferBodyBytes: 0 };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 

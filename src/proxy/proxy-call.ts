@@ -23,7 +23,8 @@ export interface CallPlan {
   headers: string[];
   /** the client's Host header when the route preserves it */
   preservedHost: string | null;
-  body: RequestBodyStream | null;
+  /** streamed (never replayed), or read whole (replayable) */
+  body: RequestBodyStream | Buffer | null;
   contentLength: number;
   hashKey: string | undefined;
   requestId: string;
@@ -248,9 +249,9 @@ export class ProxyCall implements UpstreamHandler {
   private retryable(kind: RetryOn | 'other'): boolean {
     const { retry } = this.plan.route;
     if (this.retriesLeft <= 0 || this.sink.aborted || !retry.on.includes(kind as RetryOn)) return false;
-    // A body already streamed upstream cannot be replayed; an idempotent method, or a
-    // connection that never opened, is safe to send again.
-    if (this.plan.body !== null) return false;
+    // A body already streamed upstream cannot be replayed (one read whole can); an
+    // idempotent method, or a connection that never opened, is safe to send again.
+    if (this.plan.body !== null && !Buffer.isBuffer(this.plan.body)) return false;
     if (!IDEMPOTENT.has(this.plan.method) && kind !== 'connect-failure') return false;
     return this.plan.route.retryBudget.tryWithdraw();
   }

@@ -42,7 +42,8 @@ export interface UpstreamRequest {
   path: string;
   /** flat [name, value, ...], lower-case names; must include host */
   headers: string[];
-  body: Readable | null;
+  /** a stream, or a whole body already read (replayable: retries may send it again) */
+  body: Readable | Buffer | null;
   /** with a body: its length, or -1 to send it chunked */
   contentLength: number;
 }
@@ -159,7 +160,7 @@ class Connection {
     if (!ex || ex.done) return;
     // A reused keep-alive socket the upstream had already closed: nothing was processed,
     // so a bodyless request is safe to send again once, on a fresh connection.
-    if (this.reused && !ex.gotBytes && !ex.retried && ex.req.body === null && IDEMPOTENT.has(ex.req.method)) {
+    if (this.reused && !ex.gotBytes && !ex.retried && (ex.req.body === null || Buffer.isBuffer(ex.req.body)) && IDEMPOTENT.has(ex.req.method)) {
       ex.retried = true;
       ex.conn = null;
       this.pool.enqueueFront(ex);
@@ -198,6 +199,13 @@ class Connection {
     for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     if (req.body && req.contentLength < 0) head += 'transfer-encoding: chunked\r\n';
     head += '\r\n';
+    if (Buffer.isBuffer(req.body)) {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      this.socket.write(req.body);
+      this.socket.uncork();
+      return;
+    }
     this.socket.write(head, 'latin1');
     if (req.body) this.sendBody(req.body, req.contentLength < 0, ex);
   }
