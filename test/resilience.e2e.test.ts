@@ -175,6 +175,34 @@ t.test('least-request sends a slow target less traffic; first-byte timeouts fire
   }
 });
 
+t.test('connect timeout: 504 at the configured bound; the retry goes elsewhere', async (t) => {
+  // A listener that never accepts, its backlog already full: new connections hang in SYN.
+  const { spawn } = await import('node:child_process');
+  const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+  const port = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  const fillers = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => undefined));
+  await sleep(200);
+  const good = await counted('good');
+  const gw = await startGatewayProcess({
+    upstreams: {
+      hang: { targets: [{ url: `http://127.0.0.1:${port}` }] },
+      mixed: { targets: [{ url: `http://127.0.0.1:${port}` }, { url: good.url }], outlier: { enabled: false } },
+    },
+    routes: [
+      { match: { prefix: '/hang' }, upstream: 'hang', timeouts: { connectMs: 300 }, retry: { attempts: 0 } },
+      { match: { prefix: '/mixed' }, upstream: 'mixed', timeouts: { connectMs: 200 }, retry: { on: ['connect-failure'], budgetPercent: 100 } },
+    ],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await good.close(); for (const f of fillers) f.destroy(); py.kill(); });
+  const started = Date.now();
+  const r = await request(`${gw.url}/hang`);
+  const took = Date.now() - started;
+  t.equal(r.status, 504);
+  t.equal(r.json.error.code, 'upstream_timeout');
+  t.ok(Math.abs(took - 300) <= 100, `504 after ${took} ms (bound 300 ± 100)`);
+  for (let i = 0; i < 4; i++) t.equal((await request(`${gw.url}/mixed`)).body, 'good', 'a connect timeout is retried on the other target');
+});
+
 t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and closes on recovery', async (t) => {
   let failing = true;
   const up = await counted('up', (_req, res) => { res.writeHead(failing ? 500 : 200); res.end(failing ? 'boom' : 'ok'); });

@@ -51,6 +51,7 @@ function failureKind(err: Error & { code?: string }): FailureKind {
 /** Maps a transport error from the upstream client to the gateway error a client sees. */
 export function upstreamError(err: Error & { code?: string }): GatewayError {
   if (err instanceof GatewayError) return err;
+  if (err.code === 'UPSTREAM_CONNECT_TIMEOUT') return new GatewayError('upstream_timeout', 'upstream connection was not established in time', 'upstream', true);
   switch (failureKind(err)) {
     case 'connect-failure':
       return new GatewayError('upstream_unavailable', 'upstream is unavailable (connection failed)', 'upstream', true);
