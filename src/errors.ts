@@ -39,17 +39,6 @@ export class GatewayError extends Error {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 413: 'Payload Too Large', 429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
-export function statusText(status: number): string {
-  return STATUS_TEXT[status] ?? 'Unknown';
-}
-
 /** The JSON body every gateway-generated error carries. */
 export function errorBody(code: string, message: string, requestId: string): string {
   return JSON.stringify({ error: { code, message, requestId } });

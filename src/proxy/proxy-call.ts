@@ -64,8 +64,6 @@ export function upstreamError(err: Error & { code?: string }): GatewayError {
   return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
 }
 
-class AttemptTimeout extends GatewayError {}
-
 export class ProxyCall implements UpstreamHandler {
   private abortUpstream: ((err: Error) => void) | null = null;
   private pendingAbort: Error | null = null;
@@ -130,7 +128,7 @@ export class ProxyCall implements UpstreamHandler {
         this.attemptTimer = null;
         this.abortAttempt(connect
           ? Object.assign(new Error(`connect timeout after ${timeouts.connectMs} ms`), { code: 'UPSTREAM_CONNECT_TIMEOUT' })
-          : new AttemptTimeout('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+          : new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
       }, connect ? timeouts.connectMs! : timeouts.firstByteMs!);
     }
     const headers = this.plan.headers;
@@ -171,7 +169,7 @@ export class ProxyCall implements UpstreamHandler {
     if (timeouts.firstByteMs !== undefined) {
       this.attemptTimer = setTimeout(() => {
         this.attemptTimer = null;
-        this.abortAttempt(new AttemptTimeout('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+        this.abortAttempt(new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
       }, timeouts.firstByteMs);
     }
   }
@@ -237,7 +235,7 @@ export class ProxyCall implements UpstreamHandler {
       this.sink.destroy();
       return;
     }
-    const kind = err instanceof AttemptTimeout ? 'timeout' : failureKind(err);
+    const kind = failureKind(err);
     if (kind !== 'other' && target) this.upstream.record(target, false, Date.now());
     if (kind !== 'other' && this.retryable(kind)) {
       this.scheduleRetry(target);

@@ -1,4 +1,3 @@
-import { statusText } from '../errors.js';
 import { STATUS_CODES } from 'node:http';
 
 const cache = new Map<number, string>();
@@ -7,7 +6,7 @@ const cache = new Map<number, string>();
 export function statusLine(status: number): string {
   let s = cache.get(status);
   if (s === undefined) {
-    s = `${status} ${STATUS_CODES[status] ?? statusText(status)}`;
+    s = `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
     cache.set(status, s);
   }
   return s;
