@@ -53,6 +53,12 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
         send(res, 200, out);
       },
     },
+    '/admin/ratelimit': {
+      GET: (_req, res) => {
+        const st = hooks.gateway.limiter.stats();
+        send(res, 200, { tableSize: hooks.gateway.limiter.capacity, slotsInUse: st.used, decisions: Number(st.decisions), denied: Number(st.denied), tableFull: Number(st.full) });
+      },
+    },
     '/admin/reload': {
       POST: async (req, res) => {
         let text: string;

@@ -76,6 +76,16 @@ export const configSchema = {
       },
       default: {},
     },
+    rateLimit: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The shared limiter table (process-wide; size changes need a restart).',
+      properties: {
+        tableSize: { type: 'integer', minimum: 64, maximum: 16777216, default: 65536 },
+        onFull: { enum: ['allow', 'deny'], default: 'allow', description: 'When no slot is free for a new key: let the request through (fail open) or answer 429.' },
+      },
+      default: {},
+    },
     upstreams: {
       type: 'object',
       default: {},
@@ -209,6 +219,21 @@ export const configSchema = {
               backoffMs: { type: 'integer', minimum: 0, default: 25 },
               budgetPercent: { type: 'integer', minimum: 0, maximum: 100, default: 20 },
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
+            },
+          },
+          rateLimit: {
+            type: 'array',
+            description: 'Every limit must pass. A key is built from its parts; requests missing a part are not limited by that limit.',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['key', 'rate'],
+              properties: {
+                key: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ip|route|header:[A-Za-z0-9-]+|param:[A-Za-z_][A-Za-z0-9_]*|query:[A-Za-z0-9_.-]+)$' } },
+                rate: { type: 'number', exclusiveMinimum: 0 },
+                per: { enum: ['second', 'minute', 'hour', 'day'], default: 'second' },
+                burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once (default: rate, at least 1).' },
+              },
             },
           },
           preserveHost: { type: 'boolean', default: false },

@@ -54,6 +54,8 @@ export interface UpstreamConfig {
   timeoutMs?: number;
 }
 
+export interface RateLimitRule { key: string[]; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number }
+
 export interface RouteConfig {
   name?: string;
   match: {
@@ -72,6 +74,7 @@ export interface RouteConfig {
   timeoutMs?: number;
   timeouts?: { connectMs?: number; firstByteMs?: number; totalMs?: number };
   retry?: RetryConfig;
+  rateLimit?: RateLimitRule[];
   preserveHost: boolean;
 }
 
@@ -86,6 +89,7 @@ export interface GatewayConfig {
     headersTimeoutMs: number;
     shutdownTimeoutMs: number;
   };
+  rateLimit: { tableSize: number; onFull: 'allow' | 'deny' };
   upstreams: Record<string, UpstreamConfig>;
   routes: RouteConfig[];
 }

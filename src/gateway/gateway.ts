@@ -10,6 +10,7 @@ import { RequestBodyStream } from '../proxy/request-body.js';
 import { ProxyCall, type CallPlan } from '../proxy/proxy-call.js';
 import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
 import { RouteTable } from './route-table.js';
+import { GcraTable } from '../ratelimit/gcra-table.js';
 
 const METHOD = /^[A-Z]{1,20}$/;
 const JSON_HEADERS = ['content-type', 'application/json'];
@@ -54,8 +55,12 @@ export class Gateway {
   inflight = 0;
   private readonly release = () => { this.inflight--; };
 
+  /** Rate-limit state: one table for the process, kept across reloads. */
+  readonly limiter: GcraTable;
+
   constructor(config: GatewayConfig) {
     this.table = new RouteTable(config);
+    this.limiter = new GcraTable(GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
   }
 
   get config(): GatewayConfig { return this.table.config; }
@@ -124,6 +129,16 @@ export class Gateway {
     }
 
     const route = match.route;
+    let limitHeaders: string[] | null = null;
+    if (route.limits) {
+      const outcome = route.limits.check(this.limiter, { head, params: match.params, query: () => (query ??= new URLSearchParams(head.query)) });
+      if (!outcome.allowed) {
+        sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, outcome.headers);
+        this.inflight--;
+        return;
+      }
+      limitHeaders = outcome.headers;
+    }
     const headers = scanned.forward;
     if (route.requestOps) applyHeaderOps(headers, route.requestOps);
     headers.push(
@@ -148,6 +163,7 @@ export class Gateway {
       contentLength: scanned.chunked ? -1 : scanned.contentLength,
       hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head),
       requestId,
+      responseHeaders: limitHeaders,
     };
     if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= route.retry.bufferBodyBytes) {
       // Small enough to read whole first: a retry can then send it again.

@@ -8,6 +8,7 @@ import { compileHeaderOps, type CompiledHeaderOps } from '../proxy/header-ops.js
 import { Upstream } from '../upstream/upstream.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import type { RetryConfig } from '../config/types.js';
+import { RouteLimits } from '../ratelimit/route-limits.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -21,6 +22,7 @@ export interface CompiledRoute extends Routable {
   readonly timeouts: { readonly connectMs?: number; readonly firstByteMs?: number; readonly totalMs: number };
   readonly retry: RetryConfig;
   readonly retryBudget: RetryBudget;
+  readonly limits: RouteLimits | null;
   readonly preserveHost: boolean;
 }
 
@@ -78,6 +80,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream): Compil
     },
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
+    limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
     preserveHost: r.preserveHost,
   });
 }

@@ -28,6 +28,8 @@ export interface CallPlan {
   contentLength: number;
   hashKey: string | undefined;
   requestId: string;
+  /** added to the response (rate-limit headers) */
+  responseHeaders: string[] | null;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -205,6 +207,7 @@ export class ProxyCall implements UpstreamHandler {
     const ops = this.plan.route.responseOps;
     if (ops) applyHeaderOps(headers, ops);
     headers.push('x-request-id', this.plan.requestId);
+    if (this.plan.responseHeaders) headers.push(...this.plan.responseHeaders);
     this.responded = true;
     const headless = this.headless || statusCode === 204 || statusCode === 304;
     this.sink.start(statusCode, headers, contentLength, headless);
