@@ -65,7 +65,9 @@ async function main(): Promise<void> {
       const base = `http://127.0.0.1:${running.port}`;
       process.stdout.write(`\nDemo gateway (${running.engine.name} engine) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
         `  curl -i ${base}/api/users\n  curl -i ${base}/api/users/1\n  curl -i ${base}/api/orders/100\n  curl -i ${base}/nope            # 404 JSON\n` +
-        `  curl -i -X DELETE ${base}/api/users/1   # 405 with Allow\n  curl -s http://127.0.0.1:${running.adminPort}/admin/routes\nCtrl-C stops it.\n\n`);
+        `  curl -i -X DELETE ${base}/api/users/1   # 405 with Allow\n` +
+        `  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' ${base}/api/users; done; echo   # 429 after a burst of 10\n` +
+        `  curl -s http://127.0.0.1:${running.adminPort}/admin/routes\n  curl -s http://127.0.0.1:${running.adminPort}/admin/upstreams\nCtrl-C stops it.\n\n`);
     } else if (command === undefined || command === 'start') {
       if (!values.config) fail(USAGE, 2);
       const config = loadConfigFile(values.config);

@@ -22,6 +22,7 @@ t.test('gateway demo serves routed responses', async (t) => {
   t.equal(users.status, 200);
   t.equal(users.json.items.length, 2);
   t.equal(users.headers['x-served-by'], 'users');
+  t.equal(users.headers['ratelimit-policy'], '5;w=1;burst=10', 'the demo shows rate-limit headers');
   const user = await request(`${base}/api/users/1`);
   t.equal(user.json.item.name, 'Ada Lovelace');
   const order = await request(`${base}/api/orders/100`);

@@ -53,6 +53,7 @@ routes:
     upstream: users
     stripPrefix: true
     responseHeaders: { add: { x-served-by: users } }
+    rateLimit: [ { key: [ip], rate: 5, per: second, burst: 10 } ]
   - name: order-by-id
     match: { path: /api/orders/:id, methods: [GET] }
     upstream: orders
