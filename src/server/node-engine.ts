@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { errorBody } from '../errors.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
+import { guarded } from './guard.js';
 
 class NodeExchange implements BodySource, ResponseSink {
   aborted = false;
@@ -75,7 +76,8 @@ export class NodeEngine implements Engine {
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly opts: EngineOptions, handler: RequestHandler) {
+  constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
+    const handler = guarded(unguarded);
     this.server = http.createServer(
       {
         maxHeaderSize: opts.maxHeaderBytes,

@@ -6,6 +6,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { loadNativeUws, type Uws } from './uws-loader.js';
 import { statusLine } from './status-line.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
+import { guarded } from './guard.js';
 
 class UwsExchange implements BodySource, ResponseSink {
   aborted = false;
@@ -184,7 +185,8 @@ export class UwsEngine implements Engine {
   private listenSocket: us_listen_socket | null = null;
   private readonly live = new LiveList();
 
-  constructor(private readonly opts: EngineOptions, handler: RequestHandler) {
+  constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
+    const handler = guarded(unguarded);
     this.uws = loadNativeUws();
     this.app = this.uws.App();
     const live = this.live;
