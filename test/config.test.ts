@@ -107,3 +107,28 @@ t.test('gateway validate prints every error and exits 1; a good file exits 0', a
   t.match(r4.stderr, 'routes[0].upstream: unknown upstream "billing"');
   t.match(r4.stderr, 'routes[1].upstream: unknown upstream "other"');
 });
+
+t.test('auth config: unknown authenticators, duplicate consumers and keys are reported', async (t) => {
+  const list = problems(`
+consumers:
+  - { id: alice, keys: [ { key: same-key-123 } ] }
+  - { id: alice, keys: [ { key: same-key-123 } ] }
+auth: { keys: { type: api-key } }
+upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes:
+  - match: { prefix: /x }
+    upstream: a
+    auth: [keys, jwt]
+    allow: { consumers: [carol] }
+  - match: { prefix: /y }
+    upstream: a
+    allow: { groups: [admins] }
+`);
+  for (const e of [
+    'consumers[1].id: duplicate consumer "alice"',
+    'consumers[1].keys[0]: the same key is already given to "alice"',
+    'routes[0].auth[1]: unknown authenticator "jwt"',
+    'routes[0].allow.consumers[0]: unknown consumer "carol"',
+    'routes[1].allow: needs auth on the route',
+  ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+});

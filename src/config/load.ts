@@ -1,6 +1,7 @@
 // Parse (YAML or JSON), validate against the schema, then check what a schema cannot
 // express (references, patterns). Every problem is reported with its path, all at once.
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { configSchema } from './schema.js';
@@ -75,10 +76,25 @@ function semanticProblems(cfg: GatewayConfig): string[] {
       }
     });
   }
+  const consumerIds = new Set<string>();
+  const keyOwners = new Map<string, string>();
+  cfg.consumers.forEach((c, i) => {
+    if (consumerIds.has(c.id)) problems.push(`consumers[${i}].id: duplicate consumer "${c.id}"`);
+    consumerIds.add(c.id);
+    c.keys.forEach((k, j) => {
+      const digest = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256.toLowerCase();
+      const owner = keyOwners.get(digest);
+      if (owner !== undefined) problems.push(`consumers[${i}].keys[${j}]: the same key is already given to "${owner}"`);
+      else keyOwners.set(digest, c.id);
+    });
+  });
   const names = new Map<string, number>();
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
     if (!(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
+    (r.auth ?? []).forEach((a, j) => { if (!(a in cfg.auth)) problems.push(`${at}.auth[${j}]: unknown authenticator "${a}"`); });
+    if (r.allow && !r.auth) problems.push(`${at}.allow: needs auth on the route`);
+    (r.allow?.consumers ?? []).forEach((c, j) => { if (!consumerIds.has(c)) problems.push(`${at}.allow.consumers[${j}]: unknown consumer "${c}"`); });
     if (r.name !== undefined) {
       if (names.has(r.name)) problems.push(`${at}.name: duplicate route name "${r.name}" (also routes[${names.get(r.name)}])`);
       else names.set(r.name, i);

@@ -76,6 +76,57 @@ export const configSchema = {
       },
       default: {},
     },
+    consumers: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        properties: {
+          id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._@:-]+$' },
+          plan: { type: 'string', minLength: 1 },
+          groups: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._:-]+$' }, default: [] },
+          tenant: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._:-]+$' },
+          keys: {
+            type: 'array',
+            items: {
+              oneOf: [
+                { type: 'object', additionalProperties: false, required: ['key'], properties: { key: { type: 'string', minLength: 8 } } },
+                { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } } },
+              ],
+            },
+            default: [],
+          },
+        },
+      },
+    },
+    auth: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type'],
+        properties: {
+          type: { const: 'api-key' },
+          header: { type: 'string', minLength: 1, default: 'x-api-key' },
+          query: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+    identityHeaders: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Headers that carry the authenticated identity upstream; client-sent copies are always removed.',
+      properties: {
+        consumer: { type: 'string', minLength: 1, default: 'x-consumer-id' },
+        groups: { type: 'string', minLength: 1, default: 'x-consumer-groups' },
+        tenant: { type: 'string', minLength: 1, default: 'x-tenant-id' },
+      },
+      default: {},
+    },
     rateLimit: {
       type: 'object',
       additionalProperties: false,
@@ -221,6 +272,16 @@ export const configSchema = {
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
             },
           },
+          auth: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Authenticators (names under `auth`); any one must pass.' },
+          allow: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Authorization: the consumer must be listed or be in one of the groups.',
+            properties: {
+              consumers: { type: 'array', items: { type: 'string', minLength: 1 } },
+              groups: { type: 'array', items: { type: 'string', minLength: 1 } },
+            },
+          },
           rateLimit: {
             type: 'array',
             description: 'Every limit must pass. A key is built from its parts; requests missing a part are not limited by that limit.',
@@ -229,7 +290,7 @@ export const configSchema = {
               additionalProperties: false,
               required: ['key', 'rate'],
               properties: {
-                key: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ip|route|header:[A-Za-z0-9-]+|param:[A-Za-z_][A-Za-z0-9_]*|query:[A-Za-z0-9_.-]+)$' } },
+                key: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ip|route|consumer|header:[A-Za-z0-9-]+|param:[A-Za-z_][A-Za-z0-9_]*|query:[A-Za-z0-9_.-]+)$' } },
                 rate: { type: 'number', exclusiveMinimum: 0 },
                 per: { enum: ['second', 'minute', 'hour', 'day'], default: 'second' },
                 burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once (default: rate, at least 1).' },

@@ -54,6 +54,16 @@ export interface UpstreamConfig {
   timeoutMs?: number;
 }
 
+export interface ConsumerConfig {
+  id: string;
+  plan?: string;
+  groups: string[];
+  tenant?: string;
+  keys: Array<{ key: string } | { sha256: string }>;
+}
+
+export interface ApiKeyAuthConfig { type: 'api-key'; header: string; query?: string }
+
 export interface RateLimitRule { key: string[]; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number }
 
 export interface RouteConfig {
@@ -75,6 +85,8 @@ export interface RouteConfig {
   timeouts?: { connectMs?: number; firstByteMs?: number; totalMs?: number };
   retry?: RetryConfig;
   rateLimit?: RateLimitRule[];
+  auth?: string[];
+  allow?: { consumers?: string[]; groups?: string[] };
   preserveHost: boolean;
 }
 
@@ -90,6 +102,9 @@ export interface GatewayConfig {
     shutdownTimeoutMs: number;
   };
   rateLimit: { tableSize: number; onFull: 'allow' | 'deny' };
+  consumers: ConsumerConfig[];
+  auth: Record<string, ApiKeyAuthConfig>;
+  identityHeaders: { consumer: string; groups: string; tenant: string };
   upstreams: Record<string, UpstreamConfig>;
   routes: RouteConfig[];
 }

@@ -11,6 +11,7 @@ import { ProxyCall, type CallPlan } from '../proxy/proxy-call.js';
 import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
 import { RouteTable } from './route-table.js';
 import { GcraTable } from '../ratelimit/gcra-table.js';
+import type { Consumer } from '../auth/consumers.js';
 
 const METHOD = /^[A-Z]{1,20}$/;
 const JSON_HEADERS = ['content-type', 'application/json'];
@@ -129,9 +130,22 @@ export class Gateway {
     }
 
     const route = match.route;
+    const queryParams = () => (query ??= new URLSearchParams(head.query));
+    let consumer: Consumer | null = null;
+    if (route.auth) {
+      const verdict = route.auth.check(head, queryParams);
+      if (verdict.kind !== 'ok') {
+        if (verdict.kind === 'missing') sendError(sink, new GatewayError('unauthorized', 'credentials are missing'), requestId, ['www-authenticate', verdict.challenge]);
+        else if (verdict.kind === 'invalid') sendError(sink, new GatewayError('unauthorized', 'credentials are not valid'), requestId);
+        else sendError(sink, new GatewayError('forbidden', `consumer "${verdict.consumer.id}" may not use this route`), requestId);
+        this.inflight--;
+        return;
+      }
+      consumer = verdict.consumer;
+    }
     let limitHeaders: string[] | null = null;
     if (route.limits) {
-      const outcome = route.limits.check(this.limiter, { head, params: match.params, query: () => (query ??= new URLSearchParams(head.query)) });
+      const outcome = route.limits.check(this.limiter, { head, params: match.params, query: queryParams, consumer: consumer?.id });
       if (!outcome.allowed) {
         sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, outcome.headers);
         this.inflight--;
@@ -140,6 +154,14 @@ export class Gateway {
       limitHeaders = outcome.headers;
     }
     const headers = scanned.forward;
+    // Identity headers come from the gateway only: client-sent copies never pass.
+    const ids = table.identity;
+    applyHeaderOps(headers, table.identityStrip);
+    if (consumer) {
+      headers.push(ids.consumer, consumer.id);
+      if (consumer.groups.length) headers.push(ids.groups, consumer.groups.join(','));
+      if (consumer.tenant) headers.push(ids.tenant, consumer.tenant);
+    }
     if (route.requestOps) applyHeaderOps(headers, route.requestOps);
     headers.push(
       'x-request-id', requestId,

@@ -9,6 +9,8 @@ import { Upstream } from '../upstream/upstream.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import type { RetryConfig } from '../config/types.js';
 import { RouteLimits } from '../ratelimit/route-limits.js';
+import { ConsumerRegistry } from '../auth/consumers.js';
+import { RouteAuth } from '../auth/route-auth.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -23,6 +25,7 @@ export interface CompiledRoute extends Routable {
   readonly retry: RetryConfig;
   readonly retryBudget: RetryBudget;
   readonly limits: RouteLimits | null;
+  readonly auth: RouteAuth | null;
   readonly preserveHost: boolean;
 }
 
@@ -56,7 +59,7 @@ function rewriter(template: string): PathBuilder {
     '/' + parts.map((p) => (p === '*' ? wildcard ?? '' : p.startsWith(':') ? encodeURIComponent(params[p.slice(1)] ?? '') : p)).join('/');
 }
 
-function compileRoute(r: RouteConfig, index: number, upstream: Upstream): CompiledRoute {
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config: GatewayConfig, consumers: ConsumerRegistry): CompiledRoute {
   const pattern = patternOf(r.match);
   let buildPath: PathBuilder | null = null;
   if (r.rewrite !== undefined) buildPath = rewriter(r.rewrite);
@@ -81,6 +84,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream): Compil
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
     limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
+    auth: r.auth?.length ? new RouteAuth(r, config.auth, consumers) : null,
     preserveHost: r.preserveHost,
   });
 }
@@ -89,12 +93,20 @@ export class RouteTable {
   readonly router: Router<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly routes: readonly CompiledRoute[];
+  /** removes client-sent identity headers (X-Consumer-Id, ...) */
+  readonly identityStrip: CompiledHeaderOps;
+  /** identity header names, lower-cased */
+  readonly identity: { consumer: string; groups: string; tenant: string };
 
   constructor(readonly config: GatewayConfig) {
+    const ids = config.identityHeaders;
+    this.identity = { consumer: ids.consumer.toLowerCase(), groups: ids.groups.toLowerCase(), tenant: ids.tenant.toLowerCase() };
+    this.identityStrip = { remove: new Set(Object.values(this.identity)), add: [] };
     const upstreams = new Map<string, Upstream>();
     for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
-    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!));
+    const consumers = new ConsumerRegistry(config.consumers);
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, config, consumers));
     this.router = new Router(
       config.routes.map((r, i) => ({
         route: this.routes[i]!,

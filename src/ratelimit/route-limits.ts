@@ -8,7 +8,7 @@ import { makeLimit, type GcraTable, type Limit } from './gcra-table.js';
 
 const PERIOD_SEC = { second: 1, minute: 60, hour: 3600, day: 86400 } as const;
 
-export interface KeyInput { head: RequestHead; params: Record<string, string>; query: () => URLSearchParams }
+export interface KeyInput { head: RequestHead; params: Record<string, string>; query: () => URLSearchParams; consumer: string | undefined }
 
 interface CompiledRule {
   limit: Limit;
@@ -27,6 +27,7 @@ export interface LimitOutcome {
 function part(spec: string): (k: KeyInput) => string | undefined {
   if (spec === 'ip') return (k) => k.head.remoteAddress;
   if (spec === 'route') return () => '';
+  if (spec === 'consumer') return (k) => k.consumer;
   const [kind, name] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];
   if (kind === 'header') { const h = name.toLowerCase(); return (k) => findHeader(k.head.rawHeaders, h); }
   if (kind === 'param') return (k) => k.params[name];
