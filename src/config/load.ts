@@ -7,6 +7,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { configSchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { checkPathPattern } from '../router/path-pattern.js';
+import { checkCidr } from '../auth/ip-filter.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -76,6 +77,12 @@ function semanticProblems(cfg: GatewayConfig): string[] {
       }
     });
   }
+  const cidrProblems = (at: string, list: string[] | undefined) =>
+    (list ?? []).forEach((c, i) => { const why = checkCidr(c); if (why) problems.push(`${at}[${i}]: ${why}`); });
+  cidrProblems('ipFilter.allow', cfg.ipFilter?.allow);
+  cidrProblems('ipFilter.deny', cfg.ipFilter?.deny);
+  cidrProblems('trustedProxies', cfg.trustedProxies);
+  cfg.routes.forEach((r, i) => { cidrProblems(`routes[${i}].ipFilter.allow`, r.ipFilter?.allow); cidrProblems(`routes[${i}].ipFilter.deny`, r.ipFilter?.deny); });
   const consumerIds = new Set<string>();
   const keyOwners = new Map<string, string>();
   cfg.consumers.forEach((c, i) => {

@@ -21,6 +21,16 @@ const timeoutsSchema = {
   },
 } as const;
 
+const ipFilterSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'CIDR lists (IPv4 and IPv6). Deny wins; with an allow list only listed addresses pass.',
+  properties: {
+    allow: { type: 'array', items: { type: 'string', minLength: 1 } },
+    deny: { type: 'array', items: { type: 'string', minLength: 1 } },
+  },
+} as const;
+
 const valueMatcher = {
   description: 'Exact string, or { regex } / { present: bool }.',
   oneOf: [
@@ -116,6 +126,8 @@ export const configSchema = {
         },
       },
     },
+    ipFilter: ipFilterSchema,
+    trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'CIDRs whose X-Forwarded-For is believed for the client address.' },
     identityHeaders: {
       type: 'object',
       additionalProperties: false,
@@ -272,6 +284,7 @@ export const configSchema = {
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
             },
           },
+          ipFilter: ipFilterSchema,
           auth: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Authenticators (names under `auth`); any one must pass.' },
           allow: {
             type: 'object',

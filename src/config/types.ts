@@ -86,6 +86,7 @@ export interface RouteConfig {
   retry?: RetryConfig;
   rateLimit?: RateLimitRule[];
   auth?: string[];
+  ipFilter?: { allow?: string[]; deny?: string[] };
   allow?: { consumers?: string[]; groups?: string[] };
   preserveHost: boolean;
 }
@@ -105,6 +106,8 @@ export interface GatewayConfig {
   consumers: ConsumerConfig[];
   auth: Record<string, ApiKeyAuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };
+  ipFilter?: { allow?: string[]; deny?: string[] };
+  trustedProxies?: string[];
   upstreams: Record<string, UpstreamConfig>;
   routes: RouteConfig[];
 }

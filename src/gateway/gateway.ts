@@ -12,6 +12,7 @@ import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
 import { RouteTable } from './route-table.js';
 import { GcraTable } from '../ratelimit/gcra-table.js';
 import type { Consumer } from '../auth/consumers.js';
+import { clientAddress } from '../auth/ip-filter.js';
 
 const METHOD = /^[A-Z]{1,20}$/;
 const JSON_HEADERS = ['content-type', 'application/json'];
@@ -38,8 +39,8 @@ function readWhole(body: BodySource, length: number, sink: ResponseSink, done: (
 }
 
 /** The consistent-hash key of a request: a header, a cookie, or the client address. */
-function hashKeyOf(on: HashOn, head: RequestHead): string | undefined {
-  if (on === 'ip') return head.remoteAddress;
+function hashKeyOf(on: HashOn, head: RequestHead, clientIp: string): string | undefined {
+  if (on === 'ip') return clientIp;
   if ('header' in on) return findHeader(head.rawHeaders, on.header.toLowerCase());
   const cookies = findHeader(head.rawHeaders, 'cookie');
   if (!cookies) return undefined;
@@ -105,6 +106,12 @@ export class Gateway {
       return;
     }
     if (hasDotSegment(path)) path = removeDotSegments(path);
+    const clientIp = table.trustedProxies ? clientAddress(head, table.trustedProxies) : head.remoteAddress;
+    if (table.ipFilter && !table.ipFilter.permits(clientIp)) {
+      sendError(sink, new GatewayError('forbidden', 'client address is not allowed'), requestId);
+      this.inflight--;
+      return;
+    }
 
     let query: URLSearchParams | null = null;
     const match = table.router.match({
@@ -131,6 +138,11 @@ export class Gateway {
 
     const route = match.route;
     const queryParams = () => (query ??= new URLSearchParams(head.query));
+    if (route.ipFilter && !route.ipFilter.permits(clientIp)) {
+      sendError(sink, new GatewayError('forbidden', 'client address is not allowed on this route'), requestId);
+      this.inflight--;
+      return;
+    }
     let consumer: Consumer | null = null;
     if (route.auth) {
       const verdict = route.auth.check(head, queryParams);
@@ -145,7 +157,7 @@ export class Gateway {
     }
     let limitHeaders: string[] | null = null;
     if (route.limits) {
-      const outcome = route.limits.check(this.limiter, { head, params: match.params, query: queryParams, consumer: consumer?.id });
+      const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer?.id });
       if (!outcome.allowed) {
         sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, outcome.headers);
         this.inflight--;
@@ -183,7 +195,7 @@ export class Gateway {
       preservedHost: route.preserveHost && scanned.hostHeader ? scanned.hostHeader : null,
       body: null,
       contentLength: scanned.chunked ? -1 : scanned.contentLength,
-      hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head),
+      hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head, clientIp),
       requestId,
       responseHeaders: limitHeaders,
     };

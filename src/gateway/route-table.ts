@@ -11,6 +11,8 @@ import type { RetryConfig } from '../config/types.js';
 import { RouteLimits } from '../ratelimit/route-limits.js';
 import { ConsumerRegistry } from '../auth/consumers.js';
 import { RouteAuth } from '../auth/route-auth.js';
+import { IpFilter, blockListOf } from '../auth/ip-filter.js';
+import type { BlockList } from 'node:net';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -26,6 +28,7 @@ export interface CompiledRoute extends Routable {
   readonly retryBudget: RetryBudget;
   readonly limits: RouteLimits | null;
   readonly auth: RouteAuth | null;
+  readonly ipFilter: IpFilter | null;
   readonly preserveHost: boolean;
 }
 
@@ -85,6 +88,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config:
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
     limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
     auth: r.auth?.length ? new RouteAuth(r, config.auth, consumers) : null,
+    ipFilter: r.ipFilter ? new IpFilter(r.ipFilter) : null,
     preserveHost: r.preserveHost,
   });
 }
@@ -95,10 +99,15 @@ export class RouteTable {
   readonly routes: readonly CompiledRoute[];
   /** removes client-sent identity headers (X-Consumer-Id, ...) */
   readonly identityStrip: CompiledHeaderOps;
+  readonly ipFilter: IpFilter | null;
+  /** proxies whose X-Forwarded-For is believed */
+  readonly trustedProxies: BlockList | null;
   /** identity header names, lower-cased */
   readonly identity: { consumer: string; groups: string; tenant: string };
 
   constructor(readonly config: GatewayConfig) {
+    this.ipFilter = config.ipFilter ? new IpFilter(config.ipFilter) : null;
+    this.trustedProxies = config.trustedProxies?.length ? blockListOf(config.trustedProxies) : null;
     const ids = config.identityHeaders;
     this.identity = { consumer: ids.consumer.toLowerCase(), groups: ids.groups.toLowerCase(), tenant: ids.tenant.toLowerCase() };
     this.identityStrip = { remove: new Set(Object.values(this.identity)), add: [] };

@@ -8,7 +8,7 @@ import { makeLimit, type GcraTable, type Limit } from './gcra-table.js';
 
 const PERIOD_SEC = { second: 1, minute: 60, hour: 3600, day: 86400 } as const;
 
-export interface KeyInput { head: RequestHead; params: Record<string, string>; query: () => URLSearchParams; consumer: string | undefined }
+export interface KeyInput { head: RequestHead; ip: string; params: Record<string, string>; query: () => URLSearchParams; consumer: string | undefined }
 
 interface CompiledRule {
   limit: Limit;
@@ -25,7 +25,7 @@ export interface LimitOutcome {
 }
 
 function part(spec: string): (k: KeyInput) => string | undefined {
-  if (spec === 'ip') return (k) => k.head.remoteAddress;
+  if (spec === 'ip') return (k) => k.ip;
   if (spec === 'route') return () => '';
   if (spec === 'consumer') return (k) => k.consumer;
   const [kind, name] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];

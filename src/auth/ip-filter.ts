@@ -1,0 +1,71 @@
+// IP allow/deny lists by CIDR (IPv4 and IPv6) on node's BlockList, compiled once, and the
+// client address as seen through trusted proxies.
+import { BlockList, isIP } from 'node:net';
+import { findHeader } from '../proxy/request-headers.js';
+import type { RequestHead } from '../server/types.js';
+
+/** Validates a CIDR (or single address); returns why it is invalid, or undefined. */
+export function checkCidr(cidr: string): string | undefined {
+  const [addr, bits, extra] = cidr.split('/');
+  const family = isIP(addr ?? '');
+  if (!family || extra !== undefined) return `"${cidr}" is not an IP address or CIDR`;
+  if (bits === undefined) return undefined;
+  const n = Number(bits);
+  if (!/^\d+$/.test(bits) || n > (family === 4 ? 32 : 128)) return `"${cidr}" has an invalid prefix length`;
+  return undefined;
+}
+
+export function blockListOf(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/') as [string, string | undefined];
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}
+
+function normalise(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+function contains(list: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The client address: the peer, or — when the peer is a trusted proxy — the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+export function clientAddress(head: RequestHead, trusted: BlockList | null): string {
+  const peer = normalise(head.remoteAddress);
+  if (!trusted || !contains(trusted, peer)) return peer;
+  const xff = findHeader(head.rawHeaders, 'x-forwarded-for');
+  if (!xff) return peer;
+  const hops = xff.split(',').map((h) => normalise(h.trim()));
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!;
+    if (!isIP(hop)) return peer; // a malformed chain is not trusted at all
+    if (!contains(trusted, hop)) return hop;
+  }
+  return hops[0] ?? peer;
+}
+
+export class IpFilter {
+  private readonly allow: BlockList | null;
+  private readonly deny: BlockList | null;
+
+  constructor(spec: { allow?: string[]; deny?: string[] }) {
+    this.allow = spec.allow?.length ? blockListOf(spec.allow) : null;
+    this.deny = spec.deny?.length ? blockListOf(spec.deny) : null;
+  }
+
+  /** Deny wins; with an allow list, only listed addresses pass. */
+  permits(ip: string): boolean {
+    if (this.deny && contains(this.deny, ip)) return false;
+    if (this.allow) return contains(this.allow, ip);
+    return true;
+  }
+}
