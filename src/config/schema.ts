@@ -285,6 +285,19 @@ export const configSchema = {
             },
           },
           ipFilter: ipFilterSchema,
+          cors: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['origins'],
+            properties: {
+              origins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://(\\*\\.)?[A-Za-z0-9.-]+(:\\d+)?)$' }, description: 'Exact origins, "https://*.example.org" (subdomains), or "*".' },
+              methods: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z]+$' } },
+              headers: { type: 'array', items: { type: 'string', minLength: 1 } },
+              exposeHeaders: { type: 'array', items: { type: 'string', minLength: 1 } },
+              credentials: { type: 'boolean', default: false },
+              maxAgeSec: { type: 'integer', minimum: 0 },
+            },
+          },
           auth: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Authenticators (names under `auth`); any one must pass.' },
           allow: {
             type: 'object',

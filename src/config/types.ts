@@ -87,6 +87,7 @@ export interface RouteConfig {
   rateLimit?: RateLimitRule[];
   auth?: string[];
   ipFilter?: { allow?: string[]; deny?: string[] };
+  cors?: import('../auth/cors.js').CorsConfig;
   allow?: { consumers?: string[]; groups?: string[] };
   preserveHost: boolean;
 }

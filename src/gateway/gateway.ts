@@ -114,13 +114,27 @@ export class Gateway {
     }
 
     let query: URLSearchParams | null = null;
-    const match = table.router.match({
+    const input = {
       method,
       host: scanned.host,
       path,
-      header: (name) => findHeader(head.rawHeaders, name),
-      queryParam: (name) => (query ??= new URLSearchParams(head.query)).get(name) ?? undefined,
-    });
+      header: (name: string) => findHeader(head.rawHeaders, name),
+      queryParam: (name: string) => (query ??= new URLSearchParams(head.query)).get(name) ?? undefined,
+    };
+    const match = table.router.match(input);
+    const origin = findHeader(head.rawHeaders, 'origin');
+    if (method === 'OPTIONS' && origin !== undefined) {
+      const asked = findHeader(head.rawHeaders, 'access-control-request-method');
+      // A CORS preflight is answered here for the route of the method it asks about.
+      const target = asked === undefined ? null : match.kind === 'route' && match.route.cors ? match : table.router.match({ ...input, method: asked.toUpperCase() });
+      if (asked !== undefined && target?.kind === 'route' && target.route.cors) {
+        const allowed = target.route.cors.preflight(origin, asked, findHeader(head.rawHeaders, 'access-control-request-headers'));
+        if (allowed) sink.start(204, [...allowed, 'x-request-id', requestId], -1, true);
+        else sendError(sink, new GatewayError('forbidden', 'CORS preflight not allowed for this origin, method or headers'), requestId, ['vary', 'Origin']);
+        this.inflight--;
+        return;
+      }
+    }
     if (match.kind !== 'route') {
       if (match.kind === 'method-not-allowed') {
         sendError(sink, new GatewayError('method_not_allowed', `method ${method} is not allowed on ${path}`), requestId, ['allow', match.allow.join(', ')]);
@@ -155,7 +169,7 @@ export class Gateway {
       }
       consumer = verdict.consumer;
     }
-    let limitHeaders: string[] | null = null;
+    let extraResponseHeaders: string[] | null = null;
     if (route.limits) {
       const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer?.id });
       if (!outcome.allowed) {
@@ -163,8 +177,9 @@ export class Gateway {
         this.inflight--;
         return;
       }
-      limitHeaders = outcome.headers;
+      extraResponseHeaders = outcome.headers;
     }
+    if (route.cors) extraResponseHeaders = [...(extraResponseHeaders ?? []), ...route.cors.response(origin)];
     const headers = scanned.forward;
     // Identity headers come from the gateway only: client-sent copies never pass.
     const ids = table.identity;
@@ -197,7 +212,7 @@ export class Gateway {
       contentLength: scanned.chunked ? -1 : scanned.contentLength,
       hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head, clientIp),
       requestId,
-      responseHeaders: limitHeaders,
+      responseHeaders: extraResponseHeaders,
     };
     if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= route.retry.bufferBodyBytes) {
       // Small enough to read whole first: a retry can then send it again.

@@ -12,6 +12,7 @@ import { RouteLimits } from '../ratelimit/route-limits.js';
 import { ConsumerRegistry } from '../auth/consumers.js';
 import { RouteAuth } from '../auth/route-auth.js';
 import { IpFilter, blockListOf } from '../auth/ip-filter.js';
+import { CorsPolicy } from '../auth/cors.js';
 import type { BlockList } from 'node:net';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
@@ -29,6 +30,7 @@ export interface CompiledRoute extends Routable {
   readonly limits: RouteLimits | null;
   readonly auth: RouteAuth | null;
   readonly ipFilter: IpFilter | null;
+  readonly cors: CorsPolicy | null;
   readonly preserveHost: boolean;
 }
 
@@ -89,6 +91,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config:
     limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
     auth: r.auth?.length ? new RouteAuth(r, config.auth, consumers) : null,
     ipFilter: r.ipFilter ? new IpFilter(r.ipFilter) : null,
+    cors: r.cors ? new CorsPolicy(r.cors) : null,
     preserveHost: r.preserveHost,
   });
 }
