@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   route_not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   header_fields_too_large: 431,
   rate_limited: 429,
   internal_error: 500,
@@ -26,6 +27,8 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly source: ErrorSource;
   readonly retryable: boolean;
+  /** machine-readable specifics (e.g. schema violations), sent in error.details */
+  details?: unknown[];
   constructor(code: ErrorCode, message: string, source: ErrorSource = 'client', retryable = false) {
     // Expected errors are created per request on hot paths: skip the stack capture.
     const limit = Error.stackTraceLimit;
@@ -40,6 +43,6 @@ export class GatewayError extends Error {
 }
 
 /** The JSON body every gateway-generated error carries. */
-export function errorBody(code: string, message: string, requestId: string): string {
-  return JSON.stringify({ error: { code, message, requestId } });
+export function errorBody(code: string, message: string, requestId: string, details?: unknown[]): string {
+  return JSON.stringify({ error: details ? { code, message, requestId, details } : { code, message, requestId } });
 }

@@ -2,6 +2,7 @@
 // express (references, patterns). Every problem is reported with its path, all at once.
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { configSchema } from './schema.js';
@@ -55,8 +56,36 @@ function schemaProblems(errors: ErrorObject[]): string[] {
   return list.filter((m) => (seen.has(m) ? false : (seen.add(m), true)));
 }
 
-function semanticProblems(cfg: GatewayConfig): string[] {
+/** `{ $ref: "schemas/user.json" }` → that file's schema (relative to the config file). */
+function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+  cfg.routes.forEach((r, i) => {
+    for (const part of ['body', 'query', 'headers'] as const) {
+      const schema = r.validate?.[part];
+      if (!schema) continue;
+      const at = `routes[${i}].validate.${part}`;
+      const ref = (schema as { $ref?: unknown }).$ref;
+      if (typeof ref === 'string' && !ref.startsWith('#') && Object.keys(schema).length === 1) {
+        try {
+          r.validate![part] = JSON.parse(readFileSync(resolvePath(baseDir, ref), 'utf8')) as Record<string, unknown>;
+        } catch (e) {
+          problems.push(`${at}.$ref: cannot load "${ref}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          continue;
+        }
+      }
+      try {
+        schemaChecker.compile(r.validate![part]!);
+      } catch (e) {
+        problems.push(`${at}: invalid JSON Schema: ${(e as Error).message}`);
+      }
+    }
+  });
+}
+
+const schemaChecker = new Ajv({ allErrors: true, strict: false });
+
+function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
   const problems: string[] = [];
+  resolveSchemaRefs(cfg, baseDir, problems);
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {
@@ -131,17 +160,17 @@ function semanticProblems(cfg: GatewayConfig): string[] {
 }
 
 /** Validate an already-parsed object; throws ConfigError listing every problem. */
-export function validateConfig(raw: unknown, source = 'config'): GatewayConfig {
+export function validateConfig(raw: unknown, source = 'config', baseDir = process.cwd()): GatewayConfig {
   const copy = structuredClone(raw ?? {});
   if (!validate(copy)) throw new ConfigError(schemaProblems(validate.errors ?? []), source);
   const cfg = copy as unknown as GatewayConfig;
-  const problems = semanticProblems(cfg);
+  const problems = semanticProblems(cfg, baseDir);
   if (problems.length) throw new ConfigError(problems, source);
   return cfg;
 }
 
 /** Parse YAML (a superset of JSON) text into a validated config. */
-export function parseConfig(text: string, source = 'config'): GatewayConfig {
+export function parseConfig(text: string, source = 'config', baseDir = process.cwd()): GatewayConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true });
@@ -149,7 +178,7 @@ export function parseConfig(text: string, source = 'config'): GatewayConfig {
     const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
     throw new ConfigError([`(syntax): ${msg}`], source);
   }
-  return validateConfig(raw, source);
+  return validateConfig(raw, source, baseDir);
 }
 
 export function loadConfigFile(file: string): GatewayConfig {
@@ -159,5 +188,5 @@ export function loadConfigFile(file: string): GatewayConfig {
   } catch (e) {
     throw new ConfigError([`(file): cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`], file);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, dirname(resolvePath(file)));
 }

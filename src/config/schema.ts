@@ -284,6 +284,16 @@ export const configSchema = {
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
             },
           },
+          validate: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'JSON Schemas for the body (JSON), query and headers; { $ref: file } loads one relative to the config file.',
+            properties: {
+              body: { type: 'object' },
+              query: { type: 'object' },
+              headers: { type: 'object' },
+            },
+          },
           ipFilter: ipFilterSchema,
           cors: {
             type: 'object',

@@ -88,6 +88,7 @@ export interface RouteConfig {
   auth?: string[];
   ipFilter?: { allow?: string[]; deny?: string[] };
   cors?: import('../auth/cors.js').CorsConfig;
+  validate?: import('../auth/request-validation.js').ValidateConfig;
   allow?: { consumers?: string[]; groups?: string[] };
   preserveHost: boolean;
 }

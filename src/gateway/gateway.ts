@@ -13,6 +13,7 @@ import { RouteTable } from './route-table.js';
 import { GcraTable } from '../ratelimit/gcra-table.js';
 import type { Consumer } from '../auth/consumers.js';
 import { clientAddress } from '../auth/ip-filter.js';
+import { isJson, type Violation } from '../auth/request-validation.js';
 
 const METHOD = /^[A-Z]{1,20}$/;
 const JSON_HEADERS = ['content-type', 'application/json'];
@@ -20,22 +21,38 @@ const JSON_HEADERS = ['content-type', 'application/json'];
 export function sendError(sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]): void {
   const headers = [...JSON_HEADERS, 'x-request-id', requestId];
   if (extra) headers.push(...extra);
-  sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId));
+  sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId, err.details));
 }
 
-/** Reads a body of known length into one Buffer; null when the client aborts first. */
-function readWhole(body: BodySource, length: number, sink: ResponseSink, done: (whole: Buffer | null) => void): void {
-  const whole = Buffer.allocUnsafe(length);
-  let at = 0;
+/** Reads a whole request body (copying the front end's chunks), up to `max` bytes. */
+function collectBody(body: BodySource, max: number, sink: ResponseSink, done: (whole: Buffer | 'aborted' | 'too-large') => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
   let settled = false;
-  sink.onAborted(() => { if (!settled) { settled = true; done(null); } });
+  const settle = (r: Buffer | 'aborted' | 'too-large') => { if (!settled) { settled = true; done(r); } };
+  sink.onAborted(() => settle('aborted'));
   body.onData((chunk, last) => {
     if (settled) return;
-    const n = Math.min(chunk.byteLength, length - at);
-    whole.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), at);
-    at += n;
-    if (last) { settled = true; done(at === length ? whole : whole.subarray(0, at)); }
+    size += chunk.byteLength;
+    if (size > max) { settle('too-large'); return; }
+    if (chunk.byteLength) chunks.push(Buffer.from(chunk));
+    if (last) settle(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
   });
+}
+
+/** The upstream request carries this whole body with its exact length (chunked framing dropped). */
+function setWholeBody(plan: CallPlan, whole: Buffer): void {
+  plan.body = whole;
+  plan.contentLength = whole.length;
+  const h = plan.headers;
+  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === 'content-length') h.splice(i, 2);
+  h.push('content-length', String(whole.length));
+}
+
+function invalidRequest(violations: Violation[]): GatewayError {
+  const err = new GatewayError('bad_request', `the request does not match the route's schema (${violations.length} problem${violations.length === 1 ? '' : 's'})`);
+  err.details = violations;
+  return err;
 }
 
 /** The consistent-hash key of a request: a header, a cookie, or the client address. */
@@ -214,16 +231,42 @@ export class Gateway {
       requestId,
       responseHeaders: extraResponseHeaders,
     };
+    const start = () => new ProxyCall(sink, plan, sendError, this.release).start();
+    const reject = (err: GatewayError) => { sendError(sink, err, requestId); this.inflight--; };
+    const validator = route.validator;
+    if (validator) {
+      const bad = validator.checkHead(queryParams(), head.rawHeaders);
+      if (bad.length) { reject(invalidRequest(bad)); return; }
+      if (validator.needsBody) {
+        if (!hasBody) { reject(invalidRequest([{ in: 'body', pointer: '/', message: 'a JSON body is required' }])); return; }
+        if (!isJson(findHeader(head.rawHeaders, 'content-type'))) { reject(new GatewayError('unsupported_media_type', 'the body must be JSON (application/json)')); return; }
+        collectBody(body, limits.maxBodyBytes, sink, (whole) => {
+          if (whole === 'aborted') { this.inflight--; return; }
+          if (whole === 'too-large') { reject(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+          let value: unknown;
+          try { value = JSON.parse(whole.toString('utf8')); } catch (e) {
+            reject(invalidRequest([{ in: 'body', pointer: '/', message: `malformed JSON: ${(e as Error).message}` }]));
+            return;
+          }
+          const v = validator.checkBody(value);
+          if (v.length) { reject(invalidRequest(v)); return; }
+          setWholeBody(plan, whole);
+          start();
+        });
+        return;
+      }
+    }
     if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= route.retry.bufferBodyBytes) {
       // Small enough to read whole first: a retry can then send it again.
-      readWhole(body, scanned.contentLength, sink, (whole) => {
-        if (whole === null) { this.inflight--; return; } // the client went away
-        plan.body = whole;
-        new ProxyCall(sink, plan, sendError, this.release).start();
+      collectBody(body, limits.maxBodyBytes, sink, (whole) => {
+        if (whole === 'aborted') { this.inflight--; return; }
+        if (whole === 'too-large') { reject(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+        setWholeBody(plan, whole);
+        start();
       });
       return;
     }
     if (hasBody) plan.body = new RequestBodyStream(body, limits.maxBodyBytes);
-    new ProxyCall(sink, plan, sendError, this.release).start();
+    start();
   };
 }

@@ -13,6 +13,7 @@ import { ConsumerRegistry } from '../auth/consumers.js';
 import { RouteAuth } from '../auth/route-auth.js';
 import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
+import { RequestValidator } from '../auth/request-validation.js';
 import type { BlockList } from 'node:net';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
@@ -31,6 +32,7 @@ export interface CompiledRoute extends Routable {
   readonly auth: RouteAuth | null;
   readonly ipFilter: IpFilter | null;
   readonly cors: CorsPolicy | null;
+  readonly validator: RequestValidator | null;
   readonly preserveHost: boolean;
 }
 
@@ -92,6 +94,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config:
     auth: r.auth?.length ? new RouteAuth(r, config.auth, consumers) : null,
     ipFilter: r.ipFilter ? new IpFilter(r.ipFilter) : null,
     cors: r.cors ? new CorsPolicy(r.cors) : null,
+    validator: r.validate ? new RequestValidator(r.validate) : null,
     preserveHost: r.preserveHost,
   });
 }
