@@ -10,6 +10,9 @@ const headerOps = {
   },
 } as const;
 
+/** A list of non-empty strings. */
+const stringList = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
+
 const timeoutsSchema = {
   type: 'object',
   additionalProperties: false,
@@ -26,8 +29,8 @@ const ipFilterSchema = {
   additionalProperties: false,
   description: 'CIDR lists (IPv4 and IPv6). Deny wins; with an allow list only listed addresses pass.',
   properties: {
-    allow: { type: 'array', items: { type: 'string', minLength: 1 } },
-    deny: { type: 'array', items: { type: 'string', minLength: 1 } },
+    allow: stringList,
+    deny: stringList,
   },
 } as const;
 
@@ -302,8 +305,8 @@ export const configSchema = {
             properties: {
               origins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://(\\*\\.)?[A-Za-z0-9.-]+(:\\d+)?)$' }, description: 'Exact origins, "https://*.example.org" (subdomains), or "*".' },
               methods: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z]+$' } },
-              headers: { type: 'array', items: { type: 'string', minLength: 1 } },
-              exposeHeaders: { type: 'array', items: { type: 'string', minLength: 1 } },
+              headers: stringList,
+              exposeHeaders: stringList,
               credentials: { type: 'boolean', default: false },
               maxAgeSec: { type: 'integer', minimum: 0 },
             },
@@ -314,8 +317,8 @@ export const configSchema = {
             additionalProperties: false,
             description: 'Authorization: the consumer must be listed or be in one of the groups.',
             properties: {
-              consumers: { type: 'array', items: { type: 'string', minLength: 1 } },
-              groups: { type: 'array', items: { type: 'string', minLength: 1 } },
+              consumers: stringList,
+              groups: stringList,
             },
           },
           rateLimit: {
