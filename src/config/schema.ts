@@ -10,6 +10,9 @@ const headerOps = {
   },
 } as const;
 
+/** Names of upstreams and authenticators (map keys). */
+const configName = { pattern: '^[A-Za-z0-9_.-]+$' } as const;
+
 /** A list of non-empty strings. */
 const stringList = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
 
@@ -117,7 +120,7 @@ export const configSchema = {
     auth: {
       type: 'object',
       default: {},
-      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      propertyNames: configName,
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
@@ -130,7 +133,7 @@ export const configSchema = {
       },
     },
     ipFilter: ipFilterSchema,
-    trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'CIDRs whose X-Forwarded-For is believed for the client address.' },
+    trustedProxies: { ...stringList, description: 'CIDRs whose X-Forwarded-For is believed for the client address.' },
     identityHeaders: {
       type: 'object',
       additionalProperties: false,
@@ -155,7 +158,7 @@ export const configSchema = {
     upstreams: {
       type: 'object',
       default: {},
-      propertyNames: { pattern: '^[A-Za-z0-9_.-]+$' },
+      propertyNames: configName,
       additionalProperties: {
         type: 'object',
         additionalProperties: false,

@@ -139,8 +139,9 @@ export class Gateway {
       queryParam: (name: string) => (query ??= new URLSearchParams(head.query)).get(name) ?? undefined,
     };
     const match = table.router.match(input);
-    const origin = findHeader(head.rawHeaders, 'origin');
-    if (method === 'OPTIONS' && origin !== undefined) {
+    // Origin is only read where CORS can use it (preflights, CORS routes), not on every request.
+    const origin = method === 'OPTIONS' ? findHeader(head.rawHeaders, 'origin') : undefined;
+    if (origin !== undefined) {
       const asked = findHeader(head.rawHeaders, 'access-control-request-method');
       // A CORS preflight is answered here for the route of the method it asks about.
       const target = asked === undefined ? null : match.kind === 'route' && match.route.cors ? match : table.router.match({ ...input, method: asked.toUpperCase() });
@@ -196,7 +197,7 @@ export class Gateway {
       }
       extraResponseHeaders = outcome.headers;
     }
-    if (route.cors) extraResponseHeaders = [...(extraResponseHeaders ?? []), ...route.cors.response(origin)];
+    if (route.cors) extraResponseHeaders = [...(extraResponseHeaders ?? []), ...route.cors.response(origin ?? findHeader(head.rawHeaders, 'origin'))];
     const headers = scanned.forward;
     // Identity headers come from the gateway only: client-sent copies never pass.
     const ids = table.identity;
