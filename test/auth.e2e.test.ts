@@ -31,7 +31,7 @@ for (const engine of ENGINES) {
       t.equal(missing.headers['www-authenticate'], 'ApiKey realm="edge-gateway", header="x-api-key"');
       const wrong = await request(`${gw.url}/staff`, { headers: { 'x-api-key': 'alice-key-124' } });
       t.equal(wrong.status, 401);
-      t.equal(wrong.json.error.message, 'credentials are not valid');
+      t.equal(wrong.json.error.message, 'credentials are not valid: unknown API key');
     });
 
     await t.test('a good key (plain or stored as SHA-256, header or query) reaches the upstream with the identity', async (t) => {

@@ -132,3 +132,41 @@ routes:
     'routes[1].allow: needs auth on the route',
   ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
 });
+
+t.test('JWT authenticators: every problem is listed by path', async (t) => {
+  const list = problems(`
+auth:
+  a: { type: jwt, algorithms: [HS256], keys: [{ secret: short }], bogus: 1 }
+  b: { type: jwt, algorithms: [ES256] }
+  c: { type: oauth }
+  d: { type: jwt, algorithms: [RS256], keys: [{ publicKeyFile: missing.pem }] }
+  e: { type: jwt, algorithms: [RS256], keys: [{ publicKey: "not a pem" }] }
+  f: { type: jwt, algorithms: [HS256, ES256], keys: [{ secret: a-secret-that-is-long-enough-to-use-0123 }] }
+upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }
+routes:
+  - { match: { prefix: /x }, upstream: up, auth: [a] }
+`);
+  for (const e of [
+    'auth.a: unknown key "bogus"',
+    'auth.a.keys[0].secret: must NOT have fewer than 32 characters',
+    'auth.c.type: must be one of "api-key", "jwt"',
+  ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+  const semantic = problems(`
+auth:
+  b: { type: jwt, algorithms: [ES256] }
+  d: { type: jwt, algorithms: [RS256], keys: [{ publicKeyFile: missing.pem }] }
+  e: { type: jwt, algorithms: [RS256], keys: [{ publicKey: "not a pem" }] }
+  f: { type: jwt, algorithms: [HS256, ES256], keys: [{ secret: a-secret-that-is-long-enough-to-use-0123 }] }
+  g: { type: jwt, algorithms: [RS256], keys: [{ secret: a-secret-that-is-long-enough-to-use-0123, jwk: {} }] }
+upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }
+routes:
+  - { match: { prefix: /x }, upstream: up, auth: [b] }
+`);
+  for (const e of [
+    'auth.b: give keys or jwksUrl',
+    'auth.d.keys[0].publicKeyFile: cannot load "missing.pem": ENOENT',
+    'auth.f.algorithms[1]: no key in auth.f.keys can verify ES256',
+    'auth.g.keys[0]: give exactly one of secret, publicKey, publicKeyFile, jwk',
+  ]) t.ok(semantic.includes(e), `lists: ${e}\n got: ${JSON.stringify(semantic)}`);
+  t.ok(semantic.some((p) => p.startsWith('auth.e.keys[0]: not a usable key')), 'a bad PEM is named');
+});

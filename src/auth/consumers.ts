@@ -13,15 +13,21 @@ export interface Consumer {
 
 export class ConsumerRegistry {
   private readonly byDigest = new Map<string, { consumer: Consumer; digest: Buffer }>();
+  private readonly ids = new Map<string, Consumer>();
 
   constructor(configs: ConsumerConfig[]) {
     for (const c of configs) {
       const consumer: Consumer = Object.freeze({ id: c.id, plan: c.plan, groups: Object.freeze([...c.groups]), tenant: c.tenant });
+      this.ids.set(c.id, consumer);
       for (const k of c.keys) {
         const hex = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256.toLowerCase();
         this.byDigest.set(hex, { consumer, digest: Buffer.from(hex, 'hex') });
       }
     }
+  }
+
+  byId(id: string): Consumer | undefined {
+    return this.ids.get(id);
   }
 
   /** The consumer owning this API key, or null. */

@@ -1,47 +1,68 @@
-// Authentication and authorization of a route: any one of its authenticators must
-// identify a consumer (API key in a header or a query parameter), then `allow` must
-// admit that consumer (by id or group).
-import type { ApiKeyAuthConfig, RouteConfig } from '../config/types.js';
+// Authentication and authorization of a route: the first of its authenticators that finds
+// a valid credential identifies the caller, then `allow` must admit them (listed consumer,
+// one of the groups, or one of the token scopes). Stays synchronous unless an authenticator
+// has to verify a token it has not seen yet.
+import type { RouteConfig } from '../config/types.js';
 import type { RequestHead } from '../server/types.js';
-import { findHeader } from '../proxy/request-headers.js';
-import type { Consumer, ConsumerRegistry } from './consumers.js';
+import type { Consumer } from './consumers.js';
+import { isRejection, type Authenticator, type Identity, type Verdict } from './identity.js';
 
 export type AuthResult =
-  | { kind: 'ok'; consumer: Consumer }
+  | { kind: 'ok'; identity: Identity }
   | { kind: 'missing'; challenge: string }
-  | { kind: 'invalid' }
+  | { kind: 'invalid'; reason: string; challenge: string }
   | { kind: 'forbidden'; consumer: Consumer };
 
-interface ApiKeySource { header: string; query: string | undefined }
-
 export class RouteAuth {
-  private readonly sources: ApiKeySource[];
+  private readonly list: Authenticator[];
   private readonly allowConsumers: ReadonlySet<string> | null;
   private readonly allowGroups: ReadonlySet<string> | null;
-  private readonly challenge: string;
+  private readonly allowScopes: ReadonlySet<string> | null;
+  private readonly missing: AuthResult;
 
-  constructor(route: RouteConfig, authenticators: Record<string, ApiKeyAuthConfig>, private readonly registry: ConsumerRegistry) {
-    this.sources = (route.auth ?? []).map((name) => ({ header: authenticators[name]!.header.toLowerCase(), query: authenticators[name]!.query }));
+  constructor(route: RouteConfig, authenticators: ReadonlyMap<string, Authenticator>) {
+    this.list = (route.auth ?? []).map((name) => authenticators.get(name)!);
     this.allowConsumers = route.allow?.consumers ? new Set(route.allow.consumers) : null;
     this.allowGroups = route.allow?.groups ? new Set(route.allow.groups) : null;
-    this.challenge = `ApiKey realm="edge-gateway", header="${this.sources[0]?.header ?? 'x-api-key'}"`;
+    this.allowScopes = route.allow?.scopes ? new Set(route.allow.scopes) : null;
+    this.missing = { kind: 'missing', challenge: this.list.map((a) => a.challenge).join(', ') };
   }
 
-  check(head: RequestHead, query: () => URLSearchParams): AuthResult {
-    let presented = false;
-    let consumer: Consumer | null = null;
-    for (const src of this.sources) {
-      const key = findHeader(head.rawHeaders, src.header) ?? (src.query ? query().get(src.query) ?? undefined : undefined);
-      if (key === undefined || key === '') continue;
-      presented = true;
-      consumer = this.registry.byKey(key);
-      if (consumer) break;
+  check(head: RequestHead, query: () => URLSearchParams): AuthResult | Promise<AuthResult> {
+    return this.from(0, head, query, null);
+  }
+
+  private from(i: number, head: RequestHead, query: () => URLSearchParams, rejected: AuthResult | null): AuthResult | Promise<AuthResult> {
+    for (; i < this.list.length; i++) {
+      const v = this.list[i]!.authenticate(head, query);
+      if (v instanceof Promise) {
+        const next = i + 1;
+        return v.then((r) => {
+          const out = this.judge(r);
+          return out ?? this.from(next, head, query, rejected ?? this.rejectionOf(r));
+        });
+      }
+      const out = this.judge(v);
+      if (out) return out;
+      rejected ??= this.rejectionOf(v);
     }
-    if (!consumer) return presented ? { kind: 'invalid' } : { kind: 'missing', challenge: this.challenge };
-    if (this.allowConsumers || this.allowGroups) {
-      const ok = (this.allowConsumers?.has(consumer.id) ?? false) || consumer.groups.some((g) => this.allowGroups?.has(g) ?? false);
-      if (!ok) return { kind: 'forbidden', consumer };
-    }
-    return { kind: 'ok', consumer };
+    return rejected ?? this.missing;
+  }
+
+  private rejectionOf(v: Verdict): AuthResult | null {
+    return isRejection(v) ? { kind: 'invalid', reason: v.invalid, challenge: v.challenge } : null;
+  }
+
+  /** A decision when the verdict identifies someone, else null (try the next authenticator). */
+  private judge(v: Verdict): AuthResult | null {
+    if (v === 'absent' || isRejection(v)) return null;
+    return this.admits(v) ? { kind: 'ok', identity: v } : { kind: 'forbidden', consumer: v.consumer };
+  }
+
+  private admits(id: Identity): boolean {
+    if (!this.allowConsumers && !this.allowGroups && !this.allowScopes) return true;
+    if (this.allowConsumers?.has(id.consumer.id)) return true;
+    if (this.allowGroups && id.consumer.groups.some((g) => this.allowGroups!.has(g))) return true;
+    return !!this.allowScopes && id.scopes.some((s) => this.allowScopes!.has(s));
   }
 }

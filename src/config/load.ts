@@ -9,6 +9,8 @@ import { configSchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { checkPathPattern } from '../router/path-pattern.js';
 import { checkCidr } from '../auth/ip-filter.js';
+import { keyFits, keyObjectOf } from '../auth/jwt-keys.js';
+import type { KeyObject } from 'node:crypto';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -18,7 +20,7 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, discriminator: true });
 const validate = ajv.compile(configSchema);
 
 /** `/routes/3/match` → `routes[3].match` */
@@ -43,6 +45,7 @@ function describe(e: ErrorObject): string | undefined {
       return `${at}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'oneOf':
     case 'if':
+    case 'discriminator':
       return undefined; // the branch errors say what is wrong
     default:
       return `${at}: ${e.message ?? 'is invalid'}`;
@@ -83,9 +86,39 @@ function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string
 
 const schemaChecker = new Ajv({ allErrors: true, strict: false });
 
+/** JWT authenticators: a key source, keys that parse, a key for every algorithm allowed. */
+function jwtProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+  for (const [name, a] of Object.entries(cfg.auth)) {
+    if (a.type !== 'jwt') continue;
+    const at = `auth.${name}`;
+    if (!a.jwksUrl && !a.keys?.length) problems.push(`${at}: give keys or jwksUrl`);
+    const parsed: KeyObject[] = [];
+    (a.keys ?? []).forEach((k, i) => {
+      const sources = (['secret', 'publicKey', 'publicKeyFile', 'jwk'] as const).filter((f) => k[f] !== undefined);
+      if (sources.length !== 1) { problems.push(`${at}.keys[${i}]: give exactly one of secret, publicKey, publicKeyFile, jwk`); return; }
+      if (k.publicKeyFile !== undefined) {
+        try { k.publicKey = readFileSync(resolvePath(baseDir, k.publicKeyFile), 'utf8'); } catch (e) {
+          problems.push(`${at}.keys[${i}].publicKeyFile: cannot load "${k.publicKeyFile}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          return;
+        }
+        delete k.publicKeyFile;
+      }
+      try { parsed.push(keyObjectOf(k)); } catch (e) {
+        problems.push(`${at}.keys[${i}]: not a usable key: ${(e as Error).message.split('\n')[0]}`);
+      }
+    });
+    a.algorithms.forEach((alg, i) => {
+      if (parsed.some((k) => keyFits(alg, k))) return;
+      if (alg.startsWith('HS')) problems.push(`${at}.algorithms[${i}]: ${alg} needs a secret in ${at}.keys`);
+      else if (!a.jwksUrl && a.keys?.length && a.keys.length === parsed.length) problems.push(`${at}.algorithms[${i}]: no key in ${at}.keys can verify ${alg}`);
+    });
+  }
+}
+
 function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
   const problems: string[] = [];
   resolveSchemaRefs(cfg, baseDir, problems);
+  jwtProblems(cfg, baseDir, problems);
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {

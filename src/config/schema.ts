@@ -54,6 +54,76 @@ const valueMatcher = {
   ],
 } as const;
 
+const apiKeyAuthSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'api-key' },
+    header: { type: 'string', minLength: 1, default: 'x-api-key' },
+    query: { type: 'string', minLength: 1 },
+  },
+} as const;
+
+export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+const jwtKeySchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'One verification key: an HMAC secret, a PEM public key (inline or a file relative to the config), or a JWK.',
+  properties: {
+    kid: { type: 'string', minLength: 1 },
+    secret: { type: 'string', minLength: 32 },
+    publicKey: { type: 'string', minLength: 1 },
+    publicKeyFile: { type: 'string', minLength: 1 },
+    jwk: { type: 'object' },
+  },
+  minProperties: 1,
+} as const;
+
+const jwtAuthSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'algorithms'],
+  properties: {
+    type: { const: 'jwt' },
+    header: { type: 'string', minLength: 1, default: 'authorization', description: 'Where the token is; "authorization" expects the Bearer scheme.' },
+    query: { type: 'string', minLength: 1 },
+    cookie: { type: 'string', minLength: 1 },
+    algorithms: { type: 'array', minItems: 1, items: { enum: JWT_ALGORITHMS } },
+    keys: { type: 'array', items: jwtKeySchema },
+    jwksUrl: { type: 'string', pattern: '^https?://' },
+    jwks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        refreshMs: { type: 'integer', minimum: 1000, default: 300000, description: 'Age after which the key set is fetched again (in the background).' },
+        minRefreshIntervalMs: { type: 'integer', minimum: 0, default: 30000, description: 'An unknown kid triggers a fetch at most this often.' },
+        timeoutMs: { type: 'integer', minimum: 100, default: 5000 },
+      },
+      default: {},
+    },
+    issuers: stringList,
+    audiences: stringList,
+    clockSkewSec: { type: 'integer', minimum: 0, default: 30 },
+    maxAgeSec: { type: 'integer', minimum: 1, description: 'Reject tokens whose iat is older than this.' },
+    requiredClaims: stringList,
+    consumerClaim: { type: 'string', minLength: 1, default: 'sub' },
+    requireConsumer: { type: 'boolean', default: false, description: 'The consumer claim must name a configured consumer.' },
+    groupsClaim: { type: 'string', minLength: 1 },
+    claimHeaders: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, description: 'claim name → upstream header name.' },
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxTokens: { type: 'integer', minimum: 0, default: 10000 },
+        ttlSec: { type: 'integer', minimum: 1, default: 300 },
+      },
+      default: {},
+    },
+  },
+} as const;
+
 export const configSchema = {
   $id: 'https://edge-gateway.local/config.schema.json',
   type: 'object',
@@ -121,15 +191,13 @@ export const configSchema = {
       type: 'object',
       default: {},
       propertyNames: configName,
+      description: 'Named authenticators; routes list the ones they accept.',
       additionalProperties: {
         type: 'object',
-        additionalProperties: false,
         required: ['type'],
-        properties: {
-          type: { const: 'api-key' },
-          header: { type: 'string', minLength: 1, default: 'x-api-key' },
-          query: { type: 'string', minLength: 1 },
-        },
+        properties: { type: { enum: ['api-key', 'jwt'] } },
+        discriminator: { propertyName: 'type' },
+        oneOf: [apiKeyAuthSchema, jwtAuthSchema],
       },
     },
     ipFilter: ipFilterSchema,
@@ -318,10 +386,11 @@ export const configSchema = {
           allow: {
             type: 'object',
             additionalProperties: false,
-            description: 'Authorization: the consumer must be listed or be in one of the groups.',
+            description: 'Authorization: the request passes when its consumer is listed, is in one of the groups, or its token has one of the scopes.',
             properties: {
               consumers: stringList,
               groups: stringList,
+              scopes: stringList,
             },
           },
           rateLimit: {

@@ -64,6 +64,31 @@ export interface ConsumerConfig {
 
 export interface ApiKeyAuthConfig { type: 'api-key'; header: string; query?: string }
 
+export interface JwtKeyConfig { kid?: string; secret?: string; publicKey?: string; publicKeyFile?: string; jwk?: Record<string, unknown> }
+
+export interface JwtAuthConfig {
+  type: 'jwt';
+  header: string;
+  query?: string;
+  cookie?: string;
+  algorithms: string[];
+  keys?: JwtKeyConfig[];
+  jwksUrl?: string;
+  jwks: { refreshMs: number; minRefreshIntervalMs: number; timeoutMs: number };
+  issuers?: string[];
+  audiences?: string[];
+  clockSkewSec: number;
+  maxAgeSec?: number;
+  requiredClaims?: string[];
+  consumerClaim: string;
+  requireConsumer: boolean;
+  groupsClaim?: string;
+  claimHeaders?: Record<string, string>;
+  cache: { maxTokens: number; ttlSec: number };
+}
+
+export type AuthConfig = ApiKeyAuthConfig | JwtAuthConfig;
+
 export interface RateLimitRule { key: string[]; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number }
 
 export interface RouteConfig {
@@ -89,7 +114,7 @@ export interface RouteConfig {
   ipFilter?: { allow?: string[]; deny?: string[] };
   cors?: import('../auth/cors.js').CorsConfig;
   validate?: import('../auth/request-validation.js').ValidateConfig;
-  allow?: { consumers?: string[]; groups?: string[] };
+  allow?: { consumers?: string[]; groups?: string[]; scopes?: string[] };
   preserveHost: boolean;
 }
 
@@ -106,7 +131,7 @@ export interface GatewayConfig {
   };
   rateLimit: { tableSize: number; onFull: 'allow' | 'deny' };
   consumers: ConsumerConfig[];
-  auth: Record<string, ApiKeyAuthConfig>;
+  auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };
   ipFilter?: { allow?: string[]; deny?: string[] };
   trustedProxies?: string[];

@@ -4,14 +4,20 @@
 import { GatewayError, errorBody } from '../errors.js';
 import type { GatewayConfig, HashOn } from '../config/types.js';
 import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
-import { scanRequestHeaders, findHeader } from '../proxy/request-headers.js';
+import { scanRequestHeaders, findHeader, type ScannedRequest } from '../proxy/request-headers.js';
 import { applyHeaderOps } from '../proxy/header-ops.js';
 import { RequestBodyStream } from '../proxy/request-body.js';
 import { ProxyCall, type CallPlan } from '../proxy/proxy-call.js';
 import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
-import { RouteTable } from './route-table.js';
+import { RouteTable, type CompiledRoute } from './route-table.js';
+import type { MatchResult } from '../router/router.js';
+
+type RouteMatch = Extract<MatchResult<CompiledRoute>, { kind: 'route' }>;
 import { GcraTable } from '../ratelimit/gcra-table.js';
-import type { Consumer } from '../auth/consumers.js';
+import type { Identity } from '../auth/identity.js';
+import type { AuthResult } from '../auth/route-auth.js';
+import { HeldBody } from '../proxy/held-body.js';
+import { log } from '../observability/logger.js';
 import { clientAddress } from '../auth/ip-filter.js';
 import { isJson, type Violation } from '../auth/request-validation.js';
 
@@ -175,29 +181,68 @@ export class Gateway {
       this.inflight--;
       return;
     }
-    let consumer: Consumer | null = null;
+    const corsHeaders = route.cors ? route.cors.response(origin ?? findHeader(head.rawHeaders, 'origin')) : null;
     if (route.auth) {
       const verdict = route.auth.check(head, queryParams);
-      if (verdict.kind !== 'ok') {
-        if (verdict.kind === 'missing') sendError(sink, new GatewayError('unauthorized', 'credentials are missing'), requestId, ['www-authenticate', verdict.challenge]);
-        else if (verdict.kind === 'invalid') sendError(sink, new GatewayError('unauthorized', 'credentials are not valid'), requestId);
-        else sendError(sink, new GatewayError('forbidden', `consumer "${verdict.consumer.id}" may not use this route`), requestId);
-        this.inflight--;
+      if (verdict instanceof Promise) {
+        // Verifying takes a moment: hold the body that arrives meanwhile.
+        const held = body !== null && (scanned.contentLength > 0 || scanned.chunked) ? new HeldBody(body) : body;
+        verdict.then(
+          (v) => {
+            if (sink.aborted) { this.inflight--; return; }
+            const identity = this.authorized(v, sink, requestId, corsHeaders);
+            if (identity) this.forward(table, match, path, head, held, sink, scanned, clientIp, queryParams, corsHeaders, identity);
+          },
+          (e: unknown) => {
+            sendError(sink, new GatewayError('internal_error', 'authentication failed unexpectedly'), requestId, corsHeaders ?? undefined);
+            this.inflight--;
+            log.error({ err: (e as Error).message, requestId }, 'authenticator threw');
+          },
+        );
         return;
       }
-      consumer = verdict.consumer;
+      const identity = this.authorized(verdict, sink, requestId, corsHeaders);
+      if (identity) this.forward(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity);
+      return;
     }
+    this.forward(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, null);
+  };
+
+  /** The identity when the route admits the request; otherwise answers 401/403 and returns null. */
+  private authorized(verdict: AuthResult, sink: ResponseSink, requestId: string, corsHeaders: string[] | null): Identity | null {
+    if (verdict.kind === 'ok') return verdict.identity;
+    const extra = corsHeaders ? [...corsHeaders] : [];
+    if (verdict.kind === 'missing') {
+      sendError(sink, new GatewayError('unauthorized', 'credentials are missing'), requestId, [...extra, 'www-authenticate', verdict.challenge]);
+    } else if (verdict.kind === 'invalid') {
+      sendError(sink, new GatewayError('unauthorized', `credentials are not valid: ${verdict.reason}`), requestId, [...extra, 'www-authenticate', verdict.challenge]);
+    } else {
+      sendError(sink, new GatewayError('forbidden', `consumer "${verdict.consumer.id}" may not use this route`), requestId, extra);
+    }
+    this.inflight--;
+    return null;
+  }
+
+  /** After authentication: rate limits, validation, then the upstream call. */
+  private forward(
+    table: RouteTable, match: RouteMatch, path: string, head: RequestHead, body: BodySource | null, sink: ResponseSink,
+    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, corsHeaders: string[] | null, identity: Identity | null,
+  ): void {
+    const route = match.route;
+    const limits = table.config.limits;
+    const requestId = scanned.requestId;
+    const consumer = identity?.consumer ?? null;
     let extraResponseHeaders: string[] | null = null;
     if (route.limits) {
       const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer?.id });
       if (!outcome.allowed) {
-        sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, outcome.headers);
+        sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, corsHeaders ? [...outcome.headers, ...corsHeaders] : outcome.headers);
         this.inflight--;
         return;
       }
       extraResponseHeaders = outcome.headers;
     }
-    if (route.cors) extraResponseHeaders = [...(extraResponseHeaders ?? []), ...route.cors.response(origin ?? findHeader(head.rawHeaders, 'origin'))];
+    if (corsHeaders) extraResponseHeaders = extraResponseHeaders ? [...extraResponseHeaders, ...corsHeaders] : corsHeaders;
     const headers = scanned.forward;
     // Identity headers come from the gateway only: client-sent copies never pass.
     const ids = table.identity;
@@ -206,6 +251,7 @@ export class Gateway {
       headers.push(ids.consumer, consumer.id);
       if (consumer.groups.length) headers.push(ids.groups, consumer.groups.join(','));
       if (consumer.tenant) headers.push(ids.tenant, consumer.tenant);
+      if (identity!.headers.length) headers.push(...identity!.headers);
     }
     if (route.requestOps) applyHeaderOps(headers, route.requestOps);
     headers.push(
@@ -222,7 +268,7 @@ export class Gateway {
     const hashOn = route.upstream.config.balance === 'consistent-hash' ? route.upstream.config.hashOn ?? 'ip' : null;
     const plan: CallPlan = {
       route,
-      method,
+      method: head.method,
       path: upstreamPath,
       headers,
       preservedHost: route.preserveHost && scanned.hostHeader ? scanned.hostHeader : null,
@@ -233,7 +279,7 @@ export class Gateway {
       responseHeaders: extraResponseHeaders,
     };
     const start = () => new ProxyCall(sink, plan, sendError, this.release).start();
-    const reject = (err: GatewayError) => { sendError(sink, err, requestId); this.inflight--; };
+    const reject = (err: GatewayError) => { sendError(sink, err, requestId, corsHeaders ?? undefined); this.inflight--; };
     const validator = route.validator;
     if (validator) {
       const bad = validator.checkHead(queryParams(), head.rawHeaders);
@@ -269,5 +315,5 @@ export class Gateway {
     }
     if (hasBody) plan.body = new RequestBodyStream(body, limits.maxBodyBytes);
     start();
-  };
+  }
 }

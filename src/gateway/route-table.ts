@@ -11,6 +11,9 @@ import type { RetryConfig } from '../config/types.js';
 import { RouteLimits } from '../ratelimit/route-limits.js';
 import { ConsumerRegistry } from '../auth/consumers.js';
 import { RouteAuth } from '../auth/route-auth.js';
+import type { Authenticator } from '../auth/identity.js';
+import { ApiKeyAuthenticator } from '../auth/api-key-auth.js';
+import { JwtAuthenticator } from '../auth/jwt-auth.js';
 import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
 import { RequestValidator } from '../auth/request-validation.js';
@@ -66,7 +69,7 @@ function rewriter(template: string): PathBuilder {
     '/' + parts.map((p) => (p === '*' ? wildcard ?? '' : p.startsWith(':') ? encodeURIComponent(params[p.slice(1)] ?? '') : p)).join('/');
 }
 
-function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config: GatewayConfig, consumers: ConsumerRegistry): CompiledRoute {
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authenticators: ReadonlyMap<string, Authenticator>): CompiledRoute {
   const pattern = patternOf(r.match);
   let buildPath: PathBuilder | null = null;
   if (r.rewrite !== undefined) buildPath = rewriter(r.rewrite);
@@ -91,7 +94,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, config:
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
     limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
-    auth: r.auth?.length ? new RouteAuth(r, config.auth, consumers) : null,
+    auth: r.auth?.length ? new RouteAuth(r, authenticators) : null,
     ipFilter: r.ipFilter ? new IpFilter(r.ipFilter) : null,
     cors: r.cors ? new CorsPolicy(r.cors) : null,
     validator: r.validate ? new RequestValidator(r.validate) : null,
@@ -108,6 +111,7 @@ export class RouteTable {
   readonly ipFilter: IpFilter | null;
   /** proxies whose X-Forwarded-For is believed */
   readonly trustedProxies: BlockList | null;
+  readonly authenticators: ReadonlyMap<string, Authenticator>;
   /** identity header names, lower-cased */
   readonly identity: { consumer: string; groups: string; tenant: string };
 
@@ -116,12 +120,20 @@ export class RouteTable {
     this.trustedProxies = config.trustedProxies?.length ? blockListOf(config.trustedProxies) : null;
     const ids = config.identityHeaders;
     this.identity = { consumer: ids.consumer.toLowerCase(), groups: ids.groups.toLowerCase(), tenant: ids.tenant.toLowerCase() };
-    this.identityStrip = { remove: new Set(Object.values(this.identity)), add: [] };
+    // Identity and claim headers come from the gateway only: client-sent copies are removed.
+    const claimHeaders = Object.values(config.auth).flatMap((a) => (a.type === 'jwt' ? Object.values(a.claimHeaders ?? {}) : []));
+    this.identityStrip = { remove: new Set([...Object.values(this.identity), ...claimHeaders.map((h) => h.toLowerCase())]), add: [] };
     const upstreams = new Map<string, Upstream>();
     for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
     const consumers = new ConsumerRegistry(config.consumers);
-    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, config, consumers));
+    const authenticators = new Map<string, Authenticator>();
+    for (const [name, a] of Object.entries(config.auth)) {
+      authenticators.set(name, a.type === 'jwt' ? new JwtAuthenticator(name, a, consumers) : new ApiKeyAuthenticator(a, consumers));
+    }
+    this.authenticators = authenticators;
+    for (const a of authenticators.values()) void a.start?.(); // JWKS prefetch; the first request waits for it if needed
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, authenticators));
     this.router = new Router(
       config.routes.map((r, i) => ({
         route: this.routes[i]!,
