@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError || e instanceof UwsUnavailableError) fail(e.message);
     fail(`gateway failed to start: ${(e as Error).message}`);
   }
-  log.info({ port: running.port, adminPort: running.adminPort, engine: running.engine.name }, 'listening');
+  log.info({ port: running.port, adminPort: running.adminPort, engine: running.engine.name, redirectPort: running.redirectPort ?? undefined, tls: !!running.gateway.config.listen.tls }, 'listening');
 }
 
 process.on('uncaughtException', (e) => {

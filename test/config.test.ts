@@ -170,3 +170,25 @@ routes:
   ]) t.ok(semantic.includes(e), `lists: ${e}\n got: ${JSON.stringify(semantic)}`);
   t.ok(semantic.some((p) => p.startsWith('auth.e.keys[0]: not a usable key')), 'a bad PEM is named');
 });
+
+t.test('TLS settings: unreadable files, a key of another certificate and misplaced options are listed', async (t) => {
+  const { makeCerts } = await import('./helpers/certs.js');
+  const c = makeCerts([{ name: 'a', san: 'DNS:a.example' }, { name: 'b', san: 'DNS:b.example' }]);
+  const list = problems(`
+listen:
+  tls: { certs: [ { cert: ${c.leaf.a!.cert}, key: ${c.leaf.b!.key} }, { cert: /nonexistent/x.pem, key: ${c.leaf.a!.key} } ] }
+upstreams:
+  plain: { targets: [{ url: "http://127.0.0.1:1" }], tls: { caFile: /nonexistent/ca.pem } }
+routes:
+  - { match: { prefix: / }, upstream: plain }
+`);
+  for (const e of [
+    'listen.tls.certs[0].key: does not belong to the certificate in listen.tls.certs[0].cert',
+    'listen.tls.certs[1].cert: cannot read "/nonexistent/x.pem": ENOENT',
+    'upstreams.plain.tls: only used with https targets',
+    'upstreams.plain.tls.caFile: cannot read "/nonexistent/ca.pem": ENOENT',
+  ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+  const rest = 'upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: [ { match: { prefix: / }, upstream: up } ]\n';
+  t.same(problems(`listen: { redirectHttp: { port: 8080 } }\n${rest}`), ['listen.redirectHttp: needs listen.tls (it redirects to https)']);
+  t.same(problems(`listen: { tls: { cert: a.pem } }\n${rest}`), ['listen.tls: cert and key go together']);
+});

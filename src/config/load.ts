@@ -10,7 +10,7 @@ import type { GatewayConfig } from './types.js';
 import { checkPathPattern } from '../router/path-pattern.js';
 import { checkCidr } from '../auth/ip-filter.js';
 import { keyFits, keyObjectOf } from '../auth/jwt-keys.js';
-import type { KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -86,6 +86,56 @@ function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string
 
 const schemaChecker = new Ajv({ allErrors: true, strict: false });
 
+/** Reads a file named in the config (relative to it); on failure records the problem and returns null. */
+function readConfigFile(baseDir: string, file: string, at: string, problems: string[]): { path: string; text: string } | null {
+  const path = resolvePath(baseDir, file);
+  try { return { path, text: readFileSync(path, 'utf8') }; } catch (e) {
+    problems.push(`${at}: cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    return null;
+  }
+}
+
+/** Listener certificates: files exist, parse, and each key belongs to its certificate. Upstream CA files load. */
+function tlsProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+  const tls = cfg.listen.tls;
+  if (tls) {
+    const single = tls.cert !== undefined || tls.key !== undefined;
+    if (single && tls.certs) problems.push('listen.tls: give cert and key, or certs, not both');
+    else if (single && (tls.cert === undefined || tls.key === undefined)) problems.push('listen.tls: cert and key go together');
+    else if (!single && !tls.certs) problems.push('listen.tls: give cert and key, or certs');
+    else {
+      if (single) tls.certs = [{ cert: tls.cert!, key: tls.key!, passphrase: tls.passphrase, serverNames: [] }];
+      const at = single ? () => 'listen.tls' : (i: number) => `listen.tls.certs[${i}]`;
+      tls.certs.forEach((c, i) => {
+        const cert = readConfigFile(baseDir, c.cert, `${at(i)}.cert`, problems);
+        const key = readConfigFile(baseDir, c.key, `${at(i)}.key`, problems);
+        if (!cert || !key) return;
+        c.cert = cert.path;
+        c.key = key.path;
+        try {
+          const x509 = new X509Certificate(cert.text);
+          const pk = createPrivateKey({ key: key.text, passphrase: c.passphrase });
+          if (!x509.checkPrivateKey(pk)) problems.push(`${at(i)}.key: does not belong to the certificate in ${at(i)}.cert`);
+        } catch (e) {
+          problems.push(`${at(i)}: not a usable certificate and key: ${(e as Error).message.split('\n')[0]}`);
+        }
+      });
+      delete tls.cert;
+      delete tls.key;
+      delete tls.passphrase;
+    }
+  }
+  if (cfg.listen.redirectHttp && !tls) problems.push('listen.redirectHttp: needs listen.tls (it redirects to https)');
+  for (const [name, up] of Object.entries(cfg.upstreams)) {
+    if (!up.tls) continue;
+    if (up.targets.some((t) => t.url !== undefined && !t.url.startsWith('https:'))) problems.push(`upstreams.${name}.tls: only used with https targets`);
+    if (up.tls.caFile !== undefined) {
+      const ca = readConfigFile(baseDir, up.tls.caFile, `upstreams.${name}.tls.caFile`, problems);
+      if (ca) up.tls.ca = ca.text;
+    }
+  }
+}
+
 /** JWT authenticators: a key source, keys that parse, a key for every algorithm allowed. */
 function jwtProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
   for (const [name, a] of Object.entries(cfg.auth)) {
@@ -119,6 +169,7 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
   const problems: string[] = [];
   resolveSchemaRefs(cfg, baseDir, problems);
   jwtProblems(cfg, baseDir, problems);
+  tlsProblems(cfg, baseDir, problems);
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {

@@ -137,9 +137,45 @@ export const configSchema = {
       properties: {
         host: { type: 'string', minLength: 1, default: '0.0.0.0' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'TLS termination (TLS 1.2 and 1.3). One cert/key, or `certs` chosen by SNI; the first is the default for unknown or missing names. Paths are relative to the config file.',
+          properties: {
+            cert: { type: 'string', minLength: 1 },
+            key: { type: 'string', minLength: 1 },
+            passphrase: { type: 'string' },
+            certs: {
+              type: 'array',
+              minItems: 1,
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['cert', 'key'],
+                properties: {
+                  cert: { type: 'string', minLength: 1 },
+                  key: { type: 'string', minLength: 1 },
+                  passphrase: { type: 'string' },
+                  serverNames: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9.-]+$' }, default: [] },
+                },
+              },
+            },
+          },
+        },
+        redirectHttp: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          description: 'A plain-HTTP listener that answers every request with 308 to the same URL on https.',
+          properties: {
+            host: { type: 'string', minLength: 1 },
+            port: { type: 'integer', minimum: 0, maximum: 65535 },
+          },
+        },
       },
       default: {},
     },
+    responseHeaders: { ...headerOps, description: 'Header edits on every upstream response, before the route\'s own (e.g. remove: [server, x-powered-by]).' },
     admin: {
       type: 'object',
       additionalProperties: false,
@@ -306,6 +342,16 @@ export const configSchema = {
             },
           },
           keepAliveTimeoutMs: { type: 'integer', minimum: 100, default: 60000 },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'For https targets: certificates are verified against the system CAs (or caFile); insecureSkipVerify turns that off and must be explicit.',
+            properties: {
+              caFile: { type: 'string', minLength: 1 },
+              serverName: { type: 'string', minLength: 1 },
+              insecureSkipVerify: { type: 'boolean', default: false },
+            },
+          },
           timeoutMs: { type: 'integer', minimum: 1, description: 'Default total timeout for routes to this upstream.' },
         },
       },

@@ -52,7 +52,14 @@ export interface UpstreamConfig {
   dns?: { refreshMs: number; servers?: string[] };
   keepAliveTimeoutMs: number;
   timeoutMs?: number;
+  /** `ca` is caFile's contents, read at load */
+  tls?: { caFile?: string; ca?: string; serverName?: string; insecureSkipVerify: boolean };
 }
+
+export interface ListenCert { cert: string; key: string; passphrase?: string; serverNames: string[] }
+
+/** After load: paths are absolute and `cert`/`key` shorthand is folded into `certs`. */
+export interface ListenTls { cert?: string; key?: string; passphrase?: string; certs: ListenCert[] }
 
 export interface ConsumerConfig {
   id: string;
@@ -120,7 +127,8 @@ export interface RouteConfig {
 
 export interface GatewayConfig {
   engine: 'uws' | 'node';
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; tls?: ListenTls; redirectHttp?: { host?: string; port: number } };
+  responseHeaders?: HeaderOps;
   admin: { enabled: boolean; host: string; port: number };
   limits: {
     maxHeaderBytes: number;

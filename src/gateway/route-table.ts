@@ -1,6 +1,6 @@
 // A config compiled into an immutable table: router, upstream pools and per-route
 // precomputed pieces. A reload builds a new table and swaps one reference.
-import type { GatewayConfig, RouteConfig } from '../config/types.js';
+import type { GatewayConfig, HeaderOps, RouteConfig } from '../config/types.js';
 import { Router, paramNamesOf, patternOf, type Routable } from '../router/router.js';
 import { compilePredicates } from '../router/predicates.js';
 import { parsePathPattern } from '../router/path-pattern.js';
@@ -69,7 +69,14 @@ function rewriter(template: string): PathBuilder {
     '/' + parts.map((p) => (p === '*' ? wildcard ?? '' : p.startsWith(':') ? encodeURIComponent(params[p.slice(1)] ?? '') : p)).join('/');
 }
 
-function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authenticators: ReadonlyMap<string, Authenticator>): CompiledRoute {
+/** Gateway-wide response edits first, then the route's (a route's add wins). */
+function mergeOps(global: HeaderOps | undefined, route: HeaderOps | undefined): HeaderOps | undefined {
+  if (!global) return route;
+  if (!route) return global;
+  return { remove: [...(global.remove ?? []), ...(route.remove ?? [])], add: { ...global.add, ...route.add } };
+}
+
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authenticators: ReadonlyMap<string, Authenticator>, globalResponse: HeaderOps | undefined): CompiledRoute {
   const pattern = patternOf(r.match);
   let buildPath: PathBuilder | null = null;
   if (r.rewrite !== undefined) buildPath = rewriter(r.rewrite);
@@ -84,7 +91,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authent
     upstream,
     buildPath,
     requestOps: compileHeaderOps(r.requestHeaders),
-    responseOps: compileHeaderOps(r.responseHeaders),
+    responseOps: compileHeaderOps(mergeOps(globalResponse, r.responseHeaders)),
     // route values win over the upstream's defaults
     timeouts: {
       connectMs: r.timeouts?.connectMs ?? upstream.config.timeouts?.connectMs,
@@ -133,7 +140,7 @@ export class RouteTable {
     }
     this.authenticators = authenticators;
     for (const a of authenticators.values()) void a.start?.(); // JWKS prefetch; the first request waits for it if needed
-    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, authenticators));
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, authenticators, config.responseHeaders));
     this.router = new Router(
       config.routes.map((r, i) => ({
         route: this.routes[i]!,

@@ -8,6 +8,7 @@ import { UwsEngine } from '../server/uws-engine.js';
 import { NodeEngine } from '../server/node-engine.js';
 import type { Engine } from '../server/types.js';
 import { createAdminServer } from '../admin/admin-server.js';
+import { startHttpsRedirect } from '../server/https-redirect.js';
 import { log } from '../observability/logger.js';
 import { GatewayError } from '../errors.js';
 
@@ -25,6 +26,8 @@ export interface RunningGateway {
   engine: Engine;
   port: number;
   adminPort: number | null;
+  /** the plain-HTTP redirect listener's port, when configured */
+  redirectPort: number | null;
   reload(text?: string | null): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -44,6 +47,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     port: config.listen.port,
     maxHeaderBytes: config.limits.maxHeaderBytes,
     headersTimeoutMs: config.limits.headersTimeoutMs,
+    tls: config.listen.tls,
   };
   let engine: Engine;
   try {
@@ -54,6 +58,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   await gateway.ready();
   const port = await engine.listen();
+  let redirect: http.Server | null = null;
+  if (config.listen.redirectHttp) {
+    const r = config.listen.redirectHttp;
+    redirect = await startHttpsRedirect(r.host ?? config.listen.host, r.port, port);
+  }
+  const redirectPort = redirect ? (redirect.address() as { port: number }).port : null;
 
   const reload = async (text?: string | null): Promise<void> => {
     let next: GatewayConfig;
@@ -90,6 +100,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       const deadline = Date.now() + config.limits.shutdownTimeoutMs;
       engine.stopListening();
       admin?.close();
+      redirect?.close();
+      redirect?.closeAllConnections();
       while (gateway.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       if (gateway.inflight > 0) log.warn({ inflight: gateway.inflight }, 'shutdown deadline reached; closing remaining requests');
       // Requests still waiting for their upstream get a 503; streams already under way are cut.
@@ -114,5 +126,5 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     });
   }
 
-  return { gateway, engine, port, adminPort, reload, shutdown };
+  return { gateway, engine, port, adminPort, redirectPort, reload, shutdown };
 }

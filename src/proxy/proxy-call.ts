@@ -62,7 +62,7 @@ export function upstreamError(err: Error & { code?: string }): GatewayError {
   }
   if (err.code === 'UPSTREAM_POOL_CLOSED') return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
   if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
-  if (err.code?.startsWith('ERR_TLS') || err.code?.includes('CERT')) return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
+  if (err.code === 'UPSTREAM_TLS') return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
   return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
 }
 

@@ -2,6 +2,9 @@
 // the benchmark baseline. node's own parser rejects malformed requests; clientError turns
 // those into JSON 400/431 answers instead of node's bare defaults.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { errorBody } from '../errors.js';
@@ -78,7 +81,26 @@ export class NodeEngine implements Engine {
 
   constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
     const handler = guarded(unguarded);
-    this.server = http.createServer(
+    const scheme = opts.tls ? 'https' : 'http';
+    const create = (options: http.ServerOptions, listener: http.RequestListener): http.Server => {
+      if (!opts.tls) return http.createServer(options, listener);
+      const contexts = opts.tls.certs.map((c) => ({
+        names: c.serverNames.map((n) => n.toLowerCase()),
+        options: { cert: readFileSync(c.cert), key: readFileSync(c.key), passphrase: c.passphrase },
+      }));
+      const byName = new Map<string, tls.SecureContext>();
+      for (const c of contexts) {
+        const ctx = tls.createSecureContext({ ...c.options, minVersion: 'TLSv1.2' });
+        for (const n of c.names) byName.set(n, ctx);
+      }
+      return https.createServer({
+        ...options,
+        ...contexts[0]!.options,
+        minVersion: 'TLSv1.2',
+        SNICallback: (name, cb) => cb(null, byName.get(name.toLowerCase())),
+      }, listener) as unknown as http.Server;
+    };
+    this.server = create(
       {
         maxHeaderSize: opts.maxHeaderBytes,
         headersTimeout: opts.headersTimeoutMs,
@@ -103,7 +125,7 @@ export class NodeEngine implements Engine {
             query: q < 0 ? '' : url.slice(q + 1),
             rawHeaders,
             remoteAddress: req.socket.remoteAddress ?? '',
-            scheme: 'http',
+            scheme,
           },
           ex,
           ex,

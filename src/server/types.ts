@@ -54,6 +54,8 @@ export interface EngineOptions {
   port: number;
   maxHeaderBytes: number;
   headersTimeoutMs: number;
+  /** TLS termination: the first certificate is the default, the others are chosen by SNI. */
+  tls?: { certs: Array<{ cert: string; key: string; passphrase?: string; serverNames: string[] }> };
 }
 
 export interface Engine {

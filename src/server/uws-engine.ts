@@ -188,9 +188,18 @@ export class UwsEngine implements Engine {
   constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
     const handler = guarded(unguarded);
     this.uws = loadNativeUws();
-    this.app = this.uws.App();
+    const tls = opts.tls;
+    if (tls) {
+      const c0 = tls.certs[0]!;
+      this.app = this.uws.SSLApp({ cert_file_name: c0.cert, key_file_name: c0.key, passphrase: c0.passphrase });
+      // A name without its own certificate gets the default one (as nginx's default server does).
+      this.app.missingServerName(() => {});
+    } else {
+      this.app = this.uws.App();
+    }
+    const scheme = tls ? 'https' : 'http';
     const live = this.live;
-    this.app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    const onRequest = (res: HttpResponse, req: HttpRequest) => {
       const ex = new UwsExchange(res, live);
       res.onAborted(() => ex.handleAbort());
       const rawHeaders: string[] = [];
@@ -201,10 +210,20 @@ export class UwsEngine implements Engine {
         query: req.getQuery() ?? '',
         rawHeaders,
         remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
-        scheme: 'http',
+        scheme,
       };
       handler(head, ex, ex);
-    });
+    };
+    this.app.any('/*', onRequest);
+    // uWS routes each SNI name to its own router: every name gets the same handler.
+    if (tls) {
+      for (const c of tls.certs) {
+        for (const name of c.serverNames) {
+          this.app.addServerName(name.toLowerCase(), { cert_file_name: c.cert, key_file_name: c.key, passphrase: c.passphrase });
+          this.app.domain(name.toLowerCase()).any('/*', onRequest);
+        }
+      }
+    }
   }
 
   listen(): Promise<number> {

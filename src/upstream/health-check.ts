@@ -36,7 +36,7 @@ export class HealthChecker {
       this.running.delete(t);
       this.verdict(t, ok);
     };
-    const req = lib.request(url, { method: 'GET', agent: false, timeout: this.cfg.timeoutMs, headers: { host: t.authority, 'user-agent': 'edge-gateway-health-check' } }, (res) => {
+    const req = lib.request(url, { ...t.tls, method: 'GET', agent: false, timeout: this.cfg.timeoutMs, headers: { host: t.authority, 'user-agent': 'edge-gateway-health-check' } }, (res) => {
       res.resume();
       settle(this.cfg.expectStatus.includes(res.statusCode ?? 0));
     });

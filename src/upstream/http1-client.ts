@@ -48,10 +48,20 @@ export interface UpstreamRequest {
   contentLength: number;
 }
 
+/** For https targets. */
+export interface ClientTls {
+  ca?: string;
+  /** false only with an explicit insecureSkipVerify */
+  rejectUnauthorized: boolean;
+  /** SNI and the name the certificate must carry (default: the target's host name) */
+  servername?: string;
+}
+
 export interface ClientOptions {
   connections: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+  tls?: ClientTls;
 }
 
 export class UpstreamError extends Error {
@@ -94,7 +104,9 @@ class Connection {
       if (r instanceof Error) this.fail(new UpstreamError('invalid upstream response', (r as Error & { code?: string }).code ?? 'HPE_INVALID'));
     };
     if (url.protocol === 'https:') {
-      this.socket = tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, rejectUnauthorized: true });
+      const o = pool.options.tls;
+      const servername = o?.servername ?? (net.isIP(host) ? undefined : host);
+      this.socket = tls.connect({ host, port, servername, ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true });
       this.socket.on('data', onBytes);
     } else {
       // Plain sockets read into one shared buffer instead of a new Buffer per read (the
@@ -146,7 +158,16 @@ class Connection {
       if (r instanceof Error) this.fail(new UpstreamError('invalid upstream response', 'HPE_INVALID'));
       else this.fail(new UpstreamError('upstream closed the connection', 'UPSTREAM_CLOSED'));
     });
-    this.socket.on('error', (err) => this.fail(err));
+    if (url.protocol === 'https:') {
+      // Errors after TCP connected and before the handshake finished are TLS failures (untrusted
+      // certificate, wrong name, protocol): not retried as connect failures.
+      let tcp = false, secure = false;
+      this.socket.once('connect', () => { tcp = true; });
+      this.socket.once('secureConnect', () => { secure = true; });
+      this.socket.on('error', (err: NodeJS.ErrnoException) => this.fail(tcp && !secure ? new UpstreamError(`TLS handshake failed: ${err.code ?? err.message}`, 'UPSTREAM_TLS') : err));
+    } else {
+      this.socket.on('error', (err) => this.fail(err));
+    }
     this.socket.on('close', () => this.fail(new UpstreamError('upstream closed the connection', 'UPSTREAM_CLOSED')));
     this.socket.on('timeout', () => { if (!this.ex) this.destroy(); }); // idle keep-alive expiry
   }

@@ -1,6 +1,7 @@
 // One upstream target and the state the balancers, health checks, outlier detection and
 // the admin API read: in-flight count, health, consecutive failures, ejection.
-import { Http1Pool } from './http1-client.js';
+import { isIP } from 'node:net';
+import { Http1Pool, type ClientOptions, type ClientTls } from './http1-client.js';
 
 export interface TargetSpec {
   /** where to connect: scheme://host-or-ip:port */
@@ -28,11 +29,19 @@ export class Target {
   requests = 0;
   failures = 0;
 
-  constructor(spec: TargetSpec, connections: number, keepAliveTimeoutMs: number, connectTimeoutMs: number) {
+  /** https targets: how the certificate is checked (health checks use it too) */
+  readonly tls: ClientTls | undefined;
+
+  constructor(spec: TargetSpec, options: ClientOptions) {
     this.origin = spec.connectOrigin;
     this.authority = spec.authority;
     this.weight = spec.weight;
-    this.pool = new Http1Pool(spec.connectOrigin, { connections, keepAliveTimeoutMs, connectTimeoutMs });
+    // A target found through DNS connects to an IP but is still checked against its name.
+    const name = spec.authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    this.tls = spec.connectOrigin.startsWith('https:')
+      ? { ...options.tls, rejectUnauthorized: options.tls?.rejectUnauthorized ?? true, servername: options.tls?.servername ?? (isIP(name) ? undefined : name) }
+      : undefined;
+    this.pool = new Http1Pool(spec.connectOrigin, { ...options, tls: this.tls });
   }
 
   static key(spec: TargetSpec): string {

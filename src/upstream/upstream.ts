@@ -4,6 +4,7 @@
 // rebuilt, kept targets keep their state and pools, removed ones drain.
 import type { UpstreamConfig } from '../config/types.js';
 import { Target, type TargetSpec } from './target.js';
+import type { ClientOptions } from './http1-client.js';
 import { createBalancer } from './balancers/index.js';
 import type { Balancer, PickContext } from './balancers/balancer.js';
 import { OutlierDetector } from './outlier.js';
@@ -29,7 +30,16 @@ export class Upstream {
   /** resolves once DNS targets have their first answers */
   readonly ready: Promise<void>;
 
+  private readonly clientOptions: ClientOptions;
+
   constructor(readonly name: string, readonly config: UpstreamConfig) {
+    const tls = config.tls;
+    this.clientOptions = {
+      connections: config.connections,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      tls: tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecureSkipVerify, servername: tls.serverName } : undefined,
+    };
     const dnsEntries = config.dns ? config.targets.filter((t) => DnsDiscovery.needs(t)) : [];
     this.staticSpecs = config.targets.filter((t) => !dnsEntries.includes(t)).map((t) => staticSpec(t.url!, t.weight));
     this.balancer = createBalancer(config.balance, []);
@@ -55,7 +65,7 @@ export class Upstream {
       const key = Target.key(spec);
       const kept = old.get(key);
       if (kept) { next.push(kept); old.delete(key); continue; }
-      next.push(new Target(spec, this.config.connections, this.config.keepAliveTimeoutMs, this.config.connectTimeoutMs));
+      next.push(new Target(spec, this.clientOptions));
     }
     for (const gone of old.values()) void gone.pool.close();
     this.targets = next;

@@ -18,6 +18,8 @@ export interface GatewayProcess {
   url: string;
   adminUrl: string;
   configFile: string;
+  /** the whole "listening" log line */
+  info: Record<string, unknown>;
   output(): string;
   rssBytes(): number;
   /** SIGTERM and wait for exit; resolves the exit code. */
@@ -42,12 +44,12 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+  const ready = await new Promise<{ port: number; adminPort: number } & Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 10_000);
     const check = () => {
       for (const line of out.split('\n')) {
         if (!line.includes('"listening"')) continue;
-        const msg = JSON.parse(line) as { port: number; adminPort: number };
+        const msg = JSON.parse(line) as { port: number; adminPort: number } & Record<string, unknown>;
         clearTimeout(timer);
         resolve(msg);
         return;
@@ -63,6 +65,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
     url: `http://127.0.0.1:${ready.port}`,
     adminUrl: `http://127.0.0.1:${ready.adminPort}`,
     configFile,
+    info: ready,
     output: () => out,
     rssBytes: () => {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
