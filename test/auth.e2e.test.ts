@@ -58,6 +58,14 @@ for (const engine of ENGINES) {
       t.equal(authed.json.headers['x-tenant-id'], undefined);
     });
 
+    await t.test('the admin API shows the config without the API keys', async (t) => {
+      const cfg = await request(`${gw.adminUrl}/admin/config`);
+      t.equal(cfg.status, 200);
+      t.equal(cfg.json.consumers[0].id, 'alice');
+      t.same(cfg.json.consumers[0].keys, [{ key: '[redacted]' }]);
+      t.notMatch(cfg.body, /alice-key-123/);
+    });
+
     await t.test('allow by group: 403 for others', async (t) => {
       t.equal((await request(`${gw.url}/admin-api/x`, { headers: { 'x-api-key': 'alice-key-123' } })).status, 200);
       const bob = await request(`${gw.url}/admin-api/x`, { headers: { 'x-api-key': 'bob-secret-456' } });

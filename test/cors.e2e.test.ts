@@ -10,7 +10,13 @@ for (const engine of ENGINES) {
     const up = await startUpstream();
     const gw = await startGatewayProcess({
       upstreams: { up: { targets: [{ url: up.url }] } },
+      consumers: [{ id: 'web', keys: [{ key: 'web-key-12345' }] }],
+      auth: { keys: { type: 'api-key' } },
       routes: [{
+        name: 'private', match: { prefix: '/private' }, upstream: 'up', auth: ['keys'],
+        cors: { origins: ['https://app.example'] },
+        rateLimit: [{ key: ['consumer'], rate: 1, per: 'minute', burst: 1 }],
+      }, {
         name: 'app', match: { prefix: '/api', methods: ['GET', 'POST'] }, upstream: 'up',
         cors: { origins: ['https://app.example', 'https://*.example.org'], methods: ['GET', 'POST'], headers: ['content-type', 'x-trace'], exposeHeaders: ['x-request-id'], credentials: true, maxAgeSec: 600 },
       }],
@@ -66,6 +72,18 @@ for (const engine of ENGINES) {
       t.equal(other.headers.vary, 'Origin');
       const none = await request(`${gw.url}/api/items`);
       t.equal(none.headers['access-control-allow-origin'], undefined);
+    });
+
+    await t.test("the gateway's own error answers carry CORS headers, so the browser can read them", async (t) => {
+      const origin = { origin: 'https://app.example' };
+      const unauth = await request(`${gw.url}/private`, { headers: origin });
+      t.equal(unauth.status, 401);
+      t.equal(unauth.headers['access-control-allow-origin'], 'https://app.example');
+      t.equal(unauth.headers.vary, 'Origin');
+      t.equal((await request(`${gw.url}/private`, { headers: { ...origin, 'x-api-key': 'web-key-12345' } })).status, 200);
+      const limited = await request(`${gw.url}/private`, { headers: { ...origin, 'x-api-key': 'web-key-12345' } });
+      t.equal(limited.status, 429);
+      t.equal(limited.headers['access-control-allow-origin'], 'https://app.example');
     });
   });
 }

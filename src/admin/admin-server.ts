@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { Gateway } from '../gateway/gateway.js';
 import { ConfigError } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
 
 export interface AdminHooks {
   gateway: Gateway;
@@ -32,13 +33,25 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** The running config without secrets: API keys, HMAC secrets and key passphrases. */
+export function redactedConfig(config: GatewayConfig): GatewayConfig {
+  const c = structuredClone(config);
+  const hidden = '[redacted]';
+  for (const consumer of c.consumers) consumer.keys = consumer.keys.map(() => ({ key: hidden }));
+  for (const a of Object.values(c.auth)) {
+    if (a.type === 'jwt') for (const k of a.keys ?? []) if (k.secret !== undefined) k.secret = hidden;
+  }
+  for (const cert of c.listen.tls?.certs ?? []) if (cert.passphrase !== undefined) cert.passphrase = hidden;
+  return c;
+}
+
 export function createAdminServer(hooks: AdminHooks): http.Server {
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
     '/admin/health': {
       GET: (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, inflight: hooks.gateway.inflight }),
     },
     '/admin/config': {
-      GET: (_req, res) => send(res, 200, hooks.gateway.config),
+      GET: (_req, res) => send(res, 200, redactedConfig(hooks.gateway.config)),
     },
     '/admin/routes': {
       GET: (_req, res) => send(res, 200, hooks.gateway.routeTable.config.routes.map((r, i) => ({
