@@ -2,7 +2,8 @@
 import autocannon from 'autocannon';
 
 const [url, connections, seconds] = [process.argv[2]!, Number(process.argv[3] ?? 50), Number(process.argv[4] ?? 10)];
-const r = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
+const headers = JSON.parse(process.argv[5] ?? '{}') as Record<string, string>;
+const r = await autocannon({ url, connections, duration: seconds, pipelining: 1, headers });
 process.stdout.write(JSON.stringify({
   rps: r.requests.average,
   p50: r.latency.p50,

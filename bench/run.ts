@@ -8,9 +8,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { startProc, cpuSeconds, pinned, HAS_TASKSET, type Proc } from './processes.js';
+import { startProc, cpuSeconds, HAS_TASKSET, type Proc } from './processes.js';
 import { ensureNginx, startNginx } from './nginx.js';
-import { spawn } from 'node:child_process';
+import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -18,45 +18,9 @@ const short = process.argv.includes('--short');
 const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 10));
 const warmup = Number(process.env.BENCH_WARMUP ?? (short ? 1 : 2));
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const PROXY_CORE = cpus().length > 1 ? 0 : null;
-const LOAD_CORE = cpus().length > 1 ? 1 : null;
 const log = (s: string) => process.stderr.write(s + '\n');
 
 interface Result { target: string; scenario: string; rps: number; p50: number; p99: number; errors: number; non2xx: number; cpuUsPerReq: number | null }
-
-const generator = process.env.BENCH_LOAD === 'wrk' ? 'wrk' : 'autocannon';
-
-/** wrk's "1.23ms" / "850.00us" / "1.01s" in ms */
-function wrkMs(v: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(v);
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
-
-function parseWrk(out: string) {
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
-  return {
-    rps: num(/Requests\/sec:\s+([\d.]+)/),
-    p50: wrkMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99: wrkMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    requests: num(/(\d+) requests in/),
-    errors: [...out.matchAll(/(?:connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0),
-    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
-  };
-}
-
-function runLoad(url: string, secs: number): Promise<{ rps: number; p50: number; p99: number; requests: number; errors: number; non2xx: number }> {
-  const [cmd, args] = generator === 'wrk'
-    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', url])
-    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(connections), String(secs)]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.on('exit', (code) => (code === 0 ? resolve(generator === 'wrk' ? parseWrk(out) : JSON.parse(out)) : reject(new Error(`${generator} exited ${code}`))));
-  });
-}
 
 function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
   // 100 decoy routes so the router is not trivially small; the bench paths hit exact routes.
