@@ -4,7 +4,7 @@
 // the verified-token cache honouring exp, and bodies held while a token is verified.
 import t from 'tap';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { startUpstream } from './helpers/upstream.js';
 import { startJwksServer } from './helpers/jwks-server.js';
@@ -42,6 +42,19 @@ t.test('JWT', async (t) => {
   const rsa1 = await keyPair('RS256', 'r1');
   const rsa2 = await keyPair('RS256', 'r2');
   const ec = await keyPair('ES256', 'e1');
+  // One key per family for the algorithm matrix (keys from the config, no kid).
+  // Node KeyObjects: unlike WebCrypto keys, one RSA key signs RS256/384/512 and PS256.
+  const family = {
+    rsa: generateKeyPairSync('rsa', { modulusLength: 2048 }),
+    p384: generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    ed: generateKeyPairSync('ed25519'),
+  };
+  const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
+  const matrix: Array<[string, KeyObject | Uint8Array]> = [
+    ['HS256', new TextEncoder().encode(HS_SECRET)], ['HS384', new TextEncoder().encode(HS_SECRET)], ['HS512', new TextEncoder().encode(HS_SECRET)],
+    ['RS256', family.rsa.privateKey], ['RS384', family.rsa.privateKey], ['RS512', family.rsa.privateKey],
+    ['PS256', family.rsa.privateKey], ['ES384', family.p384.privateKey], ['EdDSA', family.ed.privateKey],
+  ];
   for (const engine of ENGINES) {
     await t.test(`${engine} engine`, async (t) => {
       const jwks = await startJwksServer([rsa1.jwk, ec.jwk]);
@@ -55,6 +68,10 @@ t.test('JWT', async (t) => {
             groupsClaim: 'groups', claimHeaders: { email: 'x-user-email' }, jwks: { minRefreshIntervalMs: 300 },
           },
           hs: { type: 'jwt', algorithms: ['HS256'], keys: [{ secret: HS_SECRET }], clockSkewSec: 0, requiredClaims: ['exp'] },
+          algs: {
+            type: 'jwt', algorithms: matrix.map(([alg]) => alg),
+            keys: [{ secret: HS_SECRET }, { publicKey: pem(family.rsa.publicKey) }, { publicKey: pem(family.p384.publicKey) }, { publicKey: pem(family.ed.publicKey) }],
+          },
           strict: { type: 'jwt', keys: [{ publicKey: rsa1.pem }], algorithms: ['RS256'], requireConsumer: true },
         },
         upstreams: { up: { targets: [{ url: up.url }] } },
@@ -63,6 +80,7 @@ t.test('JWT', async (t) => {
           { name: 'admin', match: { prefix: '/admin-api' }, upstream: 'up', auth: ['keys', 'corp'], allow: { groups: ['admins'], scopes: ['admin:write'] } },
           { name: 'hs', match: { prefix: '/hs' }, upstream: 'up', auth: ['hs'] },
           { name: 'strict', match: { prefix: '/strict' }, upstream: 'up', auth: ['strict'] },
+          { name: 'algs', match: { prefix: '/algs' }, upstream: 'up', auth: ['algs'] },
           { name: 'public', match: { prefix: '/public' }, upstream: 'up' },
         ],
       }, engine);
@@ -78,6 +96,17 @@ t.test('JWT', async (t) => {
         t.equal(r.json.headers['x-user-email'], 'u1@example.com');
         t.equal(r.json.headers.authorization?.startsWith('Bearer '), true, 'the token itself is forwarded');
         t.equal((await get('/jwt', await sign(ec))).status, 200, 'ES256');
+      });
+
+      await t.test('every supported algorithm verifies with a key from the config', async (t) => {
+        for (const [alg, key] of matrix) {
+          const token = await new SignJWT({ sub: `svc-${alg}` }).setProtectedHeader({ alg }).setExpirationTime('10m').sign(key);
+          const r = await get('/algs', token);
+          t.equal(r.status, 200, alg);
+          t.equal(r.json?.headers['x-consumer-id'], `svc-${alg}`);
+        }
+        const wrongKey = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES384' }).setExpirationTime('10m').sign(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
+        t.equal((await get('/algs', wrongKey)).status, 401, 'a key of the right type but not ours');
       });
 
       await t.test('missing or malformed tokens: 401 with a Bearer challenge', async (t) => {
