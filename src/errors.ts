@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   header_fields_too_large: 431,
   rate_limited: 429,
+  quota_exceeded: 429,
   internal_error: 500,
   upstream_unavailable: 502,
   upstream_reset: 502,

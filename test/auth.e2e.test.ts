@@ -10,6 +10,7 @@ for (const engine of ENGINES) {
   t.test(`${engine} engine`, async (t) => {
     const up = await startUpstream();
     const gw = await startGatewayProcess({
+      plans: { free: {} },
       consumers: [
         { id: 'alice', plan: 'free', groups: ['admins', 'staff'], tenant: 'acme', keys: [{ key: 'alice-key-123' }] },
         { id: 'bob', groups: ['staff'], keys: [{ sha256: createHash('sha256').update('bob-secret-456').digest('hex') }] },

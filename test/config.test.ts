@@ -192,3 +192,23 @@ routes:
   t.same(problems(`listen: { redirectHttp: { port: 8080 } }\n${rest}`), ['listen.redirectHttp: needs listen.tls (it redirects to https)']);
   t.same(problems(`listen: { tls: { cert: a.pem } }\n${rest}`), ['listen.tls: cert and key go together']);
 });
+
+t.test('plans: unknown plan names and bad plan limits are listed', async (t) => {
+  const list = problems(`
+plans:
+  free: { limits: [ { rate: 0 } ], quota: { requests: 10, per: week } }
+consumers:
+  - { id: a, plan: gold }
+upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }
+routes: [ { match: { prefix: / }, upstream: up } ]
+`);
+  for (const e of [
+    'plans.free.limits[0].rate: must be > 0',
+    'plans.free.quota.per: must be one of "day", "month"',
+  ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+  t.same(problems(`
+consumers: [ { id: a, plan: gold } ]
+upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }
+routes: [ { match: { prefix: / }, upstream: up } ]
+`), ['consumers[0].plan: unknown plan "gold" (define it under plans)']);
+});

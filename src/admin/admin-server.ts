@@ -91,8 +91,23 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
       },
     },
   };
+  /** GET /admin/consumers/:id/usage: the consumer's count this period (the billing hook). */
+  const usage = (id: string, res: http.ServerResponse): void => {
+    const table = hooks.gateway.routeTable;
+    const consumer = table.consumers.byId(id);
+    if (!consumer) { send(res, 404, { error: { code: 'not_found', message: `no consumer "${id}"` } }); return; }
+    send(res, 200, table.plans.usage(hooks.gateway.quotas, consumer));
+  };
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
+    const m = /^\/admin\/consumers\/([^/]+)\/usage$/.exec(path);
+    if (m) {
+      if (req.method !== 'GET') { send(res, 405, { error: { code: 'method_not_allowed', message: 'use GET' } }, { allow: 'GET' }); return; }
+      let id: string;
+      try { id = decodeURIComponent(m[1]!); } catch { send(res, 400, { error: { code: 'bad_request', message: 'malformed consumer id' } }); return; }
+      usage(id, res);
+      return;
+    }
     const ep = endpoints[path];
     if (!ep) { send(res, 404, { error: { code: 'not_found', message: `no admin endpoint ${path}` } }); return; }
     const handler = ep[req.method ?? 'GET'];

@@ -200,6 +200,7 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
   const keyOwners = new Map<string, string>();
   cfg.consumers.forEach((c, i) => {
     if (consumerIds.has(c.id)) problems.push(`consumers[${i}].id: duplicate consumer "${c.id}"`);
+    if (c.plan !== undefined && !(c.plan in cfg.plans)) problems.push(`consumers[${i}].plan: unknown plan "${c.plan}" (define it under plans)`);
     consumerIds.add(c.id);
     c.keys.forEach((k, j) => {
       const digest = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256.toLowerCase();

@@ -124,6 +124,35 @@ const jwtAuthSchema = {
   },
 } as const;
 
+const rateProperties = {
+  rate: { type: 'number', exclusiveMinimum: 0 },
+  per: { enum: ['second', 'minute', 'hour', 'day'], default: 'second' },
+  burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once (default: rate, at least 1).' },
+} as const;
+
+const plansSchema = {
+  type: 'object',
+  default: {},
+  propertyNames: configName,
+  description: 'Usage tiers: consumers with `plan: NAME` get these limits (keyed by consumer, across all routes) and quota.',
+  additionalProperties: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      limits: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['rate'], properties: rateProperties }, default: [] },
+      quota: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['requests'],
+        properties: {
+          requests: { type: 'integer', minimum: 0 },
+          per: { enum: ['day', 'month'], default: 'month' },
+        },
+      },
+    },
+  },
+} as const;
+
 export const configSchema = {
   $id: 'https://edge-gateway.local/config.schema.json',
   type: 'object',
@@ -198,6 +227,7 @@ export const configSchema = {
       },
       default: {},
     },
+    plans: plansSchema,
     consumers: {
       type: 'array',
       default: [],
@@ -448,9 +478,7 @@ export const configSchema = {
               required: ['key', 'rate'],
               properties: {
                 key: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ip|route|consumer|header:[A-Za-z0-9-]+|param:[A-Za-z_][A-Za-z0-9_]*|query:[A-Za-z0-9_.-]+)$' } },
-                rate: { type: 'number', exclusiveMinimum: 0 },
-                per: { enum: ['second', 'minute', 'hour', 'day'], default: 'second' },
-                burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once (default: rate, at least 1).' },
+                ...rateProperties,
               },
             },
           },

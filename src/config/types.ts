@@ -96,6 +96,11 @@ export interface JwtAuthConfig {
 
 export type AuthConfig = ApiKeyAuthConfig | JwtAuthConfig;
 
+export interface PlanConfig {
+  limits: Array<Omit<RateLimitRule, 'key'>>;
+  quota?: { requests: number; per: 'day' | 'month' };
+}
+
 export interface RateLimitRule { key: string[]; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number }
 
 export interface RouteConfig {
@@ -138,6 +143,7 @@ export interface GatewayConfig {
     shutdownTimeoutMs: number;
   };
   rateLimit: { tableSize: number; onFull: 'allow' | 'deny' };
+  plans: Record<string, PlanConfig>;
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };

@@ -14,6 +14,7 @@ import type { MatchResult } from '../router/router.js';
 
 type RouteMatch = Extract<MatchResult<CompiledRoute>, { kind: 'route' }>;
 import { GcraTable } from '../ratelimit/gcra-table.js';
+import { QuotaTable } from '../ratelimit/quota-table.js';
 import type { Identity } from '../auth/identity.js';
 import type { AuthResult } from '../auth/route-auth.js';
 import { HeldBody } from '../proxy/held-body.js';
@@ -82,10 +83,13 @@ export class Gateway {
 
   /** Rate-limit state: one table for the process, kept across reloads. */
   readonly limiter: GcraTable;
+  /** Quota counts per consumer and period, kept across reloads. */
+  readonly quotas: QuotaTable;
 
   constructor(config: GatewayConfig) {
     this.table = new RouteTable(config);
     this.limiter = new GcraTable(GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
+    this.quotas = new QuotaTable(QuotaTable.allocate());
   }
 
   get config(): GatewayConfig { return this.table.config; }
@@ -241,6 +245,15 @@ export class Gateway {
         return;
       }
       extraResponseHeaders = outcome.headers;
+    }
+    if (consumer?.plan !== undefined) {
+      const plan = table.plans.check(this.limiter, this.quotas, consumer, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer.id });
+      if (!plan.allowed) {
+        sendError(sink, plan.error, requestId, corsHeaders ? [...plan.headers, ...corsHeaders] : plan.headers);
+        this.inflight--;
+        return;
+      }
+      if (plan.headers.length) extraResponseHeaders = extraResponseHeaders ? [...extraResponseHeaders, ...plan.headers] : plan.headers;
     }
     if (corsHeaders) extraResponseHeaders = extraResponseHeaders ? [...extraResponseHeaders, ...corsHeaders] : corsHeaders;
     const headers = scanned.forward;

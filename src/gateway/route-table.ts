@@ -9,6 +9,7 @@ import { Upstream } from '../upstream/upstream.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import type { RetryConfig } from '../config/types.js';
 import { RouteLimits } from '../ratelimit/route-limits.js';
+import { PlanPolicies } from '../ratelimit/plan-limits.js';
 import { ConsumerRegistry } from '../auth/consumers.js';
 import { RouteAuth } from '../auth/route-auth.js';
 import type { Authenticator } from '../auth/identity.js';
@@ -119,6 +120,8 @@ export class RouteTable {
   /** proxies whose X-Forwarded-For is believed */
   readonly trustedProxies: BlockList | null;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
+  readonly consumers: ConsumerRegistry;
+  readonly plans: PlanPolicies;
   /** identity header names, lower-cased */
   readonly identity: { consumer: string; groups: string; tenant: string };
 
@@ -133,7 +136,8 @@ export class RouteTable {
     const upstreams = new Map<string, Upstream>();
     for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
-    const consumers = new ConsumerRegistry(config.consumers);
+    const consumers = (this.consumers = new ConsumerRegistry(config.consumers));
+    this.plans = new PlanPolicies(config.plans);
     const authenticators = new Map<string, Authenticator>();
     for (const [name, a] of Object.entries(config.auth)) {
       authenticators.set(name, a.type === 'jwt' ? new JwtAuthenticator(name, a, consumers) : new ApiKeyAuthenticator(a, consumers));
