@@ -69,7 +69,10 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
     '/admin/ratelimit': {
       GET: (_req, res) => {
         const st = hooks.gateway.limiter.stats();
-        send(res, 200, { tableSize: hooks.gateway.limiter.capacity, slotsInUse: st.used, decisions: Number(st.decisions), denied: Number(st.denied), tableFull: Number(st.full) });
+        send(res, 200, {
+          tableSize: hooks.gateway.limiter.capacity, slotsInUse: st.used, decisions: Number(st.decisions), denied: Number(st.denied), tableFull: Number(st.full),
+          ...(hooks.gateway.remoteLimiter?.status() ?? { backend: 'local' }),
+        });
       },
     },
     '/admin/reload': {

@@ -286,6 +286,17 @@ export const configSchema = {
       properties: {
         tableSize: { type: 'integer', minimum: 64, maximum: 16777216, default: 65536 },
         onFull: { enum: ['allow', 'deny'], default: 'allow', description: 'When no slot is free for a new key: let the request through (fail open) or answer 429.' },
+        backend: { enum: ['local', 'redis'], default: 'local', description: 'redis: route limits are shared by every gateway instance using the same Redis.' },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
+            commandTimeoutMs: { type: 'integer', minimum: 1, default: 50, description: 'A slower answer counts as Redis unavailable (local decision).' },
+            keyPrefix: { type: 'string', default: 'gw:rl:' },
+          },
+          default: {},
+        },
       },
       default: {},
     },

@@ -142,7 +142,12 @@ export interface GatewayConfig {
     headersTimeoutMs: number;
     shutdownTimeoutMs: number;
   };
-  rateLimit: { tableSize: number; onFull: 'allow' | 'deny' };
+  rateLimit: {
+    tableSize: number;
+    onFull: 'allow' | 'deny';
+    backend: 'local' | 'redis';
+    redis: { url: string; commandTimeoutMs: number; keyPrefix: string };
+  };
   plans: Record<string, PlanConfig>;
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;

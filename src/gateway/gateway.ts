@@ -15,6 +15,8 @@ import type { MatchResult } from '../router/router.js';
 type RouteMatch = Extract<MatchResult<CompiledRoute>, { kind: 'route' }>;
 import { GcraTable } from '../ratelimit/gcra-table.js';
 import { QuotaTable } from '../ratelimit/quota-table.js';
+import type { LimitOutcome } from '../ratelimit/route-limits.js';
+import { RedisLimiter } from '../ratelimit/redis-limiter.js';
 import type { Identity } from '../auth/identity.js';
 import type { AuthResult } from '../auth/route-auth.js';
 import { HeldBody } from '../proxy/held-body.js';
@@ -83,6 +85,8 @@ export class Gateway {
 
   /** Rate-limit state: one table for the process, kept across reloads. */
   readonly limiter: GcraTable;
+  /** Cluster mode (rateLimit.backend: redis); set at start, like the table size. */
+  readonly remoteLimiter: RedisLimiter | null;
   /** Quota counts per consumer and period, kept across reloads. */
   readonly quotas: QuotaTable;
 
@@ -90,6 +94,7 @@ export class Gateway {
     this.table = new RouteTable(config);
     this.limiter = new GcraTable(GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
     this.quotas = new QuotaTable(QuotaTable.allocate());
+    this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
   }
 
   get config(): GatewayConfig { return this.table.config; }
@@ -110,8 +115,8 @@ export class Gateway {
   }
 
   /** Fails what is still running with `err` (answered to clients that have no response yet). */
-  destroy(err?: Error): Promise<void> {
-    return this.table.destroy(err);
+  async destroy(err?: Error): Promise<void> {
+    await Promise.all([this.table.destroy(err), this.remoteLimiter?.close()]);
   }
 
   readonly handle = (head: RequestHead, body: BodySource | null, sink: ResponseSink): void => {
@@ -227,25 +232,50 @@ export class Gateway {
     return null;
   }
 
-  /** After authentication: rate limits, validation, then the upstream call. */
+  /** After authentication: route rate limits (local, or shared through Redis), then the rest. */
   private forward(
     table: RouteTable, match: RouteMatch, path: string, head: RequestHead, body: BodySource | null, sink: ResponseSink,
     scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, corsHeaders: string[] | null, identity: Identity | null,
   ): void {
     const route = match.route;
+    if (!route.limits) {
+      this.admitted(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity, null);
+      return;
+    }
+    const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: identity?.consumer.id }, this.remoteLimiter);
+    if (outcome instanceof Promise) {
+      // Redis decides: hold the body that arrives meanwhile.
+      const held = body !== null && (scanned.contentLength > 0 || scanned.chunked) ? new HeldBody(body) : body;
+      void outcome.then((o) => {
+        if (sink.aborted) { this.inflight--; return; }
+        if (this.limited(o, sink, scanned.requestId, corsHeaders)) return;
+        this.admitted(table, match, path, head, held, sink, scanned, clientIp, queryParams, corsHeaders, identity, o.headers);
+      });
+      return;
+    }
+    if (this.limited(outcome, sink, scanned.requestId, corsHeaders)) return;
+    this.admitted(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity, outcome.headers);
+  }
+
+  /** Answers 429 when a limit refused the request. */
+  private limited(outcome: LimitOutcome, sink: ResponseSink, requestId: string, corsHeaders: string[] | null): boolean {
+    if (outcome.allowed) return false;
+    sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, corsHeaders ? [...outcome.headers, ...corsHeaders] : outcome.headers);
+    this.inflight--;
+    return true;
+  }
+
+  /** Past the route limits: plan limits and quota, validation, then the upstream call. */
+  private admitted(
+    table: RouteTable, match: RouteMatch, path: string, head: RequestHead, body: BodySource | null, sink: ResponseSink,
+    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, corsHeaders: string[] | null, identity: Identity | null,
+    limitHeaders: string[] | null,
+  ): void {
+    const route = match.route;
     const limits = table.config.limits;
     const requestId = scanned.requestId;
     const consumer = identity?.consumer ?? null;
-    let extraResponseHeaders: string[] | null = null;
-    if (route.limits) {
-      const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer?.id });
-      if (!outcome.allowed) {
-        sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, corsHeaders ? [...outcome.headers, ...corsHeaders] : outcome.headers);
-        this.inflight--;
-        return;
-      }
-      extraResponseHeaders = outcome.headers;
-    }
+    let extraResponseHeaders = limitHeaders && limitHeaders.length ? limitHeaders : null;
     if (consumer?.plan !== undefined) {
       const plan = table.plans.check(this.limiter, this.quotas, consumer, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer.id });
       if (!plan.allowed) {

@@ -5,6 +5,7 @@ import type { RateLimitRule } from '../config/types.js';
 import type { RequestHead } from '../server/types.js';
 import { findHeader } from '../proxy/request-headers.js';
 import { makeLimit, type GcraTable, type Limit } from './gcra-table.js';
+import type { RedisLimiter } from './redis-limiter.js';
 
 const PERIOD_SEC = { second: 1, minute: 60, hour: 3600, day: 86400 } as const;
 
@@ -50,9 +51,16 @@ export class RouteLimits {
     });
   }
 
-  check(table: GcraTable, input: KeyInput): LimitOutcome {
+  /**
+   * Every rule must pass. Local-only: synchronous. With `remote` (cluster mode) and Redis up,
+   * rules that pass locally are then decided by Redis: the answer is a promise.
+   */
+  check(table: GcraTable, input: KeyInput): LimitOutcome;
+  check(table: GcraTable, input: KeyInput, remote: RedisLimiter | null): LimitOutcome | Promise<LimitOutcome>;
+  check(table: GcraTable, input: KeyInput, remote: RedisLimiter | null = null): LimitOutcome | Promise<LimitOutcome> {
     let tightest: { remaining: number; burst: number; resetNs: bigint } | null = null;
     const policies: string[] = [];
+    let asked: Array<{ rule: CompiledRule; key: string }> | null = null;
     for (const rule of this.rules) {
       let key = rule.prefix;
       let missing = false;
@@ -65,19 +73,45 @@ export class RouteLimits {
       if (missing) continue;
       policies.push(rule.policy);
       const d = table.take(key, rule.limit);
-      if (!d.allowed) {
-        const retry = Math.max(1, Math.ceil(Number(d.retryAfterNs) / 1e9));
-        return {
-          allowed: false,
-          headers: ['ratelimit-policy', rule.policy, 'ratelimit', `limit=${rule.limit.burst}, remaining=0, reset=${retry}`, 'retry-after', String(retry)],
-        };
-      }
+      if (!d.allowed) return denied(rule, d.retryAfterNs);
+      if (!tightest || d.remaining < tightest.remaining) tightest = { remaining: d.remaining, burst: rule.limit.burst, resetNs: d.resetNs };
+      if (remote) (asked ??= []).push({ rule, key });
+    }
+    if (!tightest) return ALLOWED;
+    if (asked && remote) {
+      if (remote.available) return this.global(remote, asked, policies);
+      remote.fallbacks++;
+    }
+    return allowed(policies, tightest.burst, tightest.remaining, tightest.resetNs);
+  }
+
+  private async global(remote: RedisLimiter, asked: Array<{ rule: CompiledRule; key: string }>, policies: string[]): Promise<LimitOutcome> {
+    const answers = await Promise.all(asked.map((a) => remote.take(a.key, a.rule.limit)));
+    let tightest: { remaining: number; burst: number; resetNs: bigint } | null = null;
+    for (let i = 0; i < asked.length; i++) {
+      const d = answers[i];
+      const rule = asked[i]!.rule;
+      if (!d) continue; // Redis did not answer: the local decision (allowed) stands
+      if (!d.allowed) return denied(rule, d.retryAfterNs);
       if (!tightest || d.remaining < tightest.remaining) tightest = { remaining: d.remaining, burst: rule.limit.burst, resetNs: d.resetNs };
     }
-    if (!tightest) return { allowed: true, headers: [] };
-    return {
-      allowed: true,
-      headers: ['ratelimit-policy', policies.join(', '), 'ratelimit', `limit=${tightest.burst}, remaining=${tightest.remaining}, reset=${Math.max(1, Math.ceil(Number(tightest.resetNs) / 1e9))}`],
-    };
+    return tightest ? allowed(policies, tightest.burst, tightest.remaining, tightest.resetNs) : allowed(policies, asked[0]!.rule.limit.burst, 0, asked[0]!.rule.limit.intervalNs);
   }
+}
+
+const ALLOWED: LimitOutcome = { allowed: true, headers: [] };
+
+function denied(rule: CompiledRule, retryAfterNs: bigint): LimitOutcome {
+  const retry = Math.max(1, Math.ceil(Number(retryAfterNs) / 1e9));
+  return {
+    allowed: false,
+    headers: ['ratelimit-policy', rule.policy, 'ratelimit', `limit=${rule.limit.burst}, remaining=0, reset=${retry}`, 'retry-after', String(retry)],
+  };
+}
+
+function allowed(policies: string[], burst: number, remaining: number, resetNs: bigint): LimitOutcome {
+  return {
+    allowed: true,
+    headers: ['ratelimit-policy', policies.join(', '), 'ratelimit', `limit=${burst}, remaining=${remaining}, reset=${Math.max(1, Math.ceil(Number(resetNs) / 1e9))}`],
+  };
 }
