@@ -10,9 +10,9 @@ import { demoConfigYaml, startDemoServices } from './demo/demo-services.js';
 import { log } from './observability/logger.js';
 
 const USAGE = `usage:
-  gateway --config FILE [--engine uws|node] [--port N]
+  gateway --config FILE [--engine uws|node] [--port N] [--workers N]
   gateway validate FILE
-  gateway demo [--engine uws|node] [--port N]`;
+  gateway demo [--engine uws|node] [--port N] [--workers N]`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
         config: { type: 'string', short: 'c' },
         engine: { type: 'string' },
         port: { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   if (engine !== undefined && engine !== 'uws' && engine !== 'node') fail(`--engine must be uws or node\n${USAGE}`, 2);
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) fail(`--port must be 0..65535`, 2);
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) fail(`--workers must be 1..256`, 2);
 
   const command = positionals[0];
   if (command === 'validate') {
@@ -61,9 +64,9 @@ async function main(): Promise<void> {
       const services = await startDemoServices();
       const ports = Object.fromEntries(services.map((s) => [s.name, s.port]));
       const config = parseConfig(demoConfigYaml(ports, port ?? 8080), 'demo config');
-      running = await startGateway({ config, engine: engine as 'uws' | 'node' | undefined, installSignals: true });
+      running = await startGateway({ config, engine: engine as 'uws' | 'node' | undefined, workers, installSignals: true });
       const base = `http://127.0.0.1:${running.port}`;
-      process.stdout.write(`\nDemo gateway (${running.engine.name} engine) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
+      process.stdout.write(`\nDemo gateway (${running.front.engineName} engine, ${running.front.workers} thread${running.front.workers === 1 ? '' : 's'}) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
         `  curl -i ${base}/api/users\n  curl -i ${base}/api/users/1\n  curl -i ${base}/api/orders/100\n  curl -i ${base}/nope            # 404 JSON\n` +
         `  curl -i -X DELETE ${base}/api/users/1   # 405 with Allow\n` +
         `  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' ${base}/api/users; done; echo   # 429 after a burst of 10\n` +
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
     } else if (command === undefined || command === 'start') {
       if (!values.config) fail(USAGE, 2);
       const config = loadConfigFile(values.config);
-      running = await startGateway({ config, configFile: values.config, engine: engine as 'uws' | 'node' | undefined, port, installSignals: true });
+      running = await startGateway({ config, configFile: values.config, engine: engine as 'uws' | 'node' | undefined, port, workers, installSignals: true });
     } else {
       fail(`unknown command "${command}"\n${USAGE}`, 2);
     }
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError || e instanceof UwsUnavailableError) fail(e.message);
     fail(`gateway failed to start: ${(e as Error).message}`);
   }
-  log.info({ port: running.port, adminPort: running.adminPort, engine: running.engine.name, redirectPort: running.redirectPort ?? undefined, tls: !!running.gateway.config.listen.tls }, 'listening');
+  log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, workers: running.front.workers, redirectPort: running.redirectPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
 }
 
 process.on('uncaughtException', (e) => {

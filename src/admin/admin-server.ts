@@ -1,11 +1,11 @@
 // The admin listener (loopback by default): health, current config and routes, reload.
 import http from 'node:http';
-import type { Gateway } from '../gateway/gateway.js';
+import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
 
 export interface AdminHooks {
-  gateway: Gateway;
+  view: AdminView;
   /** Reload from `body` when given, else from the config source. Throws ConfigError. */
   reload(body: string | null): Promise<void>;
   engine: string;
@@ -48,32 +48,21 @@ export function redactedConfig(config: GatewayConfig): GatewayConfig {
 export function createAdminServer(hooks: AdminHooks): http.Server {
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
     '/admin/health': {
-      GET: (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, inflight: hooks.gateway.inflight }),
+      GET: async (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, ...(await hooks.view.health()) }),
     },
     '/admin/config': {
-      GET: (_req, res) => send(res, 200, redactedConfig(hooks.gateway.config)),
+      GET: (_req, res) => send(res, 200, redactedConfig(hooks.view.config())),
     },
     '/admin/routes': {
-      GET: (_req, res) => send(res, 200, hooks.gateway.routeTable.config.routes.map((r, i) => ({
+      GET: (_req, res) => send(res, 200, hooks.view.config().routes.map((r, i) => ({
         name: r.name ?? `route-${i}`, match: r.match, upstream: r.upstream,
       }))),
     },
     '/admin/upstreams': {
-      GET: (_req, res) => {
-        const now = Date.now();
-        const out: Record<string, unknown> = {};
-        for (const [name, u] of hooks.gateway.routeTable.upstreams) out[name] = u.status(now);
-        send(res, 200, out);
-      },
+      GET: async (_req, res) => send(res, 200, await hooks.view.upstreams()),
     },
     '/admin/ratelimit': {
-      GET: (_req, res) => {
-        const st = hooks.gateway.limiter.stats();
-        send(res, 200, {
-          tableSize: hooks.gateway.limiter.capacity, slotsInUse: st.used, decisions: Number(st.decisions), denied: Number(st.denied), tableFull: Number(st.full),
-          ...(hooks.gateway.remoteLimiter?.status() ?? { backend: 'local' }),
-        });
-      },
+      GET: async (_req, res) => send(res, 200, await hooks.view.ratelimit()),
     },
     '/admin/reload': {
       POST: async (req, res) => {
@@ -86,7 +75,7 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
         }
         try {
           await hooks.reload(text.trim() ? text : null);
-          send(res, 200, { reloaded: true, routes: hooks.gateway.config.routes.length });
+          send(res, 200, { reloaded: true, routes: hooks.view.config().routes.length });
         } catch (e) {
           const problems = e instanceof ConfigError ? e.problems : [String((e as Error).message)];
           send(res, 400, { error: { code: 'invalid_config', message: 'reload failed; the running config is unchanged', problems } });
@@ -95,11 +84,10 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
     },
   };
   /** GET /admin/consumers/:id/usage: the consumer's count this period (the billing hook). */
-  const usage = (id: string, res: http.ServerResponse): void => {
-    const table = hooks.gateway.routeTable;
-    const consumer = table.consumers.byId(id);
-    if (!consumer) { send(res, 404, { error: { code: 'not_found', message: `no consumer "${id}"` } }); return; }
-    send(res, 200, table.plans.usage(hooks.gateway.quotas, consumer));
+  const usage = async (id: string, res: http.ServerResponse): Promise<void> => {
+    const u = await hooks.view.usage(id);
+    if (!u) send(res, 404, { error: { code: 'not_found', message: `no consumer "${id}"` } });
+    else send(res, 200, u);
   };
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -108,7 +96,7 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
       if (req.method !== 'GET') { send(res, 405, { error: { code: 'method_not_allowed', message: 'use GET' } }, { allow: 'GET' }); return; }
       let id: string;
       try { id = decodeURIComponent(m[1]!); } catch { send(res, 400, { error: { code: 'bad_request', message: 'malformed consumer id' } }); return; }
-      usage(id, res);
+      usage(id, res).catch(() => { if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'admin request failed' } }); });
       return;
     }
     const ep = endpoints[path];

@@ -160,6 +160,7 @@ export const configSchema = {
   required: ['routes'],
   properties: {
     engine: { enum: ['uws', 'node'], default: 'uws', description: 'HTTP front end.' },
+    workers: { type: 'integer', minimum: 1, maximum: 256, description: 'Front-end threads sharing the port (uws engine). Default: one per core. The node engine always uses one.' },
     listen: {
       type: 'object',
       additionalProperties: false,

@@ -132,6 +132,8 @@ export interface RouteConfig {
 
 export interface GatewayConfig {
   engine: 'uws' | 'node';
+  /** front-end threads; absent: one per core (uws) — set at start */
+  workers?: number;
   listen: { host: string; port: number; tls?: ListenTls; redirectHttp?: { host?: string; port: number } };
   responseHeaders?: HeaderOps;
   admin: { enabled: boolean; host: string; port: number };

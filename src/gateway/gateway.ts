@@ -77,6 +77,9 @@ function hashKeyOf(on: HashOn, head: RequestHead, clientIp: string): string | un
   return undefined;
 }
 
+/** The state every front-end thread shares: SharedArrayBuffers, made once by the main thread. */
+export interface SharedState { limiter: SharedArrayBuffer; quotas: SharedArrayBuffer }
+
 export class Gateway {
   private table: RouteTable;
   /** Requests whose response has not finished yet. */
@@ -90,10 +93,11 @@ export class Gateway {
   /** Quota counts per consumer and period, kept across reloads. */
   readonly quotas: QuotaTable;
 
-  constructor(config: GatewayConfig) {
+  /** `shared`: the limiter and quota buffers of another thread (front-end threads share them). */
+  constructor(config: GatewayConfig, shared?: SharedState) {
     this.table = new RouteTable(config);
-    this.limiter = new GcraTable(GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
-    this.quotas = new QuotaTable(QuotaTable.allocate());
+    this.limiter = new GcraTable(shared?.limiter ?? GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
+    this.quotas = new QuotaTable(shared?.quotas ?? QuotaTable.allocate());
     this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
   }
 

@@ -1,16 +1,16 @@
-// Starting and stopping a gateway process: front end, admin listener, signals,
-// reload (SIGHUP or POST /admin/reload) and graceful shutdown.
-import type http from 'node:http';
+// Starting and stopping a gateway process: the front end (in this thread, or N front-end
+// threads), the admin listener, the HTTP→HTTPS redirect listener, signals, reload (SIGHUP
+// or POST /admin/reload) and graceful shutdown.
+import http from 'node:http';
+import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '../config/types.js';
 import { loadConfigFile, parseConfig } from '../config/load.js';
-import { Gateway } from './gateway.js';
-import { UwsEngine } from '../server/uws-engine.js';
-import { NodeEngine } from '../server/node-engine.js';
-import type { Engine } from '../server/types.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { startHttpsRedirect } from '../server/https-redirect.js';
 import { log } from '../observability/logger.js';
-import { GatewayError } from '../errors.js';
+import type { Front } from './front.js';
+import { startSingleFront } from './single-front.js';
+import { startThreadedFront } from './threaded-front.js';
 
 export interface StartOptions {
   config: GatewayConfig;
@@ -18,12 +18,12 @@ export interface StartOptions {
   configFile?: string;
   engine?: 'uws' | 'node';
   port?: number;
+  workers?: number;
   installSignals?: boolean;
 }
 
 export interface RunningGateway {
-  gateway: Gateway;
-  engine: Engine;
+  front: Front;
   port: number;
   adminPort: number | null;
   /** the plain-HTTP redirect listener's port, when configured */
@@ -32,32 +32,28 @@ export interface RunningGateway {
   shutdown(): Promise<void>;
 }
 
-/** Settings a reload cannot change: they shape listeners that are already open. */
+/** Settings a reload cannot change: they shape listeners, threads and shared tables that already exist. */
 function fixedAtStart(c: GatewayConfig): string {
-  return JSON.stringify([c.engine, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs]);
+  return JSON.stringify([c.engine, c.workers, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit]);
+}
+
+/** workers: the config's, else one per core for uws; the node engine runs in one thread. */
+export function workersFor(config: GatewayConfig): number {
+  if (config.engine === 'node') return 1;
+  return config.workers ?? availableParallelism();
 }
 
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const config = opts.config;
   if (opts.engine) config.engine = opts.engine;
   if (opts.port !== undefined) config.listen.port = opts.port;
-  const gateway = new Gateway(config);
-  const engineOptions = {
-    host: config.listen.host,
-    port: config.listen.port,
-    maxHeaderBytes: config.limits.maxHeaderBytes,
-    headersTimeoutMs: config.limits.headersTimeoutMs,
-    tls: config.listen.tls,
-  };
-  let engine: Engine;
-  try {
-    engine = config.engine === 'uws' ? new UwsEngine(engineOptions, gateway.handle) : new NodeEngine(engineOptions, gateway.handle);
-  } catch (e) {
-    void gateway.destroy();
-    throw e;
+  if (opts.workers !== undefined) config.workers = opts.workers;
+  if (config.engine === 'node' && (config.workers ?? 1) > 1) {
+    log.warn({ workers: config.workers }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
-  await gateway.ready();
-  const port = await engine.listen();
+  config.workers = workersFor(config);
+  const front = config.workers > 1 ? await startThreadedFront(config, config.workers) : await startSingleFront(config);
+  const port = front.port;
   let redirect: http.Server | null = null;
   if (config.listen.redirectHttp) {
     const r = config.listen.redirectHttp;
@@ -69,25 +65,28 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     let next: GatewayConfig;
     if (text) next = parseConfig(text, 'reload body');
     else if (opts.configFile) next = loadConfigFile(opts.configFile);
-    else next = structuredClone(gateway.config);
-    // Listener settings stay as started (documented in docs/config.md).
-    const current = gateway.config;
+    else next = structuredClone(front.config());
+    // Listener, thread and limiter-table settings stay as started (documented in docs/config.md).
+    const current = front.config();
+    next.workers ??= current.workers;
     if (fixedAtStart(next) !== fixedAtStart(current)) {
-      log.warn('reload: engine, listen, admin, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
+      log.warn('reload: engine, workers, listen, admin, rateLimit, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
     }
     next.engine = current.engine;
+    next.workers = current.workers;
     next.listen = current.listen;
     next.admin = current.admin;
+    next.rateLimit = current.rateLimit;
     next.limits.maxHeaderBytes = current.limits.maxHeaderBytes;
     next.limits.headersTimeoutMs = current.limits.headersTimeoutMs;
-    await gateway.reload(next);
+    await front.apply(next);
     log.info({ routes: next.routes.length }, 'config reloaded');
   };
 
   let admin: http.Server | null = null;
   let adminPort: number | null = null;
   if (config.admin.enabled) {
-    admin = createAdminServer({ gateway, reload, engine: engine.name });
+    admin = createAdminServer({ view: front, reload, engine: front.engineName });
     adminPort = await new Promise<number>((resolve, reject) => {
       admin!.once('error', reject);
       admin!.listen(config.admin.port, config.admin.host, () => resolve((admin!.address() as { port: number }).port));
@@ -97,18 +96,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
-      const deadline = Date.now() + config.limits.shutdownTimeoutMs;
-      engine.stopListening();
       admin?.close();
       redirect?.close();
       redirect?.closeAllConnections();
-      while (gateway.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      if (gateway.inflight > 0) log.warn({ inflight: gateway.inflight }, 'shutdown deadline reached; closing remaining requests');
-      // Requests still waiting for their upstream get a 503; streams already under way are cut.
-      const shuttingDown = new GatewayError('service_unavailable', 'the gateway is shutting down', 'internal', true);
-      await Promise.race([gateway.destroy(shuttingDown), new Promise((r) => setTimeout(r, 500))]);
-      await new Promise((r) => setTimeout(r, 20)); // let the 503s reach the socket
-      engine.closeAll();
+      await front.stop(Date.now() + config.limits.shutdownTimeoutMs);
       admin?.closeAllConnections();
     })();
     return stopping;
@@ -116,7 +107,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
 
   if (opts.installSignals) {
     const stop = (signal: string) => {
-      log.info({ signal, inflight: gateway.inflight }, 'shutting down');
+      log.info({ signal }, 'shutting down');
       void shutdown().then(() => { log.info('stopped'); process.exit(0); });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -126,5 +117,5 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     });
   }
 
-  return { gateway, engine, port, adminPort, redirectPort, reload, shutdown };
+  return { front, port, adminPort, redirectPort, reload, shutdown };
 }

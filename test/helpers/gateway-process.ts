@@ -30,6 +30,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const configFile = join(dir, 'gateway.yaml');
   const full = {
+    // One front-end thread unless a test asks for more: per-thread state (breakers, outlier
+    // ejection, pools) is then the whole gateway's, as those tests assume.
+    workers: 1,
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
     ...config,

@@ -1,0 +1,65 @@
+// One front-end thread (workers: N): its own Gateway and uWS App on the shared port, the
+// limiter and quota SharedArrayBuffers of the main thread, and a message loop for reload,
+// admin queries and graceful stop. The kernel spreads connections (SO_REUSEPORT).
+import { parentPort, workerData } from 'node:worker_threads';
+import type { GatewayConfig } from '../config/types.js';
+import { Gateway, type SharedState } from './gateway.js';
+import { UwsEngine } from '../server/uws-engine.js';
+import { engineOptions } from './single-front.js';
+import { drain } from './drain.js';
+import { upstreamStatus } from './admin-state.js';
+import { log } from '../observability/logger.js';
+
+export interface ThreadData { config: GatewayConfig; shared: SharedState; port: number; index: number }
+
+/** Requests that get a reply (matched by id). */
+export type ThreadRequest = { type: 'reload'; config: GatewayConfig } | { type: 'query'; what: 'health' | 'upstreams' | 'remote' };
+
+export type ToThread = (ThreadRequest & { id: number }) | { type: 'stop'; deadline: number };
+
+export type FromThread =
+  | { type: 'listening' }
+  | { type: 'failed'; message: string }
+  | { type: 'reply'; id: number; ok: boolean; result?: unknown; error?: string }
+  | { type: 'stopped' };
+
+const port = parentPort!;
+const data = workerData as ThreadData;
+const post = (m: FromThread) => port.postMessage(m);
+
+async function main(): Promise<void> {
+  const gateway = new Gateway(data.config, data.shared);
+  let engine: UwsEngine;
+  try {
+    engine = new UwsEngine(engineOptions(data.config, data.port), gateway.handle);
+    await gateway.ready();
+    await engine.listen();
+  } catch (e) {
+    await gateway.destroy();
+    post({ type: 'failed', message: (e as Error).message });
+    port.close();
+    return;
+  }
+  port.on('message', (m: ToThread) => {
+    if (m.type === 'reload') {
+      gateway.reload(m.config).then(
+        () => post({ type: 'reply', id: m.id, ok: true }),
+        (e: Error) => post({ type: 'reply', id: m.id, ok: false, error: e.message }),
+      );
+    } else if (m.type === 'query') {
+      const result = m.what === 'health' ? { inflight: gateway.inflight }
+        : m.what === 'upstreams' ? upstreamStatus(gateway)
+        : gateway.remoteLimiter?.status() ?? null;
+      post({ type: 'reply', id: m.id, ok: true, result });
+    } else if (m.type === 'stop') {
+      void drain(gateway, engine, m.deadline).then(() => {
+        post({ type: 'stopped' });
+        port.close(); // nothing left: the thread ends by itself (uWS must not be torn down mid-loop)
+      });
+    }
+  });
+  log.debug({ thread: data.index }, 'front-end thread listening');
+  post({ type: 'listening' });
+}
+
+void main();

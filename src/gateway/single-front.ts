@@ -1,0 +1,44 @@
+// The front end in this thread: one Gateway and one engine (uws or node).
+import type { GatewayConfig } from '../config/types.js';
+import { Gateway } from './gateway.js';
+import { UwsEngine } from '../server/uws-engine.js';
+import { NodeEngine } from '../server/node-engine.js';
+import type { Engine, EngineOptions } from '../server/types.js';
+import type { Front } from './front.js';
+import { drain } from './drain.js';
+import { consumerUsage, limiterStatus, upstreamStatus } from './admin-state.js';
+
+export function engineOptions(config: GatewayConfig, port = config.listen.port): EngineOptions {
+  return {
+    host: config.listen.host,
+    port,
+    maxHeaderBytes: config.limits.maxHeaderBytes,
+    headersTimeoutMs: config.limits.headersTimeoutMs,
+    tls: config.listen.tls,
+  };
+}
+
+export async function startSingleFront(config: GatewayConfig): Promise<Front> {
+  const gateway = new Gateway(config);
+  let engine: Engine;
+  try {
+    engine = config.engine === 'uws' ? new UwsEngine(engineOptions(config), gateway.handle) : new NodeEngine(engineOptions(config), gateway.handle);
+  } catch (e) {
+    void gateway.destroy();
+    throw e;
+  }
+  await gateway.ready();
+  const port = await engine.listen();
+  return {
+    engineName: engine.name,
+    port,
+    workers: 1,
+    config: () => gateway.config,
+    health: async () => ({ inflight: gateway.inflight, workers: 1 }),
+    upstreams: async () => upstreamStatus(gateway),
+    ratelimit: async () => limiterStatus(gateway),
+    usage: async (id) => consumerUsage(gateway, id),
+    apply: (next) => gateway.reload(next),
+    stop: (deadline) => drain(gateway, engine, deadline),
+  };
+}
