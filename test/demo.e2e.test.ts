@@ -13,7 +13,7 @@ t.test('gateway demo serves routed responses', async (t) => {
   const base = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 10_000);
     proc.stdout.on('data', () => {
-      const m = /Demo gateway \(uws engine\) on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = /Demo gateway \(uws engine, \d+ threads?\) on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) { clearTimeout(timer); resolve(m[1]!); }
     });
   });
