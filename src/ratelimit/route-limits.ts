@@ -37,6 +37,8 @@ function part(spec: string): (k: KeyInput) => string | undefined {
 
 export class RouteLimits {
   private readonly rules: CompiledRule[];
+  /** RateLimit-Policy when every rule applied (the usual case) */
+  private readonly allPolicies: string;
 
   constructor(routeName: string, rules: RateLimitRule[]) {
     this.rules = rules.map((r, i) => {
@@ -49,6 +51,7 @@ export class RouteLimits {
         policy: `${r.rate};w=${period};burst=${burst}`,
       };
     });
+    this.allPolicies = this.rules.map((r) => r.policy).join(", ");
   }
 
   /**
@@ -58,10 +61,14 @@ export class RouteLimits {
   check(table: GcraTable, input: KeyInput): LimitOutcome;
   check(table: GcraTable, input: KeyInput, remote: RedisLimiter | null): LimitOutcome | Promise<LimitOutcome>;
   check(table: GcraTable, input: KeyInput, remote: RedisLimiter | null = null): LimitOutcome | Promise<LimitOutcome> {
-    let tightest: { remaining: number; burst: number; resetNs: bigint } | null = null;
-    const policies: string[] = [];
+    // Hot path (every request of a limited route): no arrays or objects unless needed.
+    let applied = 0;
+    let policies: string[] | null = null;
+    let tightRemaining = Infinity, tightBurst = 0, tightReset = 0n;
     let asked: Array<{ rule: CompiledRule; key: string }> | null = null;
-    for (const rule of this.rules) {
+    const rules = this.rules;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
       let key = rule.prefix;
       let missing = false;
       for (const p of rule.parts) {
@@ -70,22 +77,24 @@ export class RouteLimits {
         key += v.length > 256 ? v.slice(0, 256) : v;
         key += '\u0000';
       }
-      if (missing) continue;
-      policies.push(rule.policy);
+      if (missing) { (policies ??= rules.slice(0, r).map((x) => x.policy)); continue; }
+      applied++;
+      policies?.push(rule.policy);
       const d = table.take(key, rule.limit);
       if (!d.allowed) return denied(rule, d.retryAfterNs);
-      if (!tightest || d.remaining < tightest.remaining) tightest = { remaining: d.remaining, burst: rule.limit.burst, resetNs: d.resetNs };
+      if (d.remaining < tightRemaining) { tightRemaining = d.remaining; tightBurst = rule.limit.burst; tightReset = d.resetNs; }
       if (remote) (asked ??= []).push({ rule, key });
     }
-    if (!tightest) return ALLOWED;
+    if (applied === 0) return ALLOWED;
+    const policy = policies ? policies.join(', ') : this.allPolicies;
     if (asked && remote) {
-      if (remote.available) return this.global(remote, asked, policies);
+      if (remote.available) return this.global(remote, asked, policy);
       remote.fallbacks++;
     }
-    return allowed(policies, tightest.burst, tightest.remaining, tightest.resetNs);
+    return allowed(policy, tightBurst, tightRemaining, tightReset);
   }
 
-  private async global(remote: RedisLimiter, asked: Array<{ rule: CompiledRule; key: string }>, policies: string[]): Promise<LimitOutcome> {
+  private async global(remote: RedisLimiter, asked: Array<{ rule: CompiledRule; key: string }>, policy: string): Promise<LimitOutcome> {
     const answers = await Promise.all(asked.map((a) => remote.take(a.key, a.rule.limit)));
     let tightest: { remaining: number; burst: number; resetNs: bigint } | null = null;
     for (let i = 0; i < asked.length; i++) {
@@ -95,7 +104,7 @@ export class RouteLimits {
       if (!d.allowed) return denied(rule, d.retryAfterNs);
       if (!tightest || d.remaining < tightest.remaining) tightest = { remaining: d.remaining, burst: rule.limit.burst, resetNs: d.resetNs };
     }
-    return tightest ? allowed(policies, tightest.burst, tightest.remaining, tightest.resetNs) : allowed(policies, asked[0]!.rule.limit.burst, 0, asked[0]!.rule.limit.intervalNs);
+    return tightest ? allowed(policy, tightest.burst, tightest.remaining, tightest.resetNs) : allowed(policy, asked[0]!.rule.limit.burst, 0, asked[0]!.rule.limit.intervalNs);
   }
 }
 
@@ -109,9 +118,9 @@ function denied(rule: CompiledRule, retryAfterNs: bigint): LimitOutcome {
   };
 }
 
-function allowed(policies: string[], burst: number, remaining: number, resetNs: bigint): LimitOutcome {
+function allowed(policy: string, burst: number, remaining: number, resetNs: bigint): LimitOutcome {
   return {
     allowed: true,
-    headers: ['ratelimit-policy', policies.join(', '), 'ratelimit', `limit=${burst}, remaining=${remaining}, reset=${Math.max(1, Math.ceil(Number(resetNs) / 1e9))}`],
+    headers: ['ratelimit-policy', policy, 'ratelimit', `limit=${burst}, remaining=${remaining}, reset=${Math.max(1, Math.ceil(Number(resetNs) / 1e9))}`],
   };
 }
