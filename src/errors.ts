@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   quota_exceeded: 429,
   internal_error: 500,
+  not_implemented: 501,
   upstream_unavailable: 502,
   upstream_reset: 502,
   upstream_bad_response: 502,

@@ -10,6 +10,8 @@ import type { GatewayConfig } from './types.js';
 import { checkPathPattern } from '../router/path-pattern.js';
 import { checkCidr } from '../auth/ip-filter.js';
 import { keyFits, keyObjectOf } from '../auth/jwt-keys.js';
+import type protobuf from 'protobufjs';
+import { bindingsOf, loadProtos, servicesOf } from '../transcode/proto-registry.js';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 
 export class ConfigError extends Error {
@@ -85,6 +87,54 @@ function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string
 }
 
 const schemaChecker = new Ajv({ allErrors: true, strict: false });
+
+/**
+ * gRPC upstreams and transcoding routes: protos load, services exist, templates parse; a
+ * transcoding route gets its upstream and a catch-all match when it has none.
+ */
+function grpcProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+  const roots = new Map<string, protobuf.Root | null>();
+  for (const [name, up] of Object.entries(cfg.upstreams)) {
+    if (up.protocol !== 'grpc') {
+      if (up.protos) problems.push(`upstreams.${name}.protos: only used with protocol: grpc`);
+      continue;
+    }
+    if (!up.protos) { problems.push(`upstreams.${name}: protocol grpc needs protos`); continue; }
+    if (up.targets.some((t) => t.srv !== undefined)) problems.push(`upstreams.${name}.targets: grpc upstreams take url targets only`);
+    up.protos.includeDirs = [...up.protos.includeDirs, '.'].map((d) => resolvePath(baseDir, d));
+    try {
+      roots.set(name, loadProtos(up.protos, baseDir));
+    } catch (e) {
+      problems.push(`upstreams.${name}.protos: ${(e as Error).message.split('\n')[0]}`);
+      roots.set(name, null);
+    }
+  }
+  cfg.routes.forEach((r, i) => {
+    const at = `routes[${i}]`;
+    if (!r.transcode) {
+      if (!r.match) problems.push(`${at}: missing required key "match"`);
+      if (!r.upstream) problems.push(`${at}: missing required key "upstream" (or transcode)`);
+      else if (cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.upstream: "${r.upstream}" is a grpc upstream: use transcode`);
+      return;
+    }
+    const t = r.transcode;
+    if (r.upstream !== undefined) problems.push(`${at}: give either upstream or transcode, not both`);
+    r.upstream = t.upstream;
+    r.match ??= { prefix: '/' };
+    const up = cfg.upstreams[t.upstream];
+    if (!up) return; // "unknown upstream" is reported with the route checks
+    if (up.protocol !== 'grpc') { problems.push(`${at}.transcode.upstream: "${t.upstream}" is not a grpc upstream`); return; }
+    const root = roots.get(t.upstream);
+    if (!root) return;
+    const known = servicesOf(root).map((s) => s.fullName.slice(1));
+    (t.services ?? []).forEach((s, j) => { if (!known.includes(s)) problems.push(`${at}.transcode.services[${j}]: no service "${s}" in the protos of "${t.upstream}"`); });
+    try {
+      if (bindingsOf(root, t.services, t.fallback).length === 0) problems.push(`${at}.transcode: the services have no google.api.http bindings (set fallback: true to expose POST /package.Service/Method)`);
+    } catch (e) {
+      problems.push(`${at}.transcode: ${(e as Error).message}`);
+    }
+  });
+}
 
 /** Reads a file named in the config (relative to it); on failure records the problem and returns null. */
 function readConfigFile(baseDir: string, file: string, at: string, problems: string[]): { path: string; text: string } | null {
@@ -183,7 +233,9 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
       }
       let url: URL | undefined;
       try { url = new URL(t.url!); } catch { /* reported below */ }
-      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      if (up.protocol === 'grpc') {
+        if (!url || url.protocol !== 'grpc:' || !url.port || (url.pathname !== '' && url.pathname !== '/')) problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not a grpc://host:port URL`);
+      } else if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
         problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not an http(s) URL`);
       } else if (url.pathname !== '/' || url.search) {
         problems.push(`upstreams.${name}.targets[${i}].url: must be an origin without a path ("${url.origin}")`);
@@ -209,10 +261,12 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
       else keyOwners.set(digest, c.id);
     });
   });
+  grpcProblems(cfg, baseDir, problems);
   const names = new Map<string, number>();
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
-    if (!(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
+    if (!r.match) return; // reported by grpcProblems
+    if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
     (r.auth ?? []).forEach((a, j) => { if (!(a in cfg.auth)) problems.push(`${at}.auth[${j}]: unknown authenticator "${a}"`); });
     if (r.allow && !r.auth) problems.push(`${at}.allow: needs auth on the route`);
     (r.allow?.consumers ?? []).forEach((c, j) => { if (!consumerIds.has(c)) problems.push(`${at}.allow.consumers[${j}]: unknown consumer "${c}"`); });

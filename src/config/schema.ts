@@ -229,6 +229,17 @@ export const configSchema = {
       default: {},
     },
     plans: plansSchema,
+    transcoding: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'The Piscina pool that runs transcoded calls.',
+      properties: {
+        workers: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+        concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
+        maxQueue: { type: 'integer', minimum: 0, default: 1024, description: 'Calls waiting for a worker beyond this are answered 503 at once.' },
+      },
+      default: {},
+    },
     consumers: {
       type: 'array',
       default: [],
@@ -310,6 +321,17 @@ export const configSchema = {
         additionalProperties: false,
         required: ['targets'],
         properties: {
+          protocol: { enum: ['http', 'grpc'], default: 'http', description: 'grpc: a gRPC service reached through transcoding routes (targets grpc://host:port).' },
+          protos: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['files'],
+            description: 'The .proto files of a grpc upstream; files are looked up in includeDirs (relative to the config file), then next to the config.',
+            properties: {
+              files: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+              includeDirs: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+            },
+          },
           targets: {
             type: 'array',
             minItems: 1,
@@ -403,9 +425,21 @@ export const configSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['match', 'upstream'],
         properties: {
           name: { type: 'string', minLength: 1 },
+          transcode: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['upstream'],
+            description: 'REST/JSON → gRPC: every google.api.http binding of the services becomes a route (match defaults to every path).',
+            properties: {
+              upstream: { type: 'string', minLength: 1 },
+              services: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.]*$' } },
+              fallback: { type: 'boolean', default: false, description: 'Methods without an annotation answer POST /package.Service/Method (body: the whole request).' },
+              emitDefaults: { type: 'boolean', default: false, description: 'Include fields with default values in responses.' },
+              forwardHeaders: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
+            },
+          },
           match: {
             type: 'object',
             additionalProperties: false,

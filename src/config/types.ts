@@ -40,6 +40,9 @@ export type RetryOn = 'connect-failure' | 'reset' | 'timeout' | 502 | 503 | 504;
 export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number; bufferBodyBytes: number }
 
 export interface UpstreamConfig {
+  protocol: 'http' | 'grpc';
+  /** grpc: includeDirs are absolute after load (the config's directory last) */
+  protos?: { files: string[]; includeDirs: string[] };
   targets: TargetConfig[];
   connections: number;
   balance: 'round-robin' | 'least-request' | 'consistent-hash' | 'random';
@@ -113,7 +116,9 @@ export interface RouteConfig {
     headers?: Record<string, ValueMatcher>;
     query?: Record<string, ValueMatcher>;
   };
+  /** absent on transcoding routes (set from transcode.upstream at load) */
   upstream: string;
+  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; forwardHeaders: string[] };
   stripPrefix?: boolean | string;
   rewrite?: string;
   requestHeaders?: HeaderOps;
@@ -151,6 +156,7 @@ export interface GatewayConfig {
     redis: { url: string; commandTimeoutMs: number; keyPrefix: string };
   };
   plans: Record<string, PlanConfig>;
+  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number };
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };

@@ -20,6 +20,7 @@ import { RedisLimiter } from '../ratelimit/redis-limiter.js';
 import type { Identity } from '../auth/identity.js';
 import type { AuthResult } from '../auth/route-auth.js';
 import { HeldBody } from '../proxy/held-body.js';
+import type { TranscodeRoute } from '../transcode/transcode-route.js';
 import { log } from '../observability/logger.js';
 import { clientAddress } from '../auth/ip-filter.js';
 import { isJson, type Violation } from '../auth/request-validation.js';
@@ -261,6 +262,54 @@ export class Gateway {
     this.admitted(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity, outcome.headers);
   }
 
+  /** A transcoding route: match the HTTP binding here, run the whole call in the pool. */
+  private transcode(
+    route: CompiledRoute, t: TranscodeRoute, table: RouteTable, head: RequestHead, path: string, body: BodySource | null,
+    sink: ResponseSink, scanned: ScannedRequest, headers: string[], extra: string[] | null,
+  ): void {
+    const requestId = scanned.requestId;
+    const fail = (err: GatewayError, more?: string[]) => {
+      sendError(sink, err, requestId, extra ? [...(more ?? []), ...extra] : more);
+      this.inflight--;
+    };
+    const m = t.match(head.method, path);
+    if (m.kind === 'not-found') { fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
+    if (m.kind === 'method-not-allowed') { fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
+    if (m.binding.serverStreaming || m.binding.clientStreaming) { fail(new GatewayError('not_implemented', 'streaming gRPC methods are not transcoded yet')); return; }
+    const pool = table.transcodePool!;
+    const metadata: Array<[string, string]> = [];
+    for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
+    const limits = table.config.limits;
+    const call = (bytes: Buffer | null) => {
+      const ac = new AbortController();
+      sink.onAborted(() => ac.abort());
+      let ab: ArrayBuffer | null = null;
+      if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
+      pool.run({ upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, timeoutMs: route.timeouts.totalMs, emitDefaults: t.emitDefaults }, ac.signal).then(
+        (r) => {
+          const h = [...r.headers, 'x-request-id', requestId];
+          if (extra) h.push(...extra);
+          sink.sendFull(r.status, h, new Uint8Array(r.body));
+          this.inflight--;
+        },
+        (e: Error) => {
+          if (ac.signal.aborted) { this.inflight--; return; }
+          if (/queue is at limit/i.test(e.message)) fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
+          else { log.error({ err: e.message, requestId }, 'transcoding failed'); fail(new GatewayError('internal_error', 'transcoding failed')); }
+        },
+      );
+    };
+    if (body !== null && (scanned.contentLength > 0 || scanned.chunked)) {
+      collectBody(body, limits.maxBodyBytes, sink, (whole) => {
+        if (whole === 'aborted') { this.inflight--; return; }
+        if (whole === 'too-large') { fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+        call(whole);
+      });
+      return;
+    }
+    call(null);
+  }
+
   /** Answers 429 when a limit refused the request. */
   private limited(outcome: LimitOutcome, sink: ResponseSink, requestId: string, corsHeaders: string[] | null): boolean {
     if (outcome.allowed) return false;
@@ -307,12 +356,16 @@ export class Gateway {
       'x-forwarded-proto', head.scheme,
     );
     if (scanned.hostHeader) headers.push('x-forwarded-host', scanned.hostHeader);
+    if (route.transcode) {
+      this.transcode(route, route.transcode, table, head, path, body, sink, scanned, headers, extraResponseHeaders);
+      return;
+    }
 
     let upstreamPath = route.buildPath ? route.buildPath(path, match.params, match.wildcard) : path;
     if (head.query) upstreamPath += '?' + head.query;
 
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
-    const hashOn = route.upstream.config.balance === 'consistent-hash' ? route.upstream.config.hashOn ?? 'ip' : null;
+    const hashOn = route.upstream!.config.balance === 'consistent-hash' ? route.upstream!.config.hashOn ?? 'ip' : null;
     const plan: CallPlan = {
       route,
       method: head.method,

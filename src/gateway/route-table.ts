@@ -15,6 +15,8 @@ import { RouteAuth } from '../auth/route-auth.js';
 import type { Authenticator } from '../auth/identity.js';
 import { ApiKeyAuthenticator } from '../auth/api-key-auth.js';
 import { JwtAuthenticator } from '../auth/jwt-auth.js';
+import { TranscodeRoute } from '../transcode/transcode-route.js';
+import { TranscodePool } from '../transcode/transcode-pool.js';
 import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
 import { RequestValidator } from '../auth/request-validation.js';
@@ -24,7 +26,9 @@ export type PathBuilder = (path: string, params: Record<string, string>, wildcar
 
 export interface CompiledRoute extends Routable {
   readonly name: string;
-  readonly upstream: Upstream;
+  /** null on transcoding routes (their gRPC upstream lives in the pool's workers) */
+  readonly upstream: Upstream | null;
+  readonly transcode: TranscodeRoute | null;
   /** null: forward the path as received */
   readonly buildPath: PathBuilder | null;
   readonly requestOps: CompiledHeaderOps | null;
@@ -77,7 +81,8 @@ function mergeOps(global: HeaderOps | undefined, route: HeaderOps | undefined): 
   return { remove: [...(global.remove ?? []), ...(route.remove ?? [])], add: { ...global.add, ...route.add } };
 }
 
-function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authenticators: ReadonlyMap<string, Authenticator>, globalResponse: HeaderOps | undefined): CompiledRoute {
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, authenticators: ReadonlyMap<string, Authenticator>, globalResponse: HeaderOps | undefined, config: GatewayConfig, identity: string[]): CompiledRoute {
+  const upCfg = config.upstreams[r.upstream]!;
   const pattern = patternOf(r.match);
   let buildPath: PathBuilder | null = null;
   if (r.rewrite !== undefined) buildPath = rewriter(r.rewrite);
@@ -90,14 +95,15 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream, authent
     queryPredicates: compilePredicates(r.match.query, false),
     paramNames: paramNamesOf(pattern),
     upstream,
+    transcode: r.transcode ? new TranscodeRoute(r, config, identity) : null,
     buildPath,
     requestOps: compileHeaderOps(r.requestHeaders),
     responseOps: compileHeaderOps(mergeOps(globalResponse, r.responseHeaders)),
     // route values win over the upstream's defaults
     timeouts: {
-      connectMs: r.timeouts?.connectMs ?? upstream.config.timeouts?.connectMs,
-      firstByteMs: r.timeouts?.firstByteMs ?? upstream.config.timeouts?.firstByteMs,
-      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upstream.config.timeouts?.totalMs ?? upstream.config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      connectMs: r.timeouts?.connectMs ?? upCfg.timeouts?.connectMs,
+      firstByteMs: r.timeouts?.firstByteMs ?? upCfg.timeouts?.firstByteMs,
+      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upCfg.timeouts?.totalMs ?? upCfg.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     },
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
@@ -121,6 +127,8 @@ export class RouteTable {
   readonly trustedProxies: BlockList | null;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
   readonly consumers: ConsumerRegistry;
+  /** runs the transcoding routes' calls; null without such routes */
+  readonly transcodePool: TranscodePool | null;
   readonly plans: PlanPolicies;
   /** identity header names, lower-cased */
   readonly identity: { consumer: string; groups: string; tenant: string };
@@ -134,7 +142,7 @@ export class RouteTable {
     const claimHeaders = Object.values(config.auth).flatMap((a) => (a.type === 'jwt' ? Object.values(a.claimHeaders ?? {}) : []));
     this.identityStrip = { remove: new Set([...Object.values(this.identity), ...claimHeaders.map((h) => h.toLowerCase())]), add: [] };
     const upstreams = new Map<string, Upstream>();
-    for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, new Upstream(name, u));
+    for (const [name, u] of Object.entries(config.upstreams)) if (u.protocol !== 'grpc') upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
     const consumers = (this.consumers = new ConsumerRegistry(config.consumers));
     this.plans = new PlanPolicies(config.plans);
@@ -144,7 +152,8 @@ export class RouteTable {
     }
     this.authenticators = authenticators;
     for (const a of authenticators.values()) void a.start?.(); // JWKS prefetch; the first request waits for it if needed
-    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream)!, authenticators, config.responseHeaders));
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream) ?? null, authenticators, config.responseHeaders, config, Object.values(this.identity)));
+    this.transcodePool = this.routes.some((r) => r.transcode) ? new TranscodePool(config) : null;
     this.router = new Router(
       config.routes.map((r, i) => ({
         route: this.routes[i]!,
@@ -162,9 +171,11 @@ export class RouteTable {
   /** Closes the pools once their in-flight requests have finished. */
   async retire(): Promise<void> {
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));
+    await this.transcodePool?.close();
   }
 
   async destroy(err?: Error): Promise<void> {
     await Promise.all([...this.upstreams.values()].map((u) => u.destroy(err)));
+    await this.transcodePool?.destroy();
   }
 }

@@ -91,7 +91,7 @@ export class ProxyCall implements UpstreamHandler {
     private readonly done: () => void,
   ) {
     const route = plan.route;
-    this.upstream = route.upstream;
+    this.upstream = route.upstream!;
     this.headless = plan.method === 'HEAD';
     this.retriesLeft = route.retry.attempts;
     this.totalTimer = setTimeout(() => {

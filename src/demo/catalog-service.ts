@@ -1,0 +1,118 @@
+// The demo gRPC service (demo.catalog.v1.Catalog) on a real grpc-js server, loaded with
+// @grpc/proto-loader: what `npm start` puts behind the REST/JSON transcoding routes, and
+// what the transcoding tests and benchmark call. Some book names trigger behaviours:
+//   .../books/missing → NOT_FOUND; .../books/error-N → gRPC status N (with a detail);
+//   .../books/slow → answers after 3 s (deadlines).
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'protos');
+
+interface Book { name: string; title: string; author: string; genre: string; isbn: string; published?: { seconds: string; nanos: number }; tags: string[]; pages: number }
+
+const BOOKS: Book[] = [
+  { name: 'shelves/classics/books/1', title: 'Sketch of the Analytical Engine', author: 'Ada Lovelace', genre: 'SCIENCE', isbn: '9780000000001', published: { seconds: '-3976819200', nanos: 0 }, tags: ['computing'], pages: 66 },
+  { name: 'shelves/classics/books/2', title: 'On Computable Numbers', author: 'Alan Turing', genre: 'SCIENCE', isbn: '9780000000002', tags: [], pages: 36 },
+];
+
+export interface CatalogServer { server: grpc.Server; port: number; calls: Array<{ method: string; metadata: Record<string, unknown>; request: unknown }>; cancelled: number; close(): Promise<void> }
+
+function detailsFor(code: number): Buffer {
+  // google.rpc.Status { code, message, details: [Any(demo.catalog.v1.Nested)] }
+  const root = protobuf.Root.fromJSON({ nested: { S: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 }, details: { rule: 'repeated', type: 'A', id: 3 } } }, A: { fields: { type_url: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } }, N: { fields: { value: { type: 'string', id: 1 } } } } });
+  const nested = root.lookupType('N').encode({ value: `detail for ${code}` }).finish();
+  return Buffer.from(root.lookupType('S').encode({ code, message: `error ${code}`, details: [{ type_url: 'type.googleapis.com/demo.catalog.v1.Nested', value: nested }] }).finish());
+}
+
+export async function startCatalogServer(port = 0): Promise<CatalogServer> {
+  const def = protoLoader.loadSync('demo/catalog.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
+  const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0 };
+  const record = (method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
+    if (state.calls.length > 1000) state.calls.shift();
+    state.calls.push({ method, metadata: call.metadata.getMap(), request: call.request });
+  };
+  const fail = (code: number, message: string, withDetails = false): grpc.ServiceError => {
+    const md = new grpc.Metadata();
+    if (withDetails) md.set('grpc-status-details-bin', detailsFor(code));
+    return Object.assign(new Error(message), { code, details: message, metadata: md });
+  };
+  const find = (name: string, cb: grpc.sendUnaryData<unknown>): Book | null => {
+    if (name.endsWith('/missing')) { cb(fail(grpc.status.NOT_FOUND, `book "${name}" not found`)); return null; }
+    const m = /\/error-(\d+)$/.exec(name);
+    if (m) { cb(fail(Number(m[1]), `error ${m[1]} requested`, true)); return null; }
+    return BOOKS.find((b) => b.name === name) ?? { ...BOOKS[0]!, name };
+  };
+  const server = new grpc.Server();
+  server.addService(pkg.demo.catalog.v1.Catalog.service, {
+    GetBook: (call: grpc.ServerUnaryCall<{ name: string }, Book>, cb: grpc.sendUnaryData<Book>) => {
+      record('GetBook', call);
+      if (call.request.name.endsWith('/slow')) {
+        const t = setTimeout(() => cb(null, BOOKS[0]!), 3000);
+        call.on('cancelled', () => { clearTimeout(t); state.cancelled++; });
+        return;
+      }
+      const book = find(call.request.name, cb as grpc.sendUnaryData<unknown>);
+      if (!book) return;
+      const md = new grpc.Metadata();
+      md.set('x-served-by', 'catalog');
+      call.sendMetadata(md);
+      cb(null, book);
+    },
+    ListBooks: (call: grpc.ServerUnaryCall<{ shelf: string; page_size?: number; genre?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('ListBooks', call);
+      const books = BOOKS.filter((b) => b.name.startsWith(`shelves/${call.request.shelf}/`)).slice(0, call.request.page_size || undefined);
+      cb(null, { books, next_page_token: '' });
+    },
+    CreateBook: (call: grpc.ServerUnaryCall<{ shelf: string; book: Book }, Book>, cb: grpc.sendUnaryData<Book>) => {
+      record('CreateBook', call);
+      cb(null, { ...call.request.book, name: `shelves/${call.request.shelf}/books/new` });
+    },
+    UpdateBook: (call: grpc.ServerUnaryCall<{ book: Book; update_mask?: { paths: string[] } }, Book>, cb: grpc.sendUnaryData<Book>) => {
+      record('UpdateBook', call);
+      cb(null, { ...call.request.book, tags: call.request.update_mask?.paths ?? [] });
+    },
+    DeleteBook: (call: grpc.ServerUnaryCall<{ name: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('DeleteBook', call);
+      cb(null, {});
+    },
+    WatchShelf: (call: grpc.ServerWritableStream<{ shelf: string; page_size?: number }, Book>) => {
+      record('WatchShelf', call);
+      const n = call.request.page_size || 3;
+      let i = 0;
+      let cancelled = false;
+      call.on('cancelled', () => { cancelled = true; state.cancelled++; });
+      const next = () => {
+        if (cancelled) return;
+        if (i === n) { call.end(); return; }
+        if (call.request.shelf === 'broken' && i === 2) { call.destroy(fail(grpc.status.INTERNAL, 'the shelf broke')); return; }
+        call.write({ ...BOOKS[i % BOOKS.length]!, pages: i++ });
+        setTimeout(next, call.request.shelf === 'slow' ? 100 : 0);
+      };
+      next();
+    },
+    Echo: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('Echo', call);
+      const md = new grpc.Metadata();
+      for (const k of ['authorization', 'x-request-id', 'traceparent', 'x-consumer-id', 'x-tenant']) {
+        const v = call.metadata.get(k)[0];
+        if (v !== undefined) md.set(`echo-${k}`, String(v));
+      }
+      call.sendMetadata(md);
+      cb(null, call.request);
+    },
+    Ping: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => { record('Ping', call); cb(null, {}); },
+  });
+  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return {
+    ...state,
+    get calls() { return state.calls; },
+    get cancelled() { return state.cancelled; },
+    server,
+    port: bound,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  } as CatalogServer;
+}

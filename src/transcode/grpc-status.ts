@@ -1,0 +1,41 @@
+// gRPC status → HTTP: the status mapping of grpc-gateway / Envoy, and the google.rpc.Status
+// JSON body with `details` decoded from grpc-status-details-bin.
+import protobuf from 'protobufjs';
+import { messageOut } from './json-codec.js';
+
+/** gRPC code → HTTP status (google.rpc.Code mapping). */
+export const HTTP_STATUS_OF: Record<number, number> = {
+  0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400,
+  10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+};
+
+const statusRoot = protobuf.Root.fromJSON({
+  nested: {
+    google: {
+      nested: {
+        rpc: { nested: { Status: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 }, details: { rule: 'repeated', type: 'google.protobuf.Any', id: 3 } } } } },
+        protobuf: { nested: { Any: { fields: { type_url: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } } } },
+      },
+    },
+  },
+});
+const StatusType = statusRoot.lookupType('google.rpc.Status');
+
+/** The JSON error body: {code, message, details}; details resolved against `root` where known. */
+export function statusBody(code: number, message: string, detailsBin: Buffer | undefined, root: protobuf.Root): string {
+  let details: unknown[] = [];
+  if (detailsBin) {
+    try {
+      const st = StatusType.decode(detailsBin) as unknown as { details?: Array<{ type_url: string; value: Uint8Array }> };
+      details = (st.details ?? []).map((d) => {
+        try {
+          const anyType = root.lookupType('google.protobuf.Any');
+          return messageOut(anyType, d as unknown as Record<string, unknown>, { emitDefaults: false, root });
+        } catch {
+          return { '@type': d.type_url, value: Buffer.from(d.value).toString('base64') };
+        }
+      });
+    } catch { /* not a google.rpc.Status: keep the text */ }
+  }
+  return JSON.stringify({ code, message, details });
+}

@@ -1,0 +1,359 @@
+// The proto3 JSON mapping, both ways, over protobufjs reflection:
+//   toProtoObject: request JSON → a plain object `Type.fromObject` accepts (strict: unknown
+//     fields, wrong JSON types, out-of-range integers and bad enum names are 400s naming
+//     the field).
+//   toJson: a decoded message → response JSON (lowerCamelCase json_name, int64 as strings,
+//     enums as names, bytes as base64, defaults omitted unless asked, well-known types in
+//     their special forms).
+import protobuf from 'protobufjs';
+import Long from 'long';
+
+type Type = protobuf.Type;
+type Field = protobuf.Field;
+
+export class JsonMappingError extends Error {}
+
+const INT32: Record<string, [number, number]> = {
+  int32: [-2147483648, 2147483647], sint32: [-2147483648, 2147483647], sfixed32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295], fixed32: [0, 4294967295],
+};
+const INT64: Record<string, [bigint, bigint]> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n], sint64: [-(2n ** 63n), 2n ** 63n - 1n], sfixed64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n], fixed64: [0n, 2n ** 64n - 1n],
+};
+const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue']);
+
+/** The proto3 JSON name: json_name when given, else lowerCamelCase of the field name. */
+export function jsonName(f: Field): string {
+  const explicit = (f.options as Record<string, unknown> | undefined)?.json_name;
+  if (typeof explicit === 'string') return explicit;
+  return f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+}
+
+function wkt(t: protobuf.Type | protobuf.Enum | null): string | null {
+  return t && t.fullName.startsWith('.google.protobuf.') ? t.fullName.slice('.google.protobuf.'.length) : null;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Fields by proto name and json name (both are accepted on input). */
+const fieldIndex = new WeakMap<Type, Map<string, Field>>();
+export function fieldsOf(t: Type): Map<string, Field> {
+  let m = fieldIndex.get(t);
+  if (!m) {
+    m = new Map();
+    for (const f of t.fieldsArray) { m.set(f.name, f); m.set(jsonName(f), f); }
+    fieldIndex.set(t, m);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------- JSON → proto object
+
+export interface DecodeOptions { /** query/path values arrive as strings: accept "true"/"1" for bools */ lenient?: boolean; root: protobuf.Root }
+
+function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptions): unknown {
+  if (type in INT32) {
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw new JsonMappingError(`${at}: expected an integer, got ${describe(v)}`);
+    const [lo, hi] = INT32[type]!;
+    if (n < lo || n > hi) throw new JsonMappingError(`${at}: ${n} is out of range for ${type}`);
+    return n;
+  }
+  if (type in INT64) {
+    let b: bigint;
+    if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+    else if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) b = BigInt(v.trim());
+    else throw new JsonMappingError(`${at}: expected an integer (number or decimal string), got ${describe(v)}`);
+    const [lo, hi] = INT64[type]!;
+    if (b < lo || b > hi) throw new JsonMappingError(`${at}: ${b} is out of range for ${type}`);
+    return Long.fromString(b.toString(), type === 'uint64' || type === 'fixed64');
+  }
+  if (type === 'double' || type === 'float') {
+    if (typeof v === 'number') return v;
+    if (v === 'NaN') return NaN;
+    if (v === 'Infinity') return Infinity;
+    if (v === '-Infinity') return -Infinity;
+    if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+    throw new JsonMappingError(`${at}: expected a number, got ${describe(v)}`);
+  }
+  if (type === 'bool') {
+    if (typeof v === 'boolean') return v;
+    if (o.lenient && (v === 'true' || v === 'false')) return v === 'true';
+    throw new JsonMappingError(`${at}: expected true or false, got ${describe(v)}`);
+  }
+  if (type === 'string') {
+    if (typeof v !== 'string') throw new JsonMappingError(`${at}: expected a string, got ${describe(v)}`);
+    return v;
+  }
+  if (type === 'bytes') {
+    if (typeof v !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v)) throw new JsonMappingError(`${at}: expected base64 bytes, got ${describe(v)}`);
+    return Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  }
+  throw new JsonMappingError(`${at}: unsupported field type ${type} (${f.name})`);
+}
+
+function enumIn(e: protobuf.Enum, v: unknown, at: string): number {
+  if (typeof v === 'string') {
+    if (v in e.values) return e.values[v]!;
+    if (/^-?\d+$/.test(v)) return Number(v);
+    throw new JsonMappingError(`${at}: "${v}" is not a value of enum ${e.name}`);
+  }
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  throw new JsonMappingError(`${at}: expected an enum name or number, got ${describe(v)}`);
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+function timestampIn(v: unknown, at: string): { seconds: Long; nanos: number } {
+  const m = typeof v === 'string' ? RFC3339.exec(v) : null;
+  if (!m) throw new JsonMappingError(`${at}: expected an RFC 3339 timestamp like "2024-01-31T12:00:00Z", got ${describe(v)}`);
+  const ms = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[8]!.toUpperCase()}`);
+  if (Number.isNaN(ms)) throw new JsonMappingError(`${at}: invalid timestamp "${v as string}"`);
+  const nanos = m[7] ? Number(m[7].slice(1).padEnd(9, '0')) : 0;
+  return { seconds: Long.fromNumber(Math.floor(ms / 1000)), nanos };
+}
+
+function durationIn(v: unknown, at: string): { seconds: Long; nanos: number } {
+  const m = typeof v === 'string' ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(v) : null;
+  if (!m) throw new JsonMappingError(`${at}: expected a duration like "1.5s", got ${describe(v)}`);
+  const sign = m[1] ? -1 : 1;
+  const nanos = m[3] ? Number(m[3].padEnd(9, '0')) : 0;
+  return { seconds: Long.fromString((m[1] ?? '') + m[2]!), nanos: sign * nanos };
+}
+
+function valueIn(v: unknown, at: string): Record<string, unknown> {
+  if (v === null) return { nullValue: 0 };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) } };
+  if (typeof v === 'object') return { structValue: structIn(v, at) };
+  throw new JsonMappingError(`${at}: not a JSON value`);
+}
+
+function structIn(v: unknown, at: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at}: expected an object, got ${describe(v)}`);
+  const fields: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) fields[k] = valueIn(x, `${at}.${k}`);
+  return { fields };
+}
+
+function messageIn(t: Type, v: unknown, at: string, o: DecodeOptions): unknown {
+  switch (wkt(t)) {
+    case 'Timestamp': return timestampIn(v, at);
+    case 'Duration': return durationIn(v, at);
+    case 'FieldMask': {
+      if (typeof v !== 'string') throw new JsonMappingError(`${at}: expected a field mask like "a.b,c", got ${describe(v)}`);
+      return { paths: v === '' ? [] : v.split(',').map((p) => p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) };
+    }
+    case 'Struct': return structIn(v, at);
+    case 'Value': return valueIn(v, at);
+    case 'ListValue':
+      if (!Array.isArray(v)) throw new JsonMappingError(`${at}: expected an array, got ${describe(v)}`);
+      return { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) };
+    case 'Empty':
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length) throw new JsonMappingError(`${at}: expected {}`);
+      return {};
+    case 'Any': return anyIn(v, at, o);
+  }
+  const name = wkt(t);
+  if (name && WRAPPERS.has(name)) return { value: fieldIn(t.fields.value!, v, at, o) };
+  return objectIn(t, v, at, o);
+}
+
+function anyIn(v: unknown, at: string, o: DecodeOptions): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at}: expected an object with "@type"`);
+  const { '@type': typeUrl, ...rest } = v as Record<string, unknown>;
+  if (typeof typeUrl !== 'string') throw new JsonMappingError(`${at}: "@type" is required in an Any`);
+  const inner = lookupAnyType(o.root, typeUrl, at);
+  const special = wkt(inner);
+  const obj = special && special !== 'Any' && !('value' in rest && Object.keys(rest).length > 1) && (special in SPECIAL || WRAPPERS.has(special))
+    ? messageIn(inner, rest.value, `${at}.value`, o)
+    : objectIn(inner, rest, at, o);
+  return { type_url: typeUrl, value: inner.encode(inner.fromObject(obj as Record<string, unknown>)).finish() };
+}
+const SPECIAL: Record<string, true> = { Timestamp: true, Duration: true, FieldMask: true, Struct: true, Value: true, ListValue: true, Empty: true };
+
+export function lookupAnyType(root: protobuf.Root, typeUrl: string, at: string): Type {
+  const name = typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+  try { return root.lookupType(name); } catch { throw new JsonMappingError(`${at}: unknown type "${typeUrl}" in Any`); }
+}
+
+function fieldIn(f: Field, v: unknown, at: string, o: DecodeOptions): unknown {
+  const rt = f.resolvedType;
+  if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? 0 : enumIn(rt, v, at);
+  if (rt instanceof protobuf.Type) return messageIn(rt, v, at, o);
+  return scalarIn(f, f.type, v, at, o);
+}
+
+function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at || 'body'}: expected an object, got ${describe(v)}`);
+  const out: Record<string, unknown> = {};
+  const fields = fieldsOf(t);
+  const oneofSeen = new Map<string, string>();
+  for (const [key, raw] of Object.entries(v as Record<string, unknown>)) {
+    const f = fields.get(key);
+    const here = at ? `${at}.${key}` : key;
+    if (!f) throw new JsonMappingError(`${here}: unknown field`);
+    // null means "not set", except for google.protobuf.Value (JSON null)
+    if (raw === null && !(f.resolvedType && wkt(f.resolvedType) === 'Value' && !f.repeated)) continue;
+    if (f.partOf) {
+      const prev = oneofSeen.get(f.partOf.name);
+      if (prev && prev !== f.name) throw new JsonMappingError(`${here}: only one of the oneof "${f.partOf.name}" fields may be set (also ${prev})`);
+      oneofSeen.set(f.partOf.name, f.name);
+    }
+    if (f.map) {
+      if (typeof raw !== 'object' || Array.isArray(raw)) throw new JsonMappingError(`${here}: expected an object (map), got ${describe(raw)}`);
+      const m: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(raw as Record<string, unknown>)) {
+        if ((f as unknown as protobuf.MapField).keyType !== 'string') scalarIn(f, (f as unknown as protobuf.MapField).keyType, k, `${here}.${k} (key)`, o);
+        m[k] = fieldIn(f, x, `${here}.${k}`, o);
+      }
+      out[f.name] = m;
+    } else if (f.repeated) {
+      if (!Array.isArray(raw)) throw new JsonMappingError(`${here}: expected an array, got ${describe(raw)}`);
+      out[f.name] = raw.map((x, i) => fieldIn(f, x, `${here}[${i}]`, o));
+    } else {
+      out[f.name] = fieldIn(f, raw, here, o);
+    }
+  }
+  return out;
+}
+
+/** Request JSON (an object) → what `type.fromObject` takes. Throws JsonMappingError (400). */
+export function toProtoObject(t: Type, json: unknown, o: DecodeOptions): Record<string, unknown> {
+  return messageIn(t, json, '', o) as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------- proto → JSON
+
+export interface EncodeOptions { emitDefaults: boolean; root: protobuf.Root }
+
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+
+function fraction(nanos: number): string {
+  if (nanos === 0) return '';
+  if (nanos % 1_000_000 === 0) return '.' + pad(nanos / 1_000_000, 3);
+  if (nanos % 1000 === 0) return '.' + pad(nanos / 1000, 6);
+  return '.' + pad(nanos, 9);
+}
+
+function longToString(v: unknown): string {
+  return typeof v === 'object' && v !== null ? (v as Long).toString() : String(v);
+}
+
+function timestampOut(m: Record<string, unknown>): string {
+  const seconds = Number(longToString(m.seconds ?? 0));
+  const iso = new Date(seconds * 1000).toISOString().replace('.000Z', '');
+  return `${iso}${fraction(Number(m.nanos ?? 0))}Z`;
+}
+
+function durationOut(m: Record<string, unknown>): string {
+  const s = BigInt(longToString(m.seconds ?? 0));
+  const n = Number(m.nanos ?? 0);
+  const neg = s < 0n || n < 0;
+  const abs = s < 0n ? -s : s;
+  return `${neg ? '-' : ''}${abs}${fraction(Math.abs(n))}s`;
+}
+
+function valueOut(m: Record<string, unknown>): unknown {
+  if (m.structValue) return structOut(m.structValue as Record<string, unknown>);
+  if (m.listValue) return ((m.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(valueOut);
+  if (m.stringValue !== undefined && m.stringValue !== '' || (m as { kind?: string }).kind === 'stringValue') return m.stringValue;
+  if ((m as { kind?: string }).kind === 'numberValue') return numberOut(m.numberValue as number);
+  if ((m as { kind?: string }).kind === 'boolValue') return m.boolValue;
+  return null;
+}
+
+function structOut(m: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries((m.fields ?? {}) as Record<string, Record<string, unknown>>)) out[k] = valueOut(v);
+  return out;
+}
+
+function numberOut(n: number): number | string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return 'Infinity';
+  if (n === -Infinity) return '-Infinity';
+  return n;
+}
+
+function scalarOut(type: string, v: unknown): unknown {
+  if (type in INT64) return longToString(v);
+  if (type === 'bytes') return Buffer.from(v as Uint8Array).toString('base64');
+  if (type === 'double' || type === 'float') return numberOut(v as number);
+  return v;
+}
+
+function fieldValueOut(f: Field, v: unknown, o: EncodeOptions): unknown {
+  const rt = f.resolvedType;
+  if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? null : rt.valuesById[v as number] ?? v;
+  if (rt instanceof protobuf.Type) return messageOut(rt, v as Record<string, unknown>, o);
+  return scalarOut(f.type, v);
+}
+
+function isDefault(f: Field, v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (f.map) return Object.keys(v as object).length === 0;
+  if (f.repeated) return (v as unknown[]).length === 0;
+  if (f.resolvedType instanceof protobuf.Type) return false;
+  if (typeof v === 'object' && 'isZero' in (v as object)) return (v as Long).isZero();
+  if (v instanceof Uint8Array || Array.isArray(v)) return (v as ArrayLike<unknown>).length === 0;
+  return v === 0 || v === '' || v === false;
+}
+
+function defaultOut(f: Field): unknown {
+  if (f.map) return {};
+  if (f.repeated) return [];
+  if (f.resolvedType instanceof protobuf.Type) return null;
+  if (f.resolvedType instanceof protobuf.Enum) return f.resolvedType.valuesById[0] ?? 0;
+  if (f.type in INT64) return '0';
+  if (f.type === 'bool') return false;
+  if (f.type === 'string' || f.type === 'bytes') return '';
+  return 0;
+}
+
+export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions): unknown {
+  switch (wkt(t)) {
+    case 'Timestamp': return timestampOut(m);
+    case 'Duration': return durationOut(m);
+    case 'FieldMask': return ((m.paths ?? []) as string[]).map((p) => p.replace(/_([a-z0-9])/g, (_x, c: string) => c.toUpperCase())).join(',');
+    case 'Struct': return structOut(m);
+    case 'Value': return valueOut(m);
+    case 'ListValue': return ((m.values ?? []) as Record<string, unknown>[]).map(valueOut);
+    case 'Empty': return {};
+    case 'Any': {
+      const typeUrl = String(m.type_url ?? '');
+      const inner = lookupAnyType(o.root, typeUrl, 'any');
+      const decoded = inner.decode(m.value as Uint8Array) as unknown as Record<string, unknown>;
+      const json = messageOut(inner, decoded, o);
+      const special = wkt(inner);
+      return special && (special in SPECIAL || WRAPPERS.has(special)) ? { '@type': typeUrl, value: json } : { '@type': typeUrl, ...(json as object) };
+    }
+  }
+  const name = wkt(t);
+  if (name && WRAPPERS.has(name)) return scalarOut(t.fields.value!.type, m.value ?? defaultOut(t.fields.value!));
+  const out: Record<string, unknown> = {};
+  for (const f of t.fieldsArray) {
+    const v = m[f.name];
+    const inOneof = f.partOf !== null && f.partOf !== undefined;
+    if (inOneof) {
+      // Only the member that is set (protobufjs exposes the case as a virtual property).
+      const has = f.partOf!.name in m;
+      if (has ? m[f.partOf!.name] !== f.name : v === undefined || v === null) continue;
+    } else if (isDefault(f, v)) {
+      if (o.emitDefaults) out[jsonName(f)] = defaultOut(f);
+      continue;
+    }
+    if (f.map) {
+      const mo: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[k] = fieldValueOut(f, x, o);
+      out[jsonName(f)] = mo;
+    } else if (f.repeated) out[jsonName(f)] = (v as unknown[]).map((x) => fieldValueOut(f, x, o));
+    else out[jsonName(f)] = fieldValueOut(f, v, o);
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+// An HTTP request → the gRPC request message, and the gRPC response → the HTTP body, for
+// one binding (HttpRule semantics): path variables, then the body ("*" or one field), then
+// query parameters for every field the path and body did not bind. Path values win: they
+// are applied last.
+import protobuf from 'protobufjs';
+import type { HttpBinding } from './proto-registry.js';
+import { JsonMappingError, fieldsOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
+
+export interface Mapper {
+  binding: Pick<HttpBinding, 'body' | 'responseBody'>;
+  requestType: protobuf.Type;
+  responseType: protobuf.Type;
+  root: protobuf.Root;
+}
+
+/** Sets `value` at a dotted field path (proto or json names) in a JSON-shaped object. */
+function setPath(target: Record<string, unknown>, type: protobuf.Type, path: string[], value: unknown, repeatedAppend: boolean, at: string): void {
+  let obj = target;
+  let t = type;
+  for (let i = 0; i < path.length; i++) {
+    const f = fieldsOf(t).get(path[i]!);
+    if (!f) throw new JsonMappingError(`${at}: unknown field "${path.slice(0, i + 1).join('.')}"`);
+    const key = f.name;
+    if (i === path.length - 1) {
+      if (f.repeated && repeatedAppend) obj[key] = [...((obj[key] as unknown[] | undefined) ?? []), value];
+      else obj[key] = f.repeated && !f.map ? [value] : value;
+      return;
+    }
+    if (!(f.resolvedType instanceof protobuf.Type) || f.repeated) throw new JsonMappingError(`${at}: "${path.slice(0, i + 1).join('.')}" is not a message field`);
+    obj = (obj[key] ??= {}) as Record<string, unknown>;
+    t = f.resolvedType;
+  }
+}
+
+function isMessageField(t: protobuf.Type, path: string[]): boolean {
+  let type = t;
+  for (const p of path) {
+    const f = fieldsOf(type).get(p);
+    if (!f) return false;
+    if (!(f.resolvedType instanceof protobuf.Type)) return false;
+    type = f.resolvedType;
+  }
+  return true;
+}
+
+/**
+ * The request message bytes. `body` is the raw request body (JSON) or null.
+ * Throws JsonMappingError for anything the client got wrong (→ 400).
+ */
+export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null): Uint8Array {
+  const b = m.binding;
+  let obj: Record<string, unknown> = {};
+  const bound = new Set<string>(vars.keys());
+  // Query parameters: fields bound neither by the path nor by the body.
+  if (b.body !== '*' && query) {
+    for (const [k, v] of new URLSearchParams(query)) {
+      const path = k.split('.');
+      if (bound.has(k) || (b.body && (k === b.body || k.startsWith(b.body + '.')))) continue;
+      if (isMessageField(m.requestType, path) && !isWrapperPath(m.requestType, path)) throw new JsonMappingError(`${k}: a message field cannot be set from a query parameter`);
+      setPath(obj, m.requestType, path, v, true, `query parameter ${k}`);
+    }
+  }
+  if (b.body) {
+    let json: unknown = {};
+    if (body && body.length) {
+      try { json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')); } catch (e) {
+        throw new JsonMappingError(`malformed JSON body: ${(e as Error).message}`);
+      }
+    }
+    if (b.body === '*') {
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError('body: expected a JSON object');
+      obj = json as Record<string, unknown>;
+    } else {
+      setPath(obj, m.requestType, b.body.split('.'), json, false, 'body');
+    }
+  }
+  for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), v, false, `path variable {${k}}`);
+  const plain = toProtoObject(m.requestType, obj, { lenient: true, root: m.root });
+  return m.requestType.encode(m.requestType.fromObject(plain)).finish();
+}
+
+function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
+  let type = t;
+  for (const p of path) {
+    const f = fieldsOf(type).get(p);
+    if (!f || !(f.resolvedType instanceof protobuf.Type)) return false;
+    type = f.resolvedType;
+  }
+  return /^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(type.fullName) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(type.fullName);
+}
+
+/** The response body JSON for one response message (response_body selects one field). */
+export function decodeResponse(m: Mapper, bytes: Uint8Array, emitDefaults: boolean): string {
+  const msg = m.responseType.decode(bytes) as unknown as Record<string, unknown>;
+  const opts = { emitDefaults, root: m.root };
+  if (!m.binding.responseBody) return JSON.stringify(messageOut(m.responseType, msg, opts));
+  const f = fieldsOf(m.responseType).get(m.binding.responseBody)!;
+  const v = msg[f.name];
+  const out = messageOut(m.responseType, { [f.name]: v }, { ...opts, emitDefaults: true }) as Record<string, unknown>;
+  return JSON.stringify(out[jsonName(f)] ?? null);
+}

@@ -1,0 +1,98 @@
+// Loads .proto files with protobufjs (include dirs searched in order; google/protobuf
+// well-known types built in) and lists the HTTP bindings of their gRPC methods: every
+// google.api.http rule and its additional_bindings.
+import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseTemplate, type PathTemplate } from './path-template.js';
+
+const require = createRequire(import.meta.url);
+// descriptor.proto (imported by google/api/annotations.proto) as a built-in, as proto-loader does.
+protobuf.common('descriptor', (require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } }).nested.google.nested.protobuf.nested as never);
+
+export interface ProtoSource { files: string[]; includeDirs: string[] }
+
+export function loadProtos(src: ProtoSource, baseDir: string): protobuf.Root {
+  const dirs = src.includeDirs.map((d) => resolve(baseDir, d));
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) => {
+    if (target.startsWith('google/protobuf/') && target in protobuf.common) return target;
+    if (isAbsolute(target)) return target;
+    for (const d of dirs) { const p = join(d, target); if (existsSync(p)) return p; }
+    const rel = protobuf.util.path.resolve(origin, target);
+    if (existsSync(rel)) return rel;
+    throw new Error(`cannot find "${target}" in ${dirs.join(', ') || 'the include dirs'}`);
+  };
+  root.loadSync(src.files, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+export interface HttpBinding {
+  /** "demo.catalog.v1.Catalog" */
+  service: string;
+  method: string;
+  /** "/demo.catalog.v1.Catalog/GetBook": the gRPC path */
+  grpcPath: string;
+  httpMethod: string;
+  template: PathTemplate;
+  /** "" (no body), "*" or a field path */
+  body: string;
+  responseBody: string;
+  requestType: string;
+  responseType: string;
+  serverStreaming: boolean;
+  clientStreaming: boolean;
+}
+
+interface RawRule { get?: string; put?: string; post?: string; delete?: string; patch?: string; custom?: { kind: string; path: string }; body?: string; response_body?: string; additional_bindings?: RawRule | RawRule[] }
+
+function rulesOf(m: protobuf.Method): RawRule[] {
+  const opt = ((m.parsedOptions ?? []) as Array<Record<string, unknown>>).find((o) => '(google.api.http)' in o)?.['(google.api.http)'] as RawRule | undefined;
+  if (!opt) return [];
+  const extra = opt.additional_bindings === undefined ? [] : Array.isArray(opt.additional_bindings) ? opt.additional_bindings : [opt.additional_bindings];
+  return [opt, ...extra];
+}
+
+export function servicesOf(root: protobuf.Root): protobuf.Service[] {
+  const out: protobuf.Service[] = [];
+  const walk = (ns: protobuf.NamespaceBase) => {
+    for (const n of ns.nestedArray) {
+      if (n instanceof protobuf.Service) out.push(n);
+      else if (n instanceof protobuf.Namespace || n instanceof protobuf.Type) walk(n);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * Bindings of the listed services (all services with annotated methods when `only` is
+ * empty). `fallback`: unannotated methods get POST /pkg.Service/Method with body "*".
+ */
+export function bindingsOf(root: protobuf.Root, only: string[] | undefined, fallback: boolean): HttpBinding[] {
+  const out: HttpBinding[] = [];
+  for (const svc of servicesOf(root)) {
+    const name = svc.fullName.slice(1);
+    if (only?.length && !only.includes(name)) continue;
+    for (const m of svc.methodsArray) {
+      m.resolve();
+      const base = {
+        service: name, method: m.name, grpcPath: `/${name}/${m.name}`,
+        requestType: m.resolvedRequestType!.fullName.slice(1), responseType: m.resolvedResponseType!.fullName.slice(1),
+        serverStreaming: !!m.responseStream, clientStreaming: !!m.requestStream,
+      };
+      const rules = rulesOf(m);
+      for (const r of rules) {
+        const verb = (['get', 'put', 'post', 'delete', 'patch'] as const).find((k) => r[k] !== undefined);
+        const httpMethod = verb ? verb.toUpperCase() : r.custom?.kind.toUpperCase();
+        const path = verb ? r[verb]! : r.custom?.path;
+        if (!httpMethod || !path) continue;
+        out.push({ ...base, httpMethod, template: parseTemplate(path), body: r.body ?? '', responseBody: r.response_body ?? '' });
+      }
+      if (!rules.length && fallback) out.push({ ...base, httpMethod: 'POST', template: parseTemplate(base.grpcPath), body: '*', responseBody: '' });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+// A transcoding route as the front thread sees it: the HTTP bindings of its services
+// (most specific template first) and the matching that gives 404/405 like any route.
+// Matching is string work only; JSON and protobuf stay in the pool's workers.
+import type { RouteConfig, GatewayConfig } from '../config/types.js';
+import { bindingsOf, loadProtos, type HttpBinding } from './proto-registry.js';
+import { matchTemplate, splitPath } from './path-template.js';
+import type { TaskBinding } from './task.js';
+
+export type TranscodeMatch =
+  | { kind: 'ok'; binding: HttpBinding; task: TaskBinding; vars: Array<[string, string]> }
+  | { kind: 'method-not-allowed'; allow: string[] }
+  | { kind: 'not-found' };
+
+/** Metadata forwarded by default (plus the gateway's identity headers). */
+const DEFAULT_METADATA = ['authorization', 'x-request-id', 'traceparent', 'tracestate'];
+
+export class TranscodeRoute {
+  readonly upstream: string;
+  readonly emitDefaults: boolean;
+  readonly metadataHeaders: ReadonlySet<string>;
+  private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
+
+  constructor(route: RouteConfig, config: GatewayConfig, identityHeaders: string[]) {
+    const t = route.transcode!;
+    this.upstream = t.upstream;
+    this.emitDefaults = t.emitDefaults;
+    this.metadataHeaders = new Set([...DEFAULT_METADATA, ...identityHeaders, ...t.forwardHeaders.map((h) => h.toLowerCase())]);
+    const root = loadProtos(config.upstreams[t.upstream]!.protos!, '.');
+    const list = bindingsOf(root, t.services, t.fallback);
+    // Most specific first: more literal segments, then no "**", then a verb.
+    list.sort((a, b) => b.template.literals - a.template.literals
+      || Number(a.template.segments.includes('**')) - Number(b.template.segments.includes('**'))
+      || Number(b.template.verb !== null) - Number(a.template.verb !== null));
+    this.bindings = list.map((b) => ({
+      b,
+      task: { grpcPath: b.grpcPath, httpMethod: b.httpMethod, template: b.template.source, requestType: b.requestType, responseType: b.responseType, body: b.body, responseBody: b.responseBody },
+    }));
+  }
+
+  get size(): number { return this.bindings.length; }
+
+  match(method: string, path: string): TranscodeMatch {
+    const split = splitPath(path);
+    let allow: string[] | null = null;
+    for (const { b, task } of this.bindings) {
+      const vars = matchTemplate(b.template, split);
+      if (!vars) continue;
+      if (b.httpMethod !== method) { (allow ??= []).includes(b.httpMethod) || allow.push(b.httpMethod); continue; }
+      return { kind: 'ok', binding: b, task, vars: [...vars] };
+    }
+    return allow ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+  }
+}
