@@ -88,7 +88,7 @@ export async function startCatalogServer(port = 0): Promise<CatalogServer> {
       const next = () => {
         if (cancelled) return;
         if (i === n) { call.end(); return; }
-        if (call.request.shelf === 'broken' && i === 2) { call.destroy(fail(grpc.status.INTERNAL, 'the shelf broke')); return; }
+        if (call.request.shelf === 'broken' && i === 2) { call.emit('error', fail(grpc.status.INTERNAL, 'the shelf broke')); return; }
         call.write({ ...BOOKS[i % BOOKS.length]!, pages: i++ });
         setTimeout(next, call.request.shelf === 'slow' ? 100 : 0);
       };

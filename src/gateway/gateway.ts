@@ -21,6 +21,8 @@ import type { Identity } from '../auth/identity.js';
 import type { AuthResult } from '../auth/route-auth.js';
 import { HeldBody } from '../proxy/held-body.js';
 import type { TranscodeRoute } from '../transcode/transcode-route.js';
+import { StreamRelay } from '../transcode/stream-relay.js';
+import { QueueFullError } from '../transcode/transcode-pool.js';
 import { log } from '../observability/logger.js';
 import { clientAddress } from '../auth/ip-filter.js';
 import { isJson, type Violation } from '../auth/request-validation.js';
@@ -275,26 +277,38 @@ export class Gateway {
     const m = t.match(head.method, path);
     if (m.kind === 'not-found') { fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
     if (m.kind === 'method-not-allowed') { fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
-    if (m.binding.serverStreaming || m.binding.clientStreaming) { fail(new GatewayError('not_implemented', 'streaming gRPC methods are not transcoded yet')); return; }
+    if (m.binding.clientStreaming) { fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
     const pool = table.transcodePool!;
     const metadata: Array<[string, string]> = [];
     for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
     const limits = table.config.limits;
+    const deadline = Date.now() + route.timeouts.totalMs;
     const call = (bytes: Buffer | null) => {
       const ac = new AbortController();
-      sink.onAborted(() => ac.abort());
       let ab: ArrayBuffer | null = null;
       if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
-      pool.run({ upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, timeoutMs: route.timeouts.totalMs, emitDefaults: t.emitDefaults }, ac.signal).then(
+      let finished = false;
+      const finish = () => { if (!finished) { finished = true; this.inflight--; } };
+      const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, extra, finish) : null;
+      if (stream) stream.sse = /text\/event-stream/i.test(findHeader(head.rawHeaders, 'accept') ?? '');
+      sink.onAborted(() => { ac.abort(); stream?.cancel(); finish(); });
+      pool.run({
+        upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
+        stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
+      }, ac.signal).then(
         (r) => {
+          if (stream?.started) return; // the stream answers (and finishes) by itself
+          stream?.close();
           const h = [...r.headers, 'x-request-id', requestId];
           if (extra) h.push(...extra);
           sink.sendFull(r.status, h, new Uint8Array(r.body));
-          this.inflight--;
+          finish();
         },
         (e: Error) => {
-          if (ac.signal.aborted) { this.inflight--; return; }
-          if (/queue is at limit/i.test(e.message)) fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
+          stream?.close();
+          if (ac.signal.aborted || finished) { finish(); return; }
+          finished = true;
+          if (e instanceof QueueFullError) fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
           else { log.error({ err: e.message, requestId }, 'transcoding failed'); fail(new GatewayError('internal_error', 'transcoding failed')); }
         },
       );

@@ -21,8 +21,18 @@ const statusRoot = protobuf.Root.fromJSON({
 });
 const StatusType = statusRoot.lookupType('google.rpc.Status');
 
+/**
+ * grpc-js words its own failures (deadline, no connection) with internal addresses
+ * ("remote_addr=10.0.0.7:50051"): those never reach the client.
+ */
+function clientSafe(code: number, message: string): string {
+  if (!/remote_addr|LB pick|No connection established|connect ECONNREFUSED/i.test(message)) return message;
+  return code === 4 ? 'the upstream did not answer in time (deadline exceeded)' : code === 14 ? 'the upstream is unavailable' : 'the upstream call failed';
+}
+
 /** The JSON error body: {code, message, details}; details resolved against `root` where known. */
-export function statusBody(code: number, message: string, detailsBin: Buffer | undefined, root: protobuf.Root): string {
+export function statusBody(code: number, rawMessage: string, detailsBin: Buffer | undefined, root: protobuf.Root): string {
+  const message = clientSafe(code, rawMessage);
   let details: unknown[] = [];
   if (detailsBin) {
     try {

@@ -64,7 +64,11 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
   }
   if (type in INT64) {
     let b: bigint;
-    if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+    if (typeof v === 'number' && Number.isInteger(v)) {
+      // JSON.parse has already rounded anything beyond 2^53: refuse rather than corrupt it.
+      if (!Number.isSafeInteger(v)) throw new JsonMappingError(`${at}: ${v} is beyond 2^53 and loses precision as a JSON number; send it as a string`);
+      b = BigInt(v);
+    }
     else if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) b = BigInt(v.trim());
     else throw new JsonMappingError(`${at}: expected an integer (number or decimal string), got ${describe(v)}`);
     const [lo, hi] = INT64[type]!;

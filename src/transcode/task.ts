@@ -17,6 +17,15 @@ export interface TaskBinding {
   responseBody: string;
 }
 
+/** Server streaming: worker → front messages on the task's port. */
+export type StreamEvent =
+  | { type: 'head'; status: number; headers: string[] }
+  | { type: 'data'; chunk: ArrayBuffer }
+  | { type: 'end' };
+
+/** front → worker: more messages may be sent (flow control), or the client went away. */
+export type StreamControl = { type: 'credit'; n: number } | { type: 'cancel' };
+
 export interface TranscodeTask {
   upstream: string;
   binding: TaskBinding;
@@ -24,8 +33,11 @@ export interface TranscodeTask {
   query: string;
   body: ArrayBuffer | null;
   metadata: Array<[string, string]>;
-  timeoutMs: number;
+  /** epoch ms: the route timeout counted from when the gateway got the request */
+  deadline: number;
   emitDefaults: boolean;
+  /** server-streaming calls: events flow back on this port; `sse` picks the framing */
+  stream?: { port: import('node:worker_threads').MessagePort; sse: boolean };
 }
 
 export interface TranscodeResult { status: number; headers: string[]; body: ArrayBuffer }

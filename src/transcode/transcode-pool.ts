@@ -6,8 +6,13 @@ import type { PoolData, TranscodeResult, TranscodeTask } from './task.js';
 
 const WORKER_FILE = new URL('./transcode-worker.js', import.meta.url).href;
 
+export class QueueFullError extends Error {}
+
 export class TranscodePool {
   private readonly pool: Piscina;
+  /** calls in the pool (running or queued), and the most it takes: workers × per worker + queue */
+  private active = 0;
+  private readonly capacity: number;
 
   constructor(config: GatewayConfig) {
     const data: PoolData = { upstreams: {} };
@@ -16,21 +21,27 @@ export class TranscodePool {
       data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: u.targets.map((t) => new URL(t.url!).host) };
     }
     const t = config.transcoding;
+    this.capacity = t.workers * t.concurrentTasksPerWorker + t.maxQueue;
     this.pool = new Piscina({
       filename: WORKER_FILE,
       workerData: data,
       minThreads: t.workers,
       maxThreads: t.workers,
       concurrentTasksPerWorker: t.concurrentTasksPerWorker,
-      maxQueue: t.maxQueue,
       idleTimeout: 2 ** 31 - 1,
     });
   }
 
-  /** Rejects with QueueFullError when maxQueue calls are already waiting. */
+  /** Rejects with QueueFullError at once when maxQueue calls are already waiting. */
   run(task: TranscodeTask, signal: AbortSignal): Promise<TranscodeResult> {
-    const transfer = task.body ? [task.body] : [];
-    return this.pool.run(task, { signal, transferList: transfer }) as Promise<TranscodeResult>;
+    if (this.active >= this.capacity) return Promise.reject(new QueueFullError('transcoding queue is full'));
+    this.active++;
+    const release = () => { this.active--; };
+    const transfer: Array<ArrayBuffer | import('node:worker_threads').MessagePort> = task.body ? [task.body] : [];
+    if (task.stream) transfer.push(task.stream.port);
+    const p = this.pool.run(task, { signal, transferList: transfer as never }) as Promise<TranscodeResult>;
+    p.then(release, release);
+    return p;
   }
 
   get queueSize(): number { return this.pool.queueSize; }

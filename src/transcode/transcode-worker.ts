@@ -10,7 +10,7 @@ import { loadProtos } from './proto-registry.js';
 import { encodeRequest, decodeResponse, type Mapper } from './message-mapping.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
-import type { PoolData, TranscodeTask, TranscodeResult } from './task.js';
+import type { PoolData, StreamControl, StreamEvent, TranscodeTask, TranscodeResult } from './task.js';
 
 const data = workerData as PoolData;
 
@@ -68,6 +68,68 @@ function metadataHeaders(md: grpc.Metadata | null): string[] {
   return out;
 }
 
+/** Messages the front may be behind by before the gRPC stream is paused. */
+const STREAM_WINDOW = 32;
+
+/**
+ * Server streaming: each message becomes one NDJSON line (or one SSE event) sent on the
+ * task's port; the stream pauses when the front is STREAM_WINDOW messages behind. An error
+ * before the first message is an ordinary HTTP error; after it, it is reported in-band.
+ */
+function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, md: grpc.Metadata, client: grpc.Client): Promise<TranscodeResult> {
+  const { port, sse } = task.stream!;
+  const frame = (json: string, event?: string) => Buffer.from(sse ? `${event ? `event: ${event}\n` : ''}data: ${json}\n\n` : `${json}\n`);
+  const send = (buf: Buffer) => {
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
+  };
+  return new Promise((resolve) => {
+    let started = false;
+    let outstanding = 0;
+    let headerMd: grpc.Metadata | null = null;
+    const call = client.makeServerStreamRequest(task.binding.grpcPath, (x: Buffer) => x, (x: Buffer) => x,
+      Buffer.from(request.buffer, request.byteOffset, request.byteLength), md, { deadline: task.deadline });
+    const finish = (r: TranscodeResult | null) => {
+      port.close();
+      resolve(r ?? result(200, [], ''));
+    };
+    const head = () => {
+      if (started) return;
+      started = true;
+      port.postMessage({ type: 'head', status: 200, headers: ['content-type', sse ? 'text/event-stream' : 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+    };
+    port.on('message', (c: StreamControl) => {
+      if (c.type === 'cancel') { call.cancel(); return; }
+      outstanding -= c.n;
+      if (outstanding < STREAM_WINDOW) call.resume();
+    });
+    call.on('metadata', (h: grpc.Metadata) => { headerMd = h; });
+    call.on('data', (msg: Buffer) => {
+      head();
+      let json: string;
+      try { json = decodeResponse(m, msg, task.emitDefaults); } catch {
+        json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
+      }
+      send(frame(json));
+      if (++outstanding >= STREAM_WINDOW) call.pause();
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (err.code === grpc.status.CANCELLED && !started) { finish(null); return; }
+      const detailsBin = err.metadata?.get('grpc-status-details-bin')[0] as Buffer | undefined;
+      const body = statusBody(err.code, err.details, detailsBin, u.root);
+      if (!started) { finish(result(HTTP_STATUS_OF[err.code] ?? 500, [...JSON_TYPE, ...metadataHeaders(headerMd)], body)); return; }
+      send(frame(`{"error":${body}}`, 'error'));
+      port.postMessage({ type: 'end' } satisfies StreamEvent);
+      finish(null);
+    });
+    call.on('end', () => {
+      head();
+      port.postMessage({ type: 'end' } satisfies StreamEvent);
+      finish(null);
+    });
+  });
+}
+
 export default function run(task: TranscodeTask): Promise<TranscodeResult> {
   const u = upstream(task.upstream);
   const m = mapperOf(u, task);
@@ -81,6 +143,7 @@ export default function run(task: TranscodeTask): Promise<TranscodeResult> {
   const md = new grpc.Metadata();
   for (const [k, v] of task.metadata) md.add(k, v);
   const client = u.clients[u.next++ % u.clients.length]!;
+  if (task.stream) return runStream(task, u, m, request, md, client);
   return new Promise((resolve) => {
     let headerMd: grpc.Metadata | null = null;
     const call = client.makeUnaryRequest(
@@ -89,7 +152,7 @@ export default function run(task: TranscodeTask): Promise<TranscodeResult> {
       (x: Buffer) => x,
       Buffer.from(request.buffer, request.byteOffset, request.byteLength),
       md,
-      { deadline: Date.now() + task.timeoutMs },
+      { deadline: task.deadline },
       (err: grpc.ServiceError | null, res?: Buffer) => {
         if (err) {
           const http = HTTP_STATUS_OF[err.code] ?? 500;

@@ -1,0 +1,231 @@
+// REST/JSON → gRPC transcoding through the real gateway (both engines) against a real
+// grpc-js server: HttpRule templates and mapping, the proto3 JSON mapping of every kind of
+// field, errors, metadata, deadlines, server streaming (NDJSON, SSE, errors in-band,
+// cancellation) and a reload that adds a method.
+import t from 'tap';
+import http from 'node:http';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
+import { request } from './helpers/client.js';
+import { startCatalogServer, PROTO_DIR } from '../src/demo/catalog-service.js';
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+
+function rawGet(url: string, headers: Record<string, string> = {}, abortAfterBytes = 0): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c;
+        if (abortAfterBytes && body.length >= abortAfterBytes) { req.destroy(); resolve({ status: res.statusCode!, headers: res.headers, body }); }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('error', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+t.test('transcoding', async (t) => {
+  const grpcServer = await startCatalogServer();
+  t.teardown(() => grpcServer.close());
+  const last = (method: string) => [...grpcServer.calls].reverse().find((c) => c.method === method)!;
+  for (const engine of ENGINES) {
+    await t.test(`${engine} engine`, async (t) => {
+      const config = {
+        upstreams: {
+          catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } },
+        },
+        routes: [
+          { name: 'slow', match: { prefix: '/v1/shelves/timeout' }, timeoutMs: 300, transcode: { upstream: 'catalog' } },
+          { name: 'catalog-api', transcode: { upstream: 'catalog', services: ['demo.catalog.v1.Catalog'], fallback: true, forwardHeaders: ['x-tenant'] } },
+        ],
+      };
+      const gw = await startGatewayProcess(config, engine);
+      t.teardown(() => gw.stop());
+      const post = (path: string, body: unknown, method = 'POST', headers: Record<string, string> = {}) =>
+        request(`${gw.url}${path}`, { method, body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+
+      await t.test('path templates: multi-segment variables keep %2F, single ones decode, nested field paths, verbs', async (t) => {
+        const r = await request(`${gw.url}/v1/shelves/classics/books/1`);
+        t.equal(r.status, 200);
+        t.same(r.json, { name: 'shelves/classics/books/1', title: 'Sketch of the Analytical Engine', author: 'Ada Lovelace', genre: 'SCIENCE', isbn: '9780000000001', published: '1843-12-25T00:00:00Z', tags: ['computing'], pages: 66 });
+        t.equal(r.headers['grpc-metadata-x-served-by'], 'catalog', 'response metadata as Grpc-Metadata-*');
+        await request(`${gw.url}/v1/shelves/a%2Fb/books/c%20d`);
+        t.equal((last('GetBook').request as { name: string }).name, 'shelves/a%2Fb/books/c d', 'multi-segment: %2F kept, the rest decoded');
+        const e = await request(`${gw.url}/v1/echo/hello%20w%2Forld/files/x/y.txt`);
+        t.equal(e.json.text, 'hello w/orld', 'single segment: fully decoded');
+        t.equal(e.json.path, 'files/x/y.txt', '** takes the rest of the path');
+        const u = await post('/v1/shelves/s1/books/7:replace', { title: 'New' }, 'PUT');
+        t.equal(u.status, 200, 'custom verb :replace');
+        t.equal(u.json.name, 'shelves/s1/books/7', '{book.name=...} sets a nested field');
+        t.equal(u.json.title, 'New');
+      });
+
+      await t.test('body: "field" and "*"; path values win over body and query', async (t) => {
+        const c = await post('/v1/shelves/s9/books', { title: 'T', isbn: 42, genre: 'FICTION' });
+        t.equal(c.status, 200);
+        t.same(last('CreateBook').request, { shelf: 's9', book: { title: 'T', isbn: '42', genre: 'FICTION' } });
+        t.equal(c.json.name, 'shelves/s9/books/new');
+        const p = await post('/v1/shelves/s/books/9', { name: 'shelves/evil/books/0', title: 'Patched' }, 'PATCH');
+        t.equal(p.json.name, 'shelves/s/books/9', 'the path wins over the body');
+        const q = await request(`${gw.url}/v1/echo/fromPath/files/f?text=fromQuery&i32=5`);
+        t.equal(q.json.text, 'fromPath', 'the path wins over the query');
+        t.equal(q.json.i32, 5, 'other fields come from the query');
+      });
+
+      await t.test('query parameters: nested, repeated, enums by name or number, wrappers; response_body', async (t) => {
+        const r = await request(`${gw.url}/v1/shelves/classics/books?page_size=1&genre=2&ids=1&ids=2&author=Ada`);
+        t.equal(r.status, 200);
+        t.same(last('ListBooks').request, { shelf: 'classics', page_size: 1, genre: 'SCIENCE', ids: ['1', '2'], author: { value: 'Ada' } });
+        t.ok(Array.isArray(r.json), 'response_body: "books" returns only that field');
+        t.equal(r.json.length, 1);
+        const n = await request(`${gw.url}/v1/echo/a/files/b?nested.child.value=deep&genre=FICTION&flag=true&when=2024-02-29T12:00:00.25Z`);
+        t.same(n.json.nested, { child: { value: 'deep' } });
+        t.equal(n.json.genre, 'FICTION');
+        t.equal(n.json.flag, true);
+        t.equal(n.json.when, '2024-02-29T12:00:00.250Z');
+      });
+
+      await t.test('proto3 JSON mapping, both ways, every kind of field', async (t) => {
+        const input = {
+          text: 'héllo', i32: -5, i64: 9007199254740991, u64: '18446744073709551615', f64: '7', s32: -3, u32: 4294967295,
+          dbl: 'NaN', flt: 'Infinity', flag: true, data: 'aGk_Pz8-', genre: 1, numbers: ['1', 2], counts: { a: 1, b: 2 },
+          nested: { value: 'n', child: { value: 'c' } }, when: '2024-01-02T03:04:05.123456Z', took: '-1.5s', mask: 'pageSize,book.title',
+          meta: { a: [1, 'x', null, { b: false }] }, value: null, list: [1, 'two'], wrapped_int: '12', wrappedStr: '', wrappedBool: null,
+          any: { '@type': 'type.googleapis.com/demo.catalog.v1.Book', title: 'Any book', isbn: '5' },
+          empty: {}, renamed: 'by proto name', items: [{ value: 'i' }], right: 0,
+        };
+        const r = await post('/v1/echo', input);
+        t.equal(r.status, 200, r.body);
+        t.same(r.json, {
+          text: 'héllo', i32: -5, i64: '9007199254740991', u64: '18446744073709551615', f64: '7', s32: -3, u32: 4294967295,
+          dbl: 'NaN', flt: 'Infinity', flag: true, data: 'aGk/Pz8+', genre: 'FICTION', numbers: ['1', '2'], counts: { a: 1, b: 2 },
+          nested: { value: 'n', child: { value: 'c' } }, when: '2024-01-02T03:04:05.123456Z', took: '-1.500s', mask: 'pageSize,book.title',
+          meta: { a: [1, 'x', null, { b: false }] }, value: null, list: [1, 'two'], wrappedInt: '12', wrappedStr: '',
+          any: { '@type': 'type.googleapis.com/demo.catalog.v1.Book', title: 'Any book', isbn: '5' },
+          empty: {}, customName: 'by proto name', items: [{ value: 'i' }], right: 0,
+        });
+        t.same((last('Echo').request as { mask: unknown }).mask, { paths: ['page_size', 'book.title'] }, 'FieldMask paths arrive in snake_case');
+        const wkAny = await post('/v1/echo', { any: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '3s' } });
+        t.same(wkAny.json.any, { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '3s' }, 'Any holding a well-known type');
+        t.same((await post('/v1/echo', {})).json, {}, 'defaults are omitted');
+      });
+
+      await t.test('bad input: 400 naming the field; 404 and 405 like any route', async (t) => {
+        for (const [body, message] of [
+          [{ nope: 1 }, 'nope: unknown field'],
+          [{ text: 5 }, 'text: expected a string, got number 5'],
+          [{ i32: 2147483648 }, 'i32: 2147483648 is out of range for int32'],
+          [{ u64: '-1' }, 'u64: -1 is out of range for uint64'],
+          ['{"i64": 9007199254740993}', 'i64: 9007199254740992 is beyond 2^53 and loses precision as a JSON number; send it as a string'],
+          [{ genre: 'POETRY' }, 'genre: "POETRY" is not a value of enum Genre'],
+          [{ nested: { child: { nope: true } } }, 'nested.child.nope: unknown field'],
+          [{ when: 'yesterday' }, 'when: expected an RFC 3339 timestamp like "2024-01-31T12:00:00Z", got string "yesterday"'],
+          [{ left: 'a', right: 1 }, 'right: only one of the oneof "choice" fields may be set (also left)'],
+          ['{"text": ', /^malformed JSON body/],
+        ] as Array<[unknown, string | RegExp]>) {
+          const r = await post('/v1/echo', body);
+          t.equal(r.status, 400, JSON.stringify(body));
+          t.equal(r.json.code, 3);
+          if (typeof message === 'string') t.equal(r.json.message, message);
+          else t.match(r.json.message, message);
+        }
+        const nf = await request(`${gw.url}/v2/unknown`);
+        t.equal(nf.status, 404);
+        t.equal(nf.json.error.code, 'route_not_found');
+        const na = await request(`${gw.url}/v1/echo`);
+        t.equal(na.status, 405);
+        t.equal(na.headers.allow, 'POST');
+      });
+
+      await t.test('gRPC status → HTTP status, with google.rpc.Status details', async (t) => {
+        const expected: Record<number, number> = { 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401 };
+        for (const [code, status] of Object.entries(expected)) {
+          const r = await request(`${gw.url}/v1/shelves/s/books/error-${code}`);
+          t.equal(r.status, status, `gRPC ${code} → ${status}`);
+          t.same(r.json, { code: Number(code), message: `error ${code} requested`, details: [{ '@type': 'type.googleapis.com/demo.catalog.v1.Nested', value: `detail for ${code}` }] });
+        }
+        const missing = await request(`${gw.url}/v1/shelves/s/books/missing`);
+        t.same(missing.json, { code: 5, message: 'book "shelves/s/books/missing" not found', details: [] });
+      });
+
+      await t.test('metadata: default and configured headers go upstream; deadline from the route timeout', async (t) => {
+        const r = await post('/v1/echo', { text: 'm' }, 'POST', { authorization: 'Bearer t0k', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'x-tenant': 'acme', 'x-other': 'no' });
+        t.equal(r.headers['grpc-metadata-echo-authorization'], 'Bearer t0k');
+        t.equal(r.headers['grpc-metadata-echo-traceparent'], '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+        t.equal(r.headers['grpc-metadata-echo-x-request-id'], r.headers['x-request-id']);
+        t.equal(r.headers['grpc-metadata-echo-x-tenant'], 'acme', 'forwardHeaders');
+        t.equal(last('Echo').metadata['x-other'], undefined, 'other headers stay at the gateway');
+        const started = Date.now();
+        const slow = await request(`${gw.url}/v1/shelves/timeout/books/slow`);
+        t.equal(slow.status, 504);
+        t.equal(slow.json.code, 4);
+        t.ok(Date.now() - started < 2000, 'answered at the 300 ms deadline, not the server\'s 3 s');
+        t.notMatch(slow.body, /127\.0\.0\.1|remote_addr/, 'no internal address in the message');
+      });
+
+      await t.test('server streaming: NDJSON, SSE, errors in-band, cancellation reaches the server', async (t) => {
+        const nd = await rawGet(`${gw.url}/v1/shelves/classics:watch?page_size=3`);
+        t.equal(nd.status, 200);
+        t.equal(nd.headers['content-type'], 'application/x-ndjson');
+        const lines = nd.body.trim().split('\n').map((l) => JSON.parse(l));
+        t.same(lines.map((l) => l.pages ?? 0), [0, 1, 2]);
+        const sse = await rawGet(`${gw.url}/v1/shelves/classics:watch?page_size=2`, { accept: 'text/event-stream' });
+        t.equal(sse.headers['content-type'], 'text/event-stream');
+        t.equal(sse.body.split('\n\n').filter((e) => e.startsWith('data: ')).length, 2);
+        const broken = await rawGet(`${gw.url}/v1/shelves/broken:watch?page_size=5`);
+        const parts = broken.body.trim().split('\n').map((l) => JSON.parse(l));
+        t.equal(parts.length, 3, 'two messages, then the error');
+        t.same(parts[2], { error: { code: 13, message: 'the shelf broke', details: [] } });
+        const before = grpcServer.cancelled;
+        const partial = await rawGet(`${gw.url}/v1/shelves/slow:watch?page_size=1000`, {}, 100);
+        t.ok(partial.body.length >= 100);
+        for (let i = 0; i < 50 && grpcServer.cancelled === before; i++) await new Promise((r) => setTimeout(r, 20));
+        t.equal(grpcServer.cancelled, before + 1, 'the client went away: the gRPC call was cancelled');
+      });
+
+      await t.test('fallback route for unannotated methods', async (t) => {
+        const r = await post('/demo.catalog.v1.Catalog/Ping', {});
+        t.equal(r.status, 200);
+        t.same(r.json, {});
+      });
+
+      await t.test('a reload that adds a proto method', async (t) => {
+        t.equal((await post('/v1/shelves/s/books/1:archive', {})).status, 405, 'not bound yet: only GET/DELETE {name} match that path');
+        const next = structuredClone(config);
+        next.upstreams.catalog.protos.includeDirs = [join(FIXTURES, 'protos-v2'), PROTO_DIR];
+        writeFileSync(gw.configFile, stringify({ ...next, workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine }));
+        const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' });
+        t.equal(r.status, 200, r.body);
+        const a = await post('/v1/shelves/s/books/1:archive', {});
+        t.equal(a.status, 501, 'bound now; the server does not implement it (UNIMPLEMENTED → 501)');
+        t.equal(a.json.code, 12);
+        t.equal((await request(`${gw.url}/v1/shelves/classics/books/1`)).status, 200, 'the other methods still work');
+      });
+    });
+  }
+});
+
+t.test('a full transcoding queue answers 503 at once', async (t) => {
+  const grpcServer = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [{ timeoutMs: 1000, transcode: { upstream: 'catalog' } }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
+  const replies = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
+    await new Promise((r) => setTimeout(r, i * 30));
+    const started = Date.now();
+    const r = await request(`${gw.url}/v1/shelves/s/books/slow`);
+    return { status: r.status, ms: Date.now() - started, retryAfter: r.headers['retry-after'] };
+  }));
+  const rejected = replies.filter((r) => r.status === 503);
+  t.equal(replies.filter((r) => r.status === 504).length, 2, 'one running, one queued: both reach their deadline');
+  t.equal(rejected.length, 2, 'the rest are refused');
+  t.ok(rejected.every((r) => r.ms < 200 && r.retryAfter === '1'), 'at once, with Retry-After');
+});
