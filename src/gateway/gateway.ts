@@ -284,18 +284,20 @@ export class Gateway {
     const limits = table.config.limits;
     const deadline = Date.now() + route.timeouts.totalMs;
     const call = (bytes: Buffer | null) => {
-      const ac = new AbortController();
       let ab: ArrayBuffer | null = null;
       if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
       let finished = false;
       const finish = () => { if (!finished) { finished = true; this.inflight--; } };
       const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, extra, finish) : null;
       if (stream) stream.sse = /text\/event-stream/i.test(findHeader(head.rawHeaders, 'accept') ?? '');
-      sink.onAborted(() => { ac.abort(); stream?.cancel(); finish(); });
+      // No AbortSignal to Piscina: aborting a running task terminates its worker, and with it
+      // every other call that worker runs. A unary call runs to its answer or deadline and
+      // the answer is dropped; a stream is cancelled through its port.
+      sink.onAborted(() => { stream?.cancel(); finish(); });
       pool.run({
         upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
-      }, ac.signal).then(
+      }).then(
         (r) => {
           if (stream?.started) return; // the stream answers (and finishes) by itself
           stream?.close();
@@ -306,7 +308,7 @@ export class Gateway {
         },
         (e: Error) => {
           stream?.close();
-          if (ac.signal.aborted || finished) { finish(); return; }
+          if (finished) return;
           finished = true;
           if (e instanceof QueueFullError) fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
           else { log.error({ err: e.message, requestId }, 'transcoding failed'); fail(new GatewayError('internal_error', 'transcoding failed')); }

@@ -43,9 +43,9 @@ export class StreamRelay {
     try { this.port.postMessage(c); } catch { /* closed */ }
   }
 
+  /** The worker cancels the call and closes the channel (closing here could drop the message). */
   cancel(): void {
     this.control({ type: 'cancel' });
-    this.close();
   }
 
   close(): void {

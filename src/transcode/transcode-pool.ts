@@ -29,17 +29,21 @@ export class TranscodePool {
       maxThreads: t.workers,
       concurrentTasksPerWorker: t.concurrentTasksPerWorker,
       idleTimeout: 2 ** 31 - 1,
+      // 'sync' (the default) parks an idle worker in Atomics.wait: its event loop stops, so
+      // gRPC frames (a cancel's RST_STREAM, keepalive pings, late replies) would wait for
+      // the next task. Measured: a cancelled stream kept running on the server until then.
+      atomics: 'async',
     });
   }
 
   /** Rejects with QueueFullError at once when maxQueue calls are already waiting. */
-  run(task: TranscodeTask, signal: AbortSignal): Promise<TranscodeResult> {
+  run(task: TranscodeTask): Promise<TranscodeResult> {
     if (this.active >= this.capacity) return Promise.reject(new QueueFullError('transcoding queue is full'));
     this.active++;
     const release = () => { this.active--; };
     const transfer: Array<ArrayBuffer | import('node:worker_threads').MessagePort> = task.body ? [task.body] : [];
     if (task.stream) transfer.push(task.stream.port);
-    const p = this.pool.run(task, { signal, transferList: transfer as never }) as Promise<TranscodeResult>;
+    const p = this.pool.run(task, { transferList: transfer as never }) as Promise<TranscodeResult>;
     p.then(release, release);
     return p;
   }

@@ -22,7 +22,7 @@ function upstream(name: string): UpstreamState {
   if (!u) {
     const spec = data.upstreams[name]!;
     const root = loadProtos(spec.protos, spec.baseDir);
-    const clients = spec.targets.map((t) => new grpc.Client(t, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 }));
+    const clients = spec.targets.map((t) => new grpc.Client(t, grpc.credentials.createInsecure()));
     u = { root, clients, next: 0, mappers: new Map() };
     upstreams.set(name, u);
   }
@@ -98,8 +98,11 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       started = true;
       port.postMessage({ type: 'head', status: 200, headers: ['content-type', sse ? 'text/event-stream' : 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
     };
+    let cancelled = false;
+    const cancel = () => { if (!cancelled) { cancelled = true; call.cancel(); } };
+    port.once('close', cancel);
     port.on('message', (c: StreamControl) => {
-      if (c.type === 'cancel') { call.cancel(); return; }
+      if (c.type === 'cancel') { cancel(); return; }
       outstanding -= c.n;
       if (outstanding < STREAM_WINDOW) call.resume();
     });
