@@ -7,6 +7,7 @@ import { ConfigError, loadConfigFile, parseConfig } from './config/load.js';
 import { startGateway, type RunningGateway } from './gateway/runtime.js';
 import { UwsUnavailableError } from './server/uws-loader.js';
 import { demoConfigYaml, startDemoServices } from './demo/demo-services.js';
+import { startCatalogServer, PROTO_DIR } from './demo/catalog-service.js';
 import { log } from './observability/logger.js';
 
 const USAGE = `usage:
@@ -62,13 +63,17 @@ async function main(): Promise<void> {
   try {
     if (command === 'demo') {
       const services = await startDemoServices();
-      const ports = Object.fromEntries(services.map((s) => [s.name, s.port]));
-      const config = parseConfig(demoConfigYaml(ports, port ?? 8080), 'demo config');
+      const catalog = await startCatalogServer();
+      const ports = { ...Object.fromEntries(services.map((s) => [s.name, s.port])), catalog: catalog.port };
+      const config = parseConfig(demoConfigYaml(ports, port ?? 8080, PROTO_DIR), 'demo config');
       running = await startGateway({ config, engine: engine as 'uws' | 'node' | undefined, workers, installSignals: true });
       const base = `http://127.0.0.1:${running.port}`;
       process.stdout.write(`\nDemo gateway (${running.front.engineName} engine, ${running.front.workers} thread${running.front.workers === 1 ? '' : 's'}) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
         `  curl -i ${base}/api/users\n  curl -i ${base}/api/users/1\n  curl -i ${base}/api/orders/100\n  curl -i ${base}/nope            # 404 JSON\n` +
         `  curl -i -X DELETE ${base}/api/users/1   # 405 with Allow\n` +
+        `  curl -s ${base}/v1/shelves/classics/books/1              # REST/JSON → gRPC (demo.catalog.v1.Catalog)\n` +
+        `  curl -s -X POST ${base}/v1/shelves/classics/books -d '{"title":"New","isbn":"42"}'\n` +
+        `  curl -sN '${base}/v1/shelves/classics:watch?page_size=3'   # server streaming as NDJSON\n` +
         `  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' ${base}/api/users; done; echo   # 429 after a burst of 10\n` +
         `  curl -s http://127.0.0.1:${running.adminPort}/admin/routes\n  curl -s http://127.0.0.1:${running.adminPort}/admin/upstreams\nCtrl-C stops it.\n\n`);
     } else if (command === undefined || command === 'start') {

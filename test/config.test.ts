@@ -212,3 +212,28 @@ upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }
 routes: [ { match: { prefix: / }, upstream: up } ]
 `), ['consumers[0].plan: unknown plan "gold" (define it under plans)']);
 });
+
+t.test('gRPC upstreams and transcoding routes: every problem listed by path', async (t) => {
+  const protoDir = join(process.cwd(), 'protos');
+  const list = problems(`
+upstreams:
+  catalog: { protocol: grpc, targets: [{ url: "http://127.0.0.1:1" }], protos: { files: [demo/catalog.proto], includeDirs: [${protoDir}] } }
+  broken: { protocol: grpc, targets: [{ url: "grpc://127.0.0.1:1" }], protos: { files: [nope/missing.proto], includeDirs: [${protoDir}] } }
+  noprotos: { protocol: grpc, targets: [{ url: "grpc://127.0.0.1:1" }] }
+  web: { targets: [{ url: "http://127.0.0.1:1" }] }
+routes:
+  - { transcode: { upstream: catalog, services: [demo.catalog.v1.Nope] } }
+  - { transcode: { upstream: web } }
+  - { match: { prefix: /x }, upstream: catalog }
+  - { match: { prefix: /y } }
+`);
+  for (const e of [
+    'upstreams.catalog.targets[0].url: "http://127.0.0.1:1" is not a grpc://host:port URL',
+    'upstreams.noprotos: protocol grpc needs protos',
+    'routes[0].transcode.services[0]: no service "demo.catalog.v1.Nope" in the protos of "catalog"',
+    'routes[1].transcode.upstream: "web" is not a grpc upstream',
+    'routes[2].upstream: "catalog" is a grpc upstream: use transcode',
+    'routes[3]: missing required key "upstream" (or transcode)',
+  ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
+  t.ok(list.some((p) => p.startsWith('upstreams.broken.protos: ') && p.includes('nope/missing.proto')), 'a missing proto file is named');
+});

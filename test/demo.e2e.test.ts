@@ -29,6 +29,10 @@ t.test('gateway demo serves routed responses', async (t) => {
   t.equal(order.json.item.item, 'Analytical Engine');
   t.equal(order.json.requestId, order.headers['x-request-id'], 'request id reached the service');
   t.equal((await request(`${base}/nope`)).status, 404);
+  const book = await request(`${base}/v1/shelves/classics/books/1`);
+  t.equal(book.status, 200, 'the demo gRPC service answers REST/JSON');
+  t.equal(book.json.author, 'Ada Lovelace');
+  t.match(out, /curl -s .*\/v1\/shelves\/classics\/books\/1/);
   const wrong = await request(`${base}/api/users/1`, { method: 'DELETE' });
   t.equal(wrong.status, 405);
   t.equal(wrong.headers.allow, 'GET, HEAD');

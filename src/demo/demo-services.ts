@@ -40,14 +40,21 @@ export async function startDemoServices(): Promise<DemoService[]> {
 }
 
 /** The embedded demo config, pointing at the demo services' ports. */
-export function demoConfigYaml(ports: Record<string, number>, listenPort: number): string {
-  return `# Demo config: two HTTP services behind the gateway.
+export function demoConfigYaml(ports: Record<string, number>, listenPort: number, protoDir: string): string {
+  return `# Demo config: two HTTP services and a gRPC service (REST/JSON through transcoding).
 listen: { host: 127.0.0.1, port: ${listenPort} }
 admin: { host: 127.0.0.1, port: 0 }
 upstreams:
   users:  { targets: [ { url: "http://127.0.0.1:${ports.users}" } ] }
   orders: { targets: [ { url: "http://127.0.0.1:${ports.orders}" } ] }
+  catalog:
+    protocol: grpc
+    targets: [ { url: "grpc://127.0.0.1:${ports.catalog}" } ]
+    protos: { files: [demo/catalog.proto], includeDirs: [${JSON.stringify(protoDir)}] }
 routes:
+  - name: catalog-api
+    match: { prefix: /v1 }
+    transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog] }
   - name: users
     match: { prefix: /api/users, methods: [GET, HEAD] }
     upstream: users
