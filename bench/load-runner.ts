@@ -1,6 +1,8 @@
 // Runs the load generator (autocannon, or wrk with BENCH_LOAD=wrk) pinned to the load core
 // and returns its numbers. Layout on 2 cores: proxies on core 0, upstream + load on core 1.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,10 +36,18 @@ function parseWrk(out: string): LoadResult {
   };
 }
 
-export function runLoad(url: string, secs: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+/** wrk sends a POST body through a Lua script. */
+function wrkScript(method: string, body: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'request.lua');
+  writeFileSync(file, `wrk.method = ${JSON.stringify(method)}\nwrk.body = ${JSON.stringify(body)}\n`);
+  return file;
+}
+
+export function runLoad(url: string, secs: number, headers: Record<string, string> = {}, request: { method?: string; body?: string } = {}): Promise<LoadResult> {
+  const script = generator === 'wrk' && request.body !== undefined ? ['-s', wrkScript(request.method ?? 'POST', request.body)] : [];
   const [cmd, args] = generator === 'wrk'
-    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url])
-    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(connections), String(secs), JSON.stringify(headers)]);
+    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', ...script, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url])
+    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(connections), String(secs), JSON.stringify(headers), JSON.stringify(request)]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -32,7 +32,7 @@ export class TranscodePool {
       // 'sync' (the default) parks an idle worker in Atomics.wait: its event loop stops, so
       // gRPC frames (a cancel's RST_STREAM, keepalive pings, late replies) would wait for
       // the next task. Measured: a cancelled stream kept running on the server until then.
-      atomics: 'async',
+      atomics: (process.env.PISCINA_ATOMICS as 'async' | 'disabled' | undefined) ?? 'async',
     });
   }
 
