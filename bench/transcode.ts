@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-tc-')), 'gateway.yaml');
   writeFileSync(file, stringify({
     engine: 'uws', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
-    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32 },
+    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0) },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }));
@@ -74,14 +74,14 @@ async function main(): Promise<void> {
   }
   const ratio = (size: string) => +(rows.find((r) => r.size === size && r.target.startsWith('gateway'))!.rps / rows.find((r) => r.size === size && r.target.startsWith('direct'))!.rps).toFixed(3);
   const report = {
-    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, loadGenerator: generator },
+    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), loadGenerator: generator },
     results: rows,
     transcodedVsDirect: { small: ratio('small'), large: ratio('large') },
     target: 'small: transcoded ≥ 70% of the direct grpc-js client',
     met: ratio('small') >= 0.7,
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}${process.env.BENCH_INLINE_BELOW ? '-inline' : ''}.json`), JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
 }
 

@@ -229,3 +229,23 @@ t.test('a full transcoding queue answers 503 at once', async (t) => {
   t.equal(rejected.length, 2, 'the rest are refused');
   t.ok(rejected.every((r) => r.ms < 200 && r.retryAfter === '1'), 'at once, with Retry-After');
 });
+
+t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {
+  const grpcServer = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    transcoding: { inlineBelowBytes: 1024 },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [{ transcode: { upstream: 'catalog' } }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
+  const small = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'inline', i64: '7' }) });
+  t.same(small.json, { text: 'inline', i64: '7' }, 'a small body: run in the front thread');
+  const big = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'x'.repeat(5000) }) });
+  t.equal(big.json.text.length, 5000, 'a large body: run in the pool');
+  const bad = await request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"nope":1}' });
+  t.equal(bad.status, 400);
+  t.equal(bad.json.message, 'nope: unknown field');
+  t.equal((await request(`${gw.url}/v1/shelves/s/books/error-7`)).status, 403);
+  const book = await request(`${gw.url}/v1/shelves/classics/books/1`);
+  t.equal(book.headers['grpc-metadata-x-served-by'], 'catalog');
+});

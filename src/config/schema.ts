@@ -237,6 +237,7 @@ export const configSchema = {
         workers: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
         concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
         maxQueue: { type: 'integer', minimum: 0, default: 1024, description: 'Calls waiting for a worker beyond this are answered 503 at once.' },
+        inlineBelowBytes: { type: 'integer', minimum: 0, default: 0, description: 'Unary calls with a smaller JSON body run in the front-end thread, without the worker hop (0: never). See docs/transcoding.md for the measurement.' },
       },
       default: {},
     },

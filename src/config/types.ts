@@ -156,7 +156,7 @@ export interface GatewayConfig {
     redis: { url: string; commandTimeoutMs: number; keyPrefix: string };
   };
   plans: Record<string, PlanConfig>;
-  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number };
+  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number };
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };

@@ -3,6 +3,7 @@
 import { Piscina } from 'piscina';
 import type { GatewayConfig } from '../config/types.js';
 import type { PoolData, TranscodeResult, TranscodeTask } from './task.js';
+import { configure, runCall } from './transcode-call.js';
 
 const WORKER_FILE = new URL('./transcode-worker.js', import.meta.url).href;
 
@@ -13,6 +14,8 @@ export class TranscodePool {
   /** calls in the pool (running or queued), and the most it takes: workers × per worker + queue */
   private active = 0;
   private readonly capacity: number;
+  /** unary calls with a smaller request body run in the calling thread (no worker hop) */
+  private readonly inlineBelow: number;
 
   constructor(config: GatewayConfig) {
     const data: PoolData = { upstreams: {} };
@@ -21,6 +24,8 @@ export class TranscodePool {
       data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: u.targets.map((t) => new URL(t.url!).host) };
     }
     const t = config.transcoding;
+    this.inlineBelow = t.inlineBelowBytes;
+    if (this.inlineBelow > 0) configure(data, false); // this thread runs small calls itself
     this.capacity = t.workers * t.concurrentTasksPerWorker + t.maxQueue;
     this.pool = new Piscina({
       filename: WORKER_FILE,
@@ -39,6 +44,7 @@ export class TranscodePool {
   /** Rejects with QueueFullError at once when maxQueue calls are already waiting. */
   run(task: TranscodeTask): Promise<TranscodeResult> {
     if (this.active >= this.capacity) return Promise.reject(new QueueFullError('transcoding queue is full'));
+    if (!task.stream && (task.body?.byteLength ?? 0) < this.inlineBelow) return runCall(task);
     this.active++;
     const release = () => { this.active--; };
     const transfer: Array<ArrayBuffer | import('node:worker_threads').MessagePort> = task.body ? [task.body] : [];
