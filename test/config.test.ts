@@ -225,7 +225,6 @@ routes:
   - { transcode: { upstream: catalog, services: [demo.catalog.v1.Nope] } }
   - { transcode: { upstream: web } }
   - { match: { prefix: /x }, upstream: catalog }
-  - { match: { prefix: /y } }
 `);
   for (const e of [
     'upstreams.catalog.targets[0].url: "http://127.0.0.1:1" is not a grpc://host:port URL',
@@ -233,7 +232,9 @@ routes:
     'routes[0].transcode.services[0]: no service "demo.catalog.v1.Nope" in the protos of "catalog"',
     'routes[1].transcode.upstream: "web" is not a grpc upstream',
     'routes[2].upstream: "catalog" is a grpc upstream: use transcode',
-    'routes[3]: missing required key "upstream" (or transcode)',
   ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
   t.ok(list.some((p) => p.startsWith('upstreams.broken.protos: ') && p.includes('nope/missing.proto')), 'a missing proto file is named');
+  t.same(problems('upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: [ { match: { prefix: /y } }, { upstream: up } ]'), [
+    'routes[0]: missing required key "upstream"', 'routes[1]: missing required key "match"',
+  ], 'a proxying route still needs match and upstream');
 });

@@ -22,7 +22,8 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, discriminator: true });
+// strictRequired off: a route's if/then requires keys that its own properties define.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true, discriminator: true });
 const validate = ajv.compile(configSchema);
 
 /** `/routes/3/match` → `routes[3].match` */
@@ -112,9 +113,7 @@ function grpcProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): 
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
     if (!r.transcode) {
-      if (!r.match) problems.push(`${at}: missing required key "match"`);
-      if (!r.upstream) problems.push(`${at}: missing required key "upstream" (or transcode)`);
-      else if (cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.upstream: "${r.upstream}" is a grpc upstream: use transcode`);
+      if (cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.upstream: "${r.upstream}" is a grpc upstream: use transcode`);
       return;
     }
     const t = r.transcode;
@@ -265,7 +264,6 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
   const names = new Map<string, number>();
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
-    if (!r.match) return; // reported by grpcProblems
     if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
     (r.auth ?? []).forEach((a, j) => { if (!(a in cfg.auth)) problems.push(`${at}.auth[${j}]: unknown authenticator "${a}"`); });
     if (r.allow && !r.auth) problems.push(`${at}.allow: needs auth on the route`);

@@ -426,6 +426,9 @@ export const configSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
+        // A proxying route needs match and upstream; a transcoding route has neither.
+        if: { properties: { transcode: false } },
+        then: { required: ['match', 'upstream'] },
         properties: {
           name: { type: 'string', minLength: 1 },
           transcode: {
