@@ -98,6 +98,7 @@ t.test('transcoding', async (t) => {
           meta: { a: [1, 'x', null, { b: false }] }, value: null, list: [1, 'two'], wrapped_int: '12', wrappedStr: '', wrappedBool: null,
           any: { '@type': 'type.googleapis.com/demo.catalog.v1.Book', title: 'Any book', isbn: '5' },
           empty: {}, renamed: 'by proto name', items: [{ value: 'i' }], right: 0,
+          wrappedDouble: 'NaN', wrappedFloat: 0.5, wrappedUint64: 18446744073709551615n.toString(), wrappedInt32: -7, wrappedUint32: 7, wrappedBytes: 'AAE=',
         };
         const r = await post('/v1/echo', input);
         t.equal(r.status, 200, r.body);
@@ -108,6 +109,7 @@ t.test('transcoding', async (t) => {
           meta: { a: [1, 'x', null, { b: false }] }, value: null, list: [1, 'two'], wrappedInt: '12', wrappedStr: '',
           any: { '@type': 'type.googleapis.com/demo.catalog.v1.Book', title: 'Any book', isbn: '5' },
           empty: {}, customName: 'by proto name', items: [{ value: 'i' }], right: 0,
+          wrappedDouble: 'NaN', wrappedFloat: 0.5, wrappedUint64: '18446744073709551615', wrappedInt32: -7, wrappedUint32: 7, wrappedBytes: 'AAE=',
         });
         t.same((last('Echo').request as { mask: unknown }).mask, { paths: ['page_size', 'book.title'] }, 'FieldMask paths arrive in snake_case');
         const wkAny = await post('/v1/echo', { any: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '3s' } });
@@ -188,6 +190,19 @@ t.test('transcoding', async (t) => {
         t.equal(grpcServer.cancelled, before + 1, 'the client went away: the gRPC call was cancelled');
       });
 
+      await t.test('a client that stops reading stops the gRPC stream (backpressure end to end)', async (t) => {
+        const req = http.get(`${gw.url}/v1/shelves/fast:watch?page_size=100000000`, { agent: false });
+        const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+        res.pause(); // read nothing more
+        await new Promise((r) => setTimeout(r, 1000));
+        const first = grpcServer.streamed;
+        await new Promise((r) => setTimeout(r, 1000));
+        const second = grpcServer.streamed;
+        t.ok(second - first < 100, `the server stalled: ${first} messages, then ${second - first} more in 1 s`);
+        t.ok(first < 1_000_000, 'bounded by buffers, not by the stream length');
+        req.destroy();
+      });
+
       await t.test('fallback route for unannotated methods', async (t) => {
         const r = await post('/demo.catalog.v1.Catalog/Ping', {});
         t.equal(r.status, 200);
@@ -228,6 +243,19 @@ t.test('a full transcoding queue answers 503 at once', async (t) => {
   t.equal(replies.filter((r) => r.status === 504).length, 2, 'one running, one queued: both reach their deadline');
   t.equal(rejected.length, 2, 'the rest are refused');
   t.ok(rejected.every((r) => r.ms < 200 && r.retryAfter === '1'), 'at once, with Retry-After');
+});
+
+t.test('targets are balanced by weight', async (t) => {
+  const a = await startCatalogServer();
+  const b = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    transcoding: { workers: 1 },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${a.port}`, weight: 3 }, { url: `grpc://127.0.0.1:${b.port}`, weight: 1 }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [{ transcode: { upstream: 'catalog' } }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await a.close(); await b.close(); });
+  for (let i = 0; i < 40; i++) await request(`${gw.url}/v1/shelves/classics/books/1`);
+  t.same([a.calls.length, b.calls.length], [30, 10], 'weights 3:1');
 });
 
 t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {

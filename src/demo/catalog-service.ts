@@ -2,7 +2,8 @@
 // @grpc/proto-loader: what `npm start` puts behind the REST/JSON transcoding routes, and
 // what the transcoding tests and benchmark call. Some book names trigger behaviours:
 //   .../books/missing → NOT_FOUND; .../books/error-N → gRPC status N (with a detail);
-//   .../books/slow → answers after 3 s (deadlines).
+//   .../books/slow → answers after 3 s (deadlines); shelf "fast" streams as fast as
+//   flow control allows, "slow" one message per 100 ms, "broken" fails after two.
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
@@ -18,7 +19,7 @@ const BOOKS: Book[] = [
   { name: 'shelves/classics/books/2', title: 'On Computable Numbers', author: 'Alan Turing', genre: 'SCIENCE', isbn: '9780000000002', tags: [], pages: 36 },
 ];
 
-export interface CatalogServer { server: grpc.Server; port: number; calls: Array<{ method: string; metadata: Record<string, unknown>; request: unknown }>; cancelled: number; close(): Promise<void> }
+export interface CatalogServer { server: grpc.Server; port: number; calls: Array<{ method: string; metadata: Record<string, unknown>; request: unknown }>; cancelled: number; streamed: number; close(): Promise<void> }
 
 function detailsFor(code: number): Buffer {
   // google.rpc.Status { code, message, details: [Any(demo.catalog.v1.Nested)] }
@@ -30,7 +31,7 @@ function detailsFor(code: number): Buffer {
 export async function startCatalogServer(port = 0): Promise<CatalogServer> {
   const def = protoLoader.loadSync('demo/catalog.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
-  const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0 };
+  const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, streamed: 0 };
   const record = (method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
     if (state.calls.length > 1000) state.calls.shift();
     state.calls.push({ method, metadata: call.metadata.getMap(), request: call.request });
@@ -85,6 +86,18 @@ export async function startCatalogServer(port = 0): Promise<CatalogServer> {
       let i = 0;
       let cancelled = false;
       call.on('cancelled', () => { cancelled = true; state.cancelled++; });
+      if (call.request.shelf === 'fast') {
+        // As fast as the client takes them: write until HTTP/2 flow control says stop.
+        const pump = () => {
+          while (!cancelled && i < n) {
+            state.streamed++;
+            if (!call.write({ ...BOOKS[0]!, pages: i++ })) { call.once('drain', pump); return; }
+          }
+          if (!cancelled) call.end();
+        };
+        pump();
+        return;
+      }
       const next = () => {
         if (cancelled) return;
         if (i === n) { call.end(); return; }
@@ -111,6 +124,7 @@ export async function startCatalogServer(port = 0): Promise<CatalogServer> {
     ...state,
     get calls() { return state.calls; },
     get cancelled() { return state.cancelled; },
+    get streamed() { return state.streamed; },
     server,
     port: bound,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),

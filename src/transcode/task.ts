@@ -3,6 +3,7 @@ import type { ProtoSource } from './proto-registry.js';
 
 /** workerData of a transcoding pool: the gRPC upstreams it may call. */
 export interface PoolData {
+  /** targets: host:port, each repeated `weight` times (weighted round-robin) */
   upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[] }>;
 }
 

@@ -21,7 +21,7 @@ let upstreams = new Map<string, UpstreamState>();
 export function configure(next: PoolData, transferResults: boolean): void {
   data = next;
   transfer = transferResults;
-  for (const u of upstreams.values()) for (const c of u.channels) c.close();
+  for (const u of upstreams.values()) for (const c of new Set(u.channels)) c.close();
   upstreams = new Map();
 }
 
@@ -31,7 +31,9 @@ function upstream(name: string): UpstreamState {
   if (!u) {
     const spec = data.upstreams[name]!;
     const root = loadProtos(spec.protos, spec.baseDir);
-    u = { root, channels: spec.targets.map((t) => new GrpcH2Channel(t)), next: 0, mappers: new Map() };
+    // one channel per distinct target; weights repeat it in the rotation
+    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t)]));
+    u = { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers: new Map() };
     upstreams.set(name, u);
   }
   return u;

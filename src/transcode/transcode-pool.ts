@@ -21,7 +21,11 @@ export class TranscodePool {
     const data: PoolData = { upstreams: {} };
     for (const [name, u] of Object.entries(config.upstreams)) {
       if (u.protocol !== 'grpc' || !u.protos) continue;
-      data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: u.targets.map((t) => new URL(t.url!).host) };
+      // Weighted round-robin: a target appears `weight` times, spread over the cycle.
+      const slots: string[] = [];
+      const max = Math.max(...u.targets.map((t) => t.weight));
+      for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(new URL(t.url!).host);
+      data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: slots };
     }
     const t = config.transcoding;
     this.inlineBelow = t.inlineBelowBytes;
