@@ -194,11 +194,13 @@ t.test('transcoding', async (t) => {
         const req = http.get(`${gw.url}/v1/shelves/fast:watch?page_size=100000000`, { agent: false });
         const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
         res.pause(); // read nothing more
+        const start = grpcServer.streamed;
+        await new Promise((r) => setTimeout(r, 1500)); // the buffers between the client and the server fill
+        const first = grpcServer.streamed - start;
         await new Promise((r) => setTimeout(r, 1000));
-        const first = grpcServer.streamed;
-        await new Promise((r) => setTimeout(r, 1000));
-        const second = grpcServer.streamed;
-        t.ok(second - first < 100, `the server stalled: ${first} messages, then ${second - first} more in 1 s`);
+        const second = grpcServer.streamed - start;
+        // Unthrottled, the server writes tens of thousands of these a second.
+        t.ok(second - first < Math.max(500, first / 10), `the server stalled: ${first} messages, then ${second - first} more in 1 s`);
         t.ok(first < 1_000_000, 'bounded by buffers, not by the stream length');
         req.destroy();
       });

@@ -299,7 +299,7 @@ export class Gateway {
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       }).then(
         (r) => {
-          if (stream?.started) return; // the stream answers (and finishes) by itself
+          if (r.status === 0) return; // a stream answered (or was cancelled) on its port
           stream?.close();
           const h = [...r.headers, 'x-request-id', requestId];
           if (extra) h.push(...extra);

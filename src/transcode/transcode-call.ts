@@ -95,9 +95,11 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
     let started = false;
     let outstanding = 0;
     let headerMd: Array<[string, string]> = [];
+    // status 0: "answered on the port" — the port's events and this result travel on
+    // different channels, so the front must not take this result for an answer.
     const finish = (r: TranscodeResult | null) => {
       port.close();
-      resolve(r ?? result(200, [], ''));
+      resolve(r ?? result(0, [], ''));
     };
     const head = () => {
       if (started) return;
