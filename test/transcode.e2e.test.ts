@@ -170,6 +170,16 @@ t.test('transcoding', async (t) => {
         t.notMatch(slow.body, /127\.0\.0\.1|remote_addr/, 'no internal address in the message');
       });
 
+      await t.test('a client that leaves cancels a unary call too', async (t) => {
+        const before = grpcServer.cancelled;
+        const req = http.get(`${gw.url}/v1/shelves/s/books/slow`, { agent: false });
+        req.on('error', () => {});
+        await new Promise((r) => setTimeout(r, 300));
+        req.destroy();
+        for (let i = 0; i < 100 && grpcServer.cancelled === before; i++) await new Promise((r) => setTimeout(r, 20));
+        t.equal(grpcServer.cancelled, before + 1, 'the server saw CANCELLED (its answer was due after 3 s)');
+      });
+
       await t.test('server streaming: NDJSON, SSE, errors in-band, cancellation reaches the server', async (t) => {
         const nd = await rawGet(`${gw.url}/v1/shelves/classics:watch?page_size=3`);
         t.equal(nd.status, 200);

@@ -291,11 +291,13 @@ export class Gateway {
       const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, extra, finish) : null;
       if (stream) stream.sse = /text\/event-stream/i.test(findHeader(head.rawHeaders, 'accept') ?? '');
       // No AbortSignal to Piscina: aborting a running task terminates its worker, and with it
-      // every other call that worker runs. A unary call runs to its answer or deadline and
-      // the answer is dropped; a stream is cancelled through its port.
-      sink.onAborted(() => { stream?.cancel(); finish(); });
+      // every other call that worker runs. A stream is cancelled through its port, a unary
+      // call through a shared cancel flag.
+      const cancellation = stream ? null : pool.cancellation();
+      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); finish(); });
       pool.run({
         upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
+        cancelSeq: cancellation?.seq,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       }).then(
         (r) => {

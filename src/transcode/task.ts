@@ -5,6 +5,8 @@ import type { ProtoSource } from './proto-registry.js';
 export interface PoolData {
   /** targets: host:port, each repeated `weight` times (weighted round-robin) */
   upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[] }>;
+  /** Int32 cancel flags shared with the front thread: slot = seq % length, value = seq when cancelled */
+  cancelFlags: SharedArrayBuffer;
 }
 
 export interface TaskBinding {
@@ -37,6 +39,8 @@ export interface TranscodeTask {
   /** epoch ms: the route timeout counted from when the gateway got the request */
   deadline: number;
   emitDefaults: boolean;
+  /** unary calls: the sequence number the front thread writes to its cancel slot when the client leaves */
+  cancelSeq?: number;
   /** server-streaming calls: events flow back on this port; `sse` picks the framing */
   stream?: { port: import('node:worker_threads').MessagePort; sse: boolean };
 }

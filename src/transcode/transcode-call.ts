@@ -10,16 +10,18 @@ import { loadProtos } from './proto-registry.js';
 import { encodeRequest, decodeResponse, type Mapper } from './message-mapping.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
-import { GrpcH2Channel, type GrpcStatus } from './grpc-h2-client.js';
+import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
 import type { PoolData, StreamControl, StreamEvent, TranscodeTask, TranscodeResult } from './task.js';
 
-let data: PoolData = { upstreams: {} };
+let data: PoolData = { upstreams: {}, cancelFlags: new SharedArrayBuffer(4) };
+let cancelFlags = new Int32Array(data.cancelFlags);
 let transfer = true;
 let upstreams = new Map<string, UpstreamState>();
 
 /** Sets this thread's upstreams (a new configuration starts with fresh channels). */
 export function configure(next: PoolData, transferResults: boolean): void {
   data = next;
+  cancelFlags = new Int32Array(next.cancelFlags);
   transfer = transferResults;
   for (const u of upstreams.values()) for (const c of new Set(u.channels)) c.close();
   upstreams = new Map();
@@ -74,6 +76,23 @@ function metadataHeaders(md: Array<[string, string]>): string[] {
 
 function errorResult(st: GrpcStatus, u: UpstreamState): TranscodeResult {
   return result(HTTP_STATUS_OF[st.code] ?? 500, [...JSON_TYPE, ...metadataHeaders(st.metadata)], statusBody(st.code, st.details, st.detailsBin, u.root));
+}
+
+/**
+ * Unary calls whose client may leave: polled against the shared cancel flags while any
+ * is running (every 20 ms; cancelling is not urgent, it only spares the upstream work).
+ */
+const watched = new Map<number, ActiveCall>();
+let poller: NodeJS.Timeout | null = null;
+
+function watch(seq: number, call: ActiveCall): void {
+  watched.set(seq, call);
+  poller ??= setInterval(() => {
+    for (const [s, c] of watched) {
+      if (Atomics.load(cancelFlags, s % cancelFlags.length) === s) { watched.delete(s); c.cancel(); }
+    }
+    if (watched.size === 0 && poller) { clearInterval(poller); poller = null; }
+  }, 20);
 }
 
 /** Messages the front may be behind by before the gRPC stream is paused. */
@@ -149,10 +168,12 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   return new Promise((resolve) => {
     let headerMd: Array<[string, string]> = [];
     let response: Buffer | null = null;
-    channel.call(task.binding.grpcPath, request, task.metadata, task.deadline, {
+    const seq = task.cancelSeq;
+    const call = channel.call(task.binding.grpcPath, request, task.metadata, task.deadline, {
       onHeaders: (md) => { headerMd = md; },
       onMessage: (msg) => { response ??= msg; },
       onEnd: (st) => {
+        if (seq !== undefined) watched.delete(seq);
         if (st.code !== 0) { resolve(errorResult(st, u)); return; }
         if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }))); return; }
         try {
@@ -162,5 +183,6 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
         }
       },
     });
+    if (seq !== undefined) watch(seq, call);
   });
 }

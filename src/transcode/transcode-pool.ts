@@ -9,6 +9,8 @@ const WORKER_FILE = new URL('./transcode-worker.js', import.meta.url).href;
 
 export class QueueFullError extends Error {}
 
+const CANCEL_SLOTS = 65536;
+
 export class TranscodePool {
   private readonly pool: Piscina;
   /** calls in the pool (running or queued), and the most it takes: workers × per worker + queue */
@@ -16,9 +18,13 @@ export class TranscodePool {
   private readonly capacity: number;
   /** unary calls with a smaller request body run in the calling thread (no worker hop) */
   private readonly inlineBelow: number;
+  /** Unary calls are cancelled through shared flags: a Piscina abort would kill the worker. */
+  private readonly cancelBuffer = new SharedArrayBuffer(CANCEL_SLOTS * 4);
+  private readonly cancelFlags = new Int32Array(this.cancelBuffer);
+  private seq = 0;
 
   constructor(config: GatewayConfig) {
-    const data: PoolData = { upstreams: {} };
+    const data: PoolData = { upstreams: {}, cancelFlags: this.cancelBuffer };
     for (const [name, u] of Object.entries(config.upstreams)) {
       if (u.protocol !== 'grpc' || !u.protos) continue;
       // Weighted round-robin: a target appears `weight` times, spread over the cycle.
@@ -41,8 +47,16 @@ export class TranscodePool {
       // 'sync' (the default) parks an idle worker in Atomics.wait: its event loop stops, so
       // gRPC frames (a cancel's RST_STREAM, keepalive pings, late replies) would wait for
       // the next task. Measured: a cancelled stream kept running on the server until then.
-      atomics: (process.env.PISCINA_ATOMICS as 'async' | 'disabled' | undefined) ?? 'async',
+      atomics: 'async',
     });
+  }
+
+  /** A cancel handle for the next unary call: put `seq` in the task, call `cancel` if the client leaves. */
+  cancellation(): { seq: number; cancel: () => void } {
+    const seq = (this.seq = (this.seq % 0x7ffffffe) + 1);
+    const slot = seq % CANCEL_SLOTS;
+    Atomics.store(this.cancelFlags, slot, 0);
+    return { seq, cancel: () => { Atomics.store(this.cancelFlags, slot, seq); } };
   }
 
   /** Rejects with QueueFullError at once when maxQueue calls are already waiting. */
