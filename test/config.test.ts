@@ -185,7 +185,7 @@ routes:
   for (const e of [
     'listen.tls.certs[0].key: does not belong to the certificate in listen.tls.certs[0].cert',
     'listen.tls.certs[1].cert: cannot read "/nonexistent/x.pem": ENOENT',
-    'upstreams.plain.tls: only used with https targets',
+    'upstreams.plain.tls: only used with https or grpcs targets',
     'upstreams.plain.tls.caFile: cannot read "/nonexistent/ca.pem": ENOENT',
   ]) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
   const rest = 'upstreams: { up: { targets: [{ url: "http://127.0.0.1:1" }] } }\nroutes: [ { match: { prefix: / }, upstream: up } ]\n';
@@ -227,7 +227,7 @@ routes:
   - { match: { prefix: /x }, upstream: catalog }
 `);
   for (const e of [
-    'upstreams.catalog.targets[0].url: "http://127.0.0.1:1" is not a grpc://host:port URL',
+    'upstreams.catalog.targets[0].url: "http://127.0.0.1:1" is not a grpc://host:port (or grpcs://) URL',
     'upstreams.noprotos: protocol grpc needs protos',
     'routes[0].transcode.services[0]: no service "demo.catalog.v1.Nope" in the protos of "catalog"',
     'routes[1].transcode.upstream: "web" is not a grpc upstream',

@@ -6,7 +6,9 @@ import t from 'tap';
 import http from 'node:http';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import grpc from '@grpc/grpc-js';
+import { makeCerts } from './helpers/certs.js';
 import { stringify } from 'yaml';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { request } from './helpers/client.js';
@@ -268,6 +270,31 @@ t.test('targets are balanced by weight', async (t) => {
   t.teardown(async () => { await gw.stop(); await a.close(); await b.close(); });
   for (let i = 0; i < 40; i++) await request(`${gw.url}/v1/shelves/classics/books/1`);
   t.same([a.calls.length, b.calls.length], [30, 10], 'weights 3:1');
+});
+
+t.test('grpcs:// upstreams: the certificate is verified with the configured CA', async (t) => {
+  const certs = makeCerts([{ name: 'grpc', san: 'DNS:localhost,IP:127.0.0.1' }]);
+  const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(certs.leaf.grpc!.cert), private_key: readFileSync(certs.leaf.grpc!.key) }], false);
+  const server = await startCatalogServer(0, creds);
+  const target = [{ url: `grpcs://127.0.0.1:${server.port}` }];
+  const protos = { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] };
+  const gw = await startGatewayProcess({
+    upstreams: {
+      verified: { protocol: 'grpc', targets: target, protos, tls: { caFile: certs.caFile } },
+      untrusted: { protocol: 'grpc', targets: target, protos },
+    },
+    routes: [
+      { match: { host: 'verified.test', prefix: '/' }, transcode: { upstream: 'verified' } },
+      { match: { host: 'untrusted.test', prefix: '/' }, transcode: { upstream: 'untrusted' }, timeoutMs: 2000 },
+    ],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await server.close(); });
+  const ok = await request(`${gw.url}/v1/shelves/classics/books/1`, { headers: { host: 'verified.test' } });
+  t.equal(ok.status, 200);
+  t.equal(ok.json.author, 'Ada Lovelace');
+  const bad = await request(`${gw.url}/v1/shelves/classics/books/1`, { headers: { host: 'untrusted.test' } });
+  t.equal(bad.status, 503, 'a certificate from an unknown CA: no connection');
+  t.equal(bad.json.message, 'the upstream is unavailable');
 });
 
 t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {

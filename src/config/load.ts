@@ -177,7 +177,7 @@ function tlsProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): v
   if (cfg.listen.redirectHttp && !tls) problems.push('listen.redirectHttp: needs listen.tls (it redirects to https)');
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (!up.tls) continue;
-    if (up.targets.some((t) => t.url !== undefined && !t.url.startsWith('https:'))) problems.push(`upstreams.${name}.tls: only used with https targets`);
+    if (up.targets.some((t) => t.url !== undefined && !t.url.startsWith('https:') && !t.url.startsWith('grpcs:'))) problems.push(`upstreams.${name}.tls: only used with https or grpcs targets`);
     if (up.tls.caFile !== undefined) {
       const ca = readConfigFile(baseDir, up.tls.caFile, `upstreams.${name}.tls.caFile`, problems);
       if (ca) up.tls.ca = ca.text;
@@ -233,7 +233,7 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
       let url: URL | undefined;
       try { url = new URL(t.url!); } catch { /* reported below */ }
       if (up.protocol === 'grpc') {
-        if (!url || url.protocol !== 'grpc:' || !url.port || (url.pathname !== '' && url.pathname !== '/')) problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not a grpc://host:port URL`);
+        if (!url || (url.protocol !== 'grpc:' && url.protocol !== 'grpcs:') || !url.port || (url.pathname !== '' && url.pathname !== '/')) problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not a grpc://host:port (or grpcs://) URL`);
       } else if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
         problems.push(`upstreams.${name}.targets[${i}].url: "${t.url}" is not an http(s) URL`);
       } else if (url.pathname !== '/' || url.search) {

@@ -28,7 +28,8 @@ function detailsFor(code: number): Buffer {
   return Buffer.from(root.lookupType('S').encode({ code, message: `error ${code}`, details: [{ type_url: 'type.googleapis.com/demo.catalog.v1.Nested', value: nested }] }).finish());
 }
 
-export async function startCatalogServer(port = 0): Promise<CatalogServer> {
+/** `credentials`: TLS for the grpcs tests (insecure by default). */
+export async function startCatalogServer(port = 0, credentials = grpc.ServerCredentials.createInsecure()): Promise<CatalogServer> {
   const def = protoLoader.loadSync('demo/catalog.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
   const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, streamed: 0 };
@@ -119,7 +120,7 @@ export async function startCatalogServer(port = 0): Promise<CatalogServer> {
     },
     Ping: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => { record('Ping', call); cb(null, {}); },
   });
-  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, credentials, (e, p) => (e ? reject(e) : resolve(p))));
   return {
     ...state,
     get calls() { return state.calls; },

@@ -5,6 +5,7 @@
 // server; this client does the same exchange with a fraction of that (docs/transcoding.md).
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface GrpcStatus {
   code: number;
@@ -48,15 +49,29 @@ function decodeMessage(v: string | string[] | undefined): string {
 
 export class GrpcH2Channel {
   private session: http2.ClientHttp2Session | null = null;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly secure: boolean;
 
-  constructor(private readonly authority: string) {}
+  /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
+  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }) {
+    const u = new URL(target);
+    this.secure = u.protocol === 'grpcs:';
+    this.host = u.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(u.port);
+  }
 
   private sessionOf(): http2.ClientHttp2Session {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
-    const [host, port] = [this.authority.slice(0, this.authority.lastIndexOf(':')).replace(/^\[|\]$/g, ''), Number(this.authority.slice(this.authority.lastIndexOf(':') + 1))];
+    const { host, port } = this;
+    const o = this.tlsOptions;
     // Small frames both ways: Nagle would hold them back.
-    const next = http2.connect(`http://${this.authority}`, { createConnection: () => net.connect({ host, port, noDelay: true }) });
+    const next = this.secure
+      ? http2.connect(`https://${host}:${port}`, {
+        createConnection: () => tls.connect({ host, port, ALPNProtocols: ['h2'], ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true, servername: o?.servername ?? (net.isIP(host) ? undefined : host) }).setNoDelay(true),
+      })
+      : http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host, port, noDelay: true }) });
     const forget = () => { if (this.session === next) this.session = null; };
     next.on('error', forget);
     next.on('close', forget);

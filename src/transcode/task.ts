@@ -1,10 +1,13 @@
 // What the front-end thread sends a transcoding worker, and what comes back.
 import type { ProtoSource } from './proto-registry.js';
 
+/** grpcs:// targets: how the certificate is checked (as for https upstreams). */
+export interface UpstreamTls { ca?: string; servername?: string; rejectUnauthorized: boolean }
+
 /** workerData of a transcoding pool: the gRPC upstreams it may call. */
 export interface PoolData {
-  /** targets: host:port, each repeated `weight` times (weighted round-robin) */
-  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[] }>;
+  /** targets: grpc://host:port or grpcs://host:port, each repeated `weight` times (weighted round-robin) */
+  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls }>;
   /** Int32 cancel flags shared with the front thread: slot = seq % length, value = seq when cancelled */
   cancelFlags: SharedArrayBuffer;
 }

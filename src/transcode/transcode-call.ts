@@ -34,7 +34,7 @@ function upstream(name: string): UpstreamState {
     const spec = data.upstreams[name]!;
     const root = loadProtos(spec.protos, spec.baseDir);
     // one channel per distinct target; weights repeat it in the rotation
-    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t)]));
+    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t, spec.tls)]));
     u = { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers: new Map() };
     upstreams.set(name, u);
   }

@@ -30,8 +30,9 @@ export class TranscodePool {
       // Weighted round-robin: a target appears `weight` times, spread over the cycle.
       const slots: string[] = [];
       const max = Math.max(...u.targets.map((t) => t.weight));
-      for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(new URL(t.url!).host);
-      data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: slots };
+      for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(t.url!.replace(/\/+$/, ''));
+      const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
+      data.upstreams[name] = { protos: u.protos, baseDir: '.', targets: slots, tls };
     }
     const t = config.transcoding;
     this.inlineBelow = t.inlineBelowBytes;
