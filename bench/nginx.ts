@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import { startProc, type Proc } from './processes.js';
 
 export function findNginx(): string | null {
@@ -24,7 +25,25 @@ export function ensureNginx(log: (s: string) => void): string | null {
   return after;
 }
 
-export async function startNginx(bin: string, core: number | null, upstreamPort: number, port: number): Promise<Proc> {
+/** A port free right now (a random one could be an ephemeral port already in use). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
+
+/** nginx on a free port; tried twice (it can lose the port race or start slowly on a busy machine). */
+export async function startNginx(bin: string, core: number | null, upstreamPort: number): Promise<Proc> {
+  try {
+    return await startNginxOn(bin, core, upstreamPort, await freePort());
+  } catch {
+    return startNginxOn(bin, core, upstreamPort, await freePort());
+  }
+}
+
+async function startNginxOn(bin: string, core: number | null, upstreamPort: number, port: number): Promise<Proc> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
   const conf = join(dir, 'nginx.conf');
@@ -48,7 +67,8 @@ http {
   }
 }
 `);
-  // nginx prints nothing when ready: a wrapper echoes the port once it accepts connections.
-  const script = `${bin} -c ${conf} -p ${dir} & pid=$!; trap "kill $pid" TERM; for i in $(seq 100); do (echo > /dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.05; done; echo '{"port": ${port}}'; wait $pid`;
+  // nginx prints nothing when ready: a wrapper echoes the port once it accepts connections,
+  // and gives up (exit 1) if it never does.
+  const script = `${bin} -c ${conf} -p ${dir} & pid=$!; trap "kill $pid" TERM; for i in $(seq 200); do if (echo > /dev/tcp/127.0.0.1/${port}) 2>/dev/null; then echo '{"port": ${port}}'; wait $pid; exit 0; fi; sleep 0.05; done; kill $pid; cat ${dir}/error.log >&2; exit 1`;
   return startProc(core, 'bash', ['-c', script]);
 }
