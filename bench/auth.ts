@@ -4,19 +4,13 @@
 // Target (issue #5): JWT costs ≤ 15% of req/s versus no auth.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { startProc, cpuSeconds } from './processes.js';
+import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
 import { runLoad, PROXY_CORE, LOAD_CORE, generator } from './load-runner.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const short = process.argv.includes('--short');
-const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 8));
-const rounds = short ? 1 : 2;
-const log = (s: string) => process.stderr.write(s + '\n');
 
 async function main(): Promise<void> {
   const rs = await generateKeyPair('RS256');

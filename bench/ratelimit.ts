@@ -5,18 +5,12 @@
 //     need both cores, which the upstream and the load generator share).
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds, type Proc } from './processes.js';
+import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
 import { runLoad, PROXY_CORE, LOAD_CORE, generator } from './load-runner.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const short = process.argv.includes('--short');
-const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 8));
-const rounds = short ? 1 : 2;
-const log = (s: string) => process.stderr.write(s + '\n');
 
 function gatewayFile(upstreamPort: number, workers: number): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-rl-')), 'gateway.yaml');

@@ -5,23 +5,17 @@
 // Target (issue #4): transcoded req/s ≥ 70% of the direct client's on the small message.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds, pinned } from './processes.js';
+import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
 import { runLoad, PROXY_CORE, LOAD_CORE, generator } from './load-runner.js';
 import { benchMessage } from './transcode-payloads.js';
 import { PROTO_DIR } from '../src/demo/catalog-service.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const short = process.argv.includes('--short');
-const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 8));
-const rounds = short ? 1 : 2;
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const poolWorkers = Number(process.env.BENCH_POOL_WORKERS ?? 2);
-const log = (s: string) => process.stderr.write(s + '\n');
 
 function direct(port: number, size: string): Promise<{ rps: number; requests: number; errors: number }> {
   const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, 'grpc-direct-load.js'), String(port), String(connections), String(seconds), size]);

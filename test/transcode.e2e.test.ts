@@ -226,7 +226,8 @@ t.test('transcoding', async (t) => {
       await t.test('a reload that adds a proto method', async (t) => {
         t.equal((await post('/v1/shelves/s/books/1:archive', {})).status, 405, 'not bound yet: only GET/DELETE {name} match that path');
         const next = structuredClone(config);
-        next.upstreams.catalog.protos.includeDirs = [join(FIXTURES, 'protos-v2'), PROTO_DIR];
+        next.upstreams.catalog.protos = { files: ['demo/catalog.proto', 'demo/catalog_admin.proto'], includeDirs: [PROTO_DIR, join(FIXTURES, 'protos-v2')] };
+        next.routes[1]!.transcode.services!.push('demo.catalog.v1.CatalogAdmin');
         writeFileSync(gw.configFile, stringify({ ...next, workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine }));
         const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' });
         t.equal(r.status, 200, r.body);
