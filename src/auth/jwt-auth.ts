@@ -9,7 +9,7 @@ import type { RequestHead } from '../server/types.js';
 import { findHeader } from '../proxy/request-headers.js';
 import type { Consumer, ConsumerRegistry } from './consumers.js';
 import type { Authenticator, Identity, Rejection, Verdict } from './identity.js';
-import { JwksSource, staticKeyResolver, type KeyResolver } from './jwt-keys.js';
+import { JwksSource, KeyUnavailableError, staticKeyResolver, type KeyResolver } from './jwt-keys.js';
 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;
 const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
@@ -46,7 +46,7 @@ function reasonOf(e: unknown): string {
   if (code === 'ERR_JWKS_NO_MATCHING_KEY') return 'no key matches the token (kid)';
   if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return (e as Error).message;
   if (code === 'ERR_JOSE_NOT_SUPPORTED') return 'token algorithm not supported';
-  if (e instanceof Error && e.constructor.name === 'KeyUnavailableError') return e.message;
+  if (e instanceof KeyUnavailableError) return e.message;
   return 'token could not be verified';
 }
 

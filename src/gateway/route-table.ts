@@ -17,6 +17,8 @@ import { ApiKeyAuthenticator } from '../auth/api-key-auth.js';
 import { JwtAuthenticator } from '../auth/jwt-auth.js';
 import { TranscodeRoute } from '../transcode/transcode-route.js';
 import { TranscodePool } from '../transcode/transcode-pool.js';
+import { loadProtos } from '../transcode/proto-registry.js';
+import type protobuf from 'protobufjs';
 import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
 import { RequestValidator } from '../auth/request-validation.js';
@@ -81,7 +83,7 @@ function mergeOps(global: HeaderOps | undefined, route: HeaderOps | undefined): 
   return { remove: [...(global.remove ?? []), ...(route.remove ?? [])], add: { ...global.add, ...route.add } };
 }
 
-function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, authenticators: ReadonlyMap<string, Authenticator>, globalResponse: HeaderOps | undefined, config: GatewayConfig, identity: string[]): CompiledRoute {
+function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, authenticators: ReadonlyMap<string, Authenticator>, globalResponse: HeaderOps | undefined, config: GatewayConfig, identity: string[], rootOf: (upstream: string) => protobuf.Root): CompiledRoute {
   const upCfg = config.upstreams[r.upstream]!;
   const pattern = patternOf(r.match);
   let buildPath: PathBuilder | null = null;
@@ -95,7 +97,7 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, 
     queryPredicates: compilePredicates(r.match.query, false),
     paramNames: paramNamesOf(pattern),
     upstream,
-    transcode: r.transcode ? new TranscodeRoute(r, config, identity) : null,
+    transcode: r.transcode ? new TranscodeRoute(r, rootOf, identity) : null,
     buildPath,
     requestOps: compileHeaderOps(r.requestHeaders),
     responseOps: compileHeaderOps(mergeOps(globalResponse, r.responseHeaders)),
@@ -152,7 +154,13 @@ export class RouteTable {
     }
     this.authenticators = authenticators;
     for (const a of authenticators.values()) void a.start?.(); // JWKS prefetch; the first request waits for it if needed
-    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream) ?? null, authenticators, config.responseHeaders, config, Object.values(this.identity)));
+    const roots = new Map<string, protobuf.Root>();
+    const rootOf = (name: string) => {
+      let root = roots.get(name);
+      if (!root) roots.set(name, (root = loadProtos(config.upstreams[name]!.protos!, '.')));
+      return root;
+    };
+    this.routes = config.routes.map((r, i) => compileRoute(r, i, upstreams.get(r.upstream) ?? null, authenticators, config.responseHeaders, config, Object.values(this.identity), rootOf));
     this.transcodePool = this.routes.some((r) => r.transcode) ? new TranscodePool(config) : null;
     this.router = new Router(
       config.routes.map((r, i) => ({

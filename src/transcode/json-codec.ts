@@ -263,13 +263,16 @@ function durationOut(m: Record<string, unknown>): string {
   return `${neg ? '-' : ''}${abs}${fraction(Math.abs(n))}s`;
 }
 
+/** google.protobuf.Value, decoded: `kind` (protobufjs' oneof getter) names the member set. */
 function valueOut(m: Record<string, unknown>): unknown {
-  if (m.structValue) return structOut(m.structValue as Record<string, unknown>);
-  if (m.listValue) return ((m.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(valueOut);
-  if (m.stringValue !== undefined && m.stringValue !== '' || (m as { kind?: string }).kind === 'stringValue') return m.stringValue;
-  if ((m as { kind?: string }).kind === 'numberValue') return numberOut(m.numberValue as number);
-  if ((m as { kind?: string }).kind === 'boolValue') return m.boolValue;
-  return null;
+  switch (m.kind) {
+    case 'structValue': return structOut(m.structValue as Record<string, unknown>);
+    case 'listValue': return ((m.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(valueOut);
+    case 'stringValue': return m.stringValue;
+    case 'numberValue': return numberOut(m.numberValue as number);
+    case 'boolValue': return m.boolValue;
+    default: return null;
+  }
 }
 
 function structOut(m: Record<string, unknown>): Record<string, unknown> {

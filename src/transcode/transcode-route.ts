@@ -1,8 +1,9 @@
 // A transcoding route as the front thread sees it: the HTTP bindings of its services
 // (most specific template first) and the matching that gives 404/405 like any route.
 // Matching is string work only; JSON and protobuf stay in the pool's workers.
-import type { RouteConfig, GatewayConfig } from '../config/types.js';
-import { bindingsOf, loadProtos, type HttpBinding } from './proto-registry.js';
+import type protobuf from 'protobufjs';
+import type { RouteConfig } from '../config/types.js';
+import { bindingsOf, type HttpBinding } from './proto-registry.js';
 import { matchTemplate, splitPath } from './path-template.js';
 import type { TaskBinding } from './task.js';
 
@@ -20,12 +21,13 @@ export class TranscodeRoute {
   readonly metadataHeaders: ReadonlySet<string>;
   private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
 
-  constructor(route: RouteConfig, config: GatewayConfig, identityHeaders: string[]) {
+  /** `rootOf`: the table's parsed protos per upstream (parsed once, shared by its routes) */
+  constructor(route: RouteConfig, rootOf: (upstream: string) => protobuf.Root, identityHeaders: string[]) {
     const t = route.transcode!;
     this.upstream = t.upstream;
     this.emitDefaults = t.emitDefaults;
     this.metadataHeaders = new Set([...DEFAULT_METADATA, ...identityHeaders, ...t.forwardHeaders.map((h) => h.toLowerCase())]);
-    const root = loadProtos(config.upstreams[t.upstream]!.protos!, '.');
+    const root = rootOf(t.upstream);
     const list = bindingsOf(root, t.services, t.fallback);
     // Most specific first: more literal segments, then no "**", then a verb.
     list.sort((a, b) => b.template.literals - a.template.literals
