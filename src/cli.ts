@@ -90,9 +90,13 @@ async function main(): Promise<void> {
   log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, workers: running.front.workers, redirectPort: running.redirectPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
 }
 
+// Every request continuation is guarded (a bug answers that request 500). Whatever still
+// escapes is logged and the gateway keeps serving: one request must never stop the process.
 process.on('uncaughtException', (e) => {
-  log.fatal({ err: e }, 'uncaught exception');
-  process.exit(70);
+  log.error({ err: { message: e.message, stack: e.stack } }, 'uncaught exception; still serving');
+});
+process.on('unhandledRejection', (e) => {
+  log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'unhandled rejection; still serving');
 });
 
-void main();
+main().catch((e: Error) => fail(`gateway failed: ${e.message}`));

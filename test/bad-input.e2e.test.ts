@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { startUpstream } from './helpers/upstream.js';
-import { rawExchange, statusOf, bodyOf } from './helpers/client.js';
+import { rawExchange, statusOf, bodyOf, assertAlive } from './helpers/client.js';
 
 for (const engine of ENGINES) {
   t.test(`${engine} engine`, async (t) => {
@@ -20,12 +20,14 @@ for (const engine of ENGINES) {
     async function rejected(t: Test, bytes: string, what: string, waitMs = 2000): Promise<number | null> {
       const before = up.seen.length;
       const r = await rawExchange(gw.port, bytes, waitMs);
+      t.not(r.error, 'ECONNREFUSED', `${what}: the gateway was listening`);
       t.equal(up.seen.length, before, `${what}: not forwarded`);
-      t.ok(r.closed || statusOf(r.text) !== null, `${what}: answered or closed, no hang`);
+      t.ok(r.closed || statusOf(r.text) !== null, `${what}: answered or closed by the gateway, no hang`);
       const status = statusOf(r.text);
       if (status !== null) {
         t.notMatch(r.text, /\n\s+at |node:internal/, `${what}: no stack trace`);
       }
+      await assertAlive(t, gw.port, what);
       return status;
     }
 

@@ -50,9 +50,24 @@ routes:
     'listen.port: must be <= 65535',
     'upstreams.empty.targets: must NOT have fewer than 1 items',
     'routes[0].match: unknown key "color"',
+    // the route's upstream is judged too: a schema error elsewhere hides nothing
+    'routes[0].upstream: unknown upstream "nowhere"',
   ];
   for (const e of expected) t.ok(list.includes(e), `lists: ${e}\n got: ${JSON.stringify(list)}`);
-  t.equal(list.length, expected.length, 'schema errors are reported before semantic checks');
+  t.equal(list.length, expected.length, 'schema and semantic problems, each once');
+
+  // One route's unknown key does not hide another route's unknown upstream.
+  const mixed = problems(`
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - match: { path: /a }
+    upstream: nowhere
+  - match: { path: /b }
+    upstream: users
+    colour: red
+`);
+  t.same(mixed.sort(), ['routes[0].upstream: unknown upstream "nowhere"', 'routes[1]: unknown key "colour"'].sort());
 
   const semantic = problems(`
 upstreams:
@@ -164,7 +179,7 @@ routes:
 `);
   for (const e of [
     'auth.b: give keys or jwksUrl',
-    'auth.d.keys[0].publicKeyFile: cannot load "missing.pem": ENOENT',
+    'auth.d.keys[0].publicKeyFile: cannot read "missing.pem": ENOENT',
     'auth.f.algorithms[1]: no key in auth.f.keys can verify ES256',
     'auth.g.keys[0]: give exactly one of secret, publicKey, publicKeyFile, jwk',
   ]) t.ok(semantic.includes(e), `lists: ${e}\n got: ${JSON.stringify(semantic)}`);

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { GcraTable, makeLimit, fingerprint } from '../src/ratelimit/gcra-table.js';
+import { GcraTable, makeLimit, fingerprint, randomSeed } from '../src/ratelimit/gcra-table.js';
 
 const workerFile = fileURLToPath(new URL('./helpers/gcra-worker.js', import.meta.url));
 
@@ -49,20 +49,33 @@ t.test('burst, refill, remaining and retry-after', async (t) => {
 });
 
 t.test('1,000,000 distinct keys through 65,536 slots: expired slots are reclaimed, pressure is counted', async (t) => {
-  const table = new GcraTable(GcraTable.allocate(65_536), 'allow');
+  const table = new GcraTable(GcraTable.allocate(65_536));
   const limit = makeLimit(1_000_000, 1, 1); // 1 µs interval: a key's slot is idle again 1 µs later
   for (let i = 0; i < 1_000_000; i++) table.take(`ip-${i}`, limit);
   const s = table.stats();
   t.equal(s.decisions, 1_000_000n);
   t.ok(s.full < 1000n, `table-full answers: ${s.full}`);
   // long-lived keys fill it up: pressure is reported and onFull applies
-  const slow = makeLimit(1, 3600, 1);
-  const strict = new GcraTable(GcraTable.allocate(1024), 'deny');
-  let full = 0;
-  for (let i = 0; i < 5000; i++) if (strict.take(`k${i}`, slow).tableFull) full++;
+  const slow = makeLimit(1, 3600, 1, 'deny');
+  const strict = new GcraTable(GcraTable.allocate(1024));
+  let full = 0, deniedFull = 0;
+  for (let i = 0; i < 5000; i++) { const d = strict.take(`k${i}`, slow); if (d.tableFull) { full++; if (!d.allowed) deniedFull++; } }
+  t.equal(deniedFull, full, 'onFull: deny refuses every key that found the table full');
   t.ok(full > 3000, `with every slot busy, ${full} of 5000 new keys found the table full`);
   t.equal(strict.stats().full, BigInt(full));
   t.equal(strict.take('k0', slow).allowed, false, 'a key that has a slot keeps its state');
+});
+
+t.test('the fingerprint is seeded: another process start puts the same key elsewhere', async (t) => {
+  const a = randomSeed(), b = randomSeed();
+  t.not(a, b, 'two seeds differ');
+  t.equal(fingerprint('client-key', a), fingerprint('client-key', a), 'same seed, same fingerprint');
+  t.not(fingerprint('client-key', a), fingerprint('client-key', b), 'another seed, another fingerprint');
+  const t1 = new GcraTable(GcraTable.allocate(64), a);
+  const t2 = new GcraTable(t1.buffer, a);
+  const lim = makeLimit(1, 3600, 1);
+  t.ok(t1.take('x', lim).allowed);
+  t.notOk(t2.take('x', lim).allowed, 'tables sharing buffer and seed share the bucket');
 });
 
 t.test('fingerprints are never 0 and differ for near keys', async (t) => {

@@ -55,7 +55,7 @@ for (const engine of ENGINES) {
       const slow = request(`${gw.url}/one/slow`);
       await sleep(100);
       const next = { ...base, routes: [{ name: 'two', match: { prefix: '/two' }, upstream: 'b' }] };
-      const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: stringify(next) });
+      const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: stringify(next) });
       t.equal(r.status, 200);
       t.same(r.json, { reloaded: true, routes: 1 });
       t.equal((await request(`${gw.url}/two/x`)).body, 'b:/two/x', 'new route live');
@@ -69,13 +69,13 @@ for (const engine of ENGINES) {
       const gw = await startGatewayProcess(base, engine);
       t.teardown(() => gw.stop());
       const bad = { upstreams: base.upstreams, routes: [{ match: { prefix: '/x' }, upstream: 'nope' }, { match: { path: 'rel' }, upstream: 'a', extra: 1 }] };
-      const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: stringify(bad) });
+      const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: stringify(bad) });
       t.equal(r.status, 400);
       t.equal(r.json.error.code, 'invalid_config');
       t.ok(r.json.error.problems.includes('routes[1]: unknown key "extra"'), JSON.stringify(r.json.error.problems));
       t.ok(r.json.error.problems.includes('routes[1].match.path: must match pattern "^/"'));
       t.equal((await request(`${gw.url}/one/x`)).body, 'a:/one/x', 'old config still serves');
-      const syntax = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: 'routes: [' });
+      const syntax = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'routes: [' });
       t.equal(syntax.status, 400);
       t.equal((await request(`${gw.adminUrl}/admin/reload`)).status, 405, 'GET on reload: 405');
     });

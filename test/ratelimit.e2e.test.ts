@@ -59,10 +59,10 @@ for (const engine of ENGINES) {
     });
 
     await t.test('a reload keeps bucket state for unchanged rules; a changed rule starts fresh', async (t) => {
-      const same = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: stringify({ ...config(3), engine, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
+      const same = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: stringify({ ...config(3), engine, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
       t.equal(same.status, 200);
       t.equal((await request(`${gw.url}/ip/x`)).status, 429, 'still limited after reloading the same rule');
-      await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: stringify({ ...config(6), engine, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
+      await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: stringify({ ...config(6), engine, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
       t.equal((await request(`${gw.url}/ip/x`)).status, 200, 'a changed rule has fresh buckets');
       const stats = await request(`${gw.adminUrl}/admin/ratelimit`);
       t.equal(stats.json.tableSize, 65536);

@@ -102,7 +102,7 @@ t.test('consistent-hash: a key sticks to its target; adding a 4th target moves ~
   const before = await where();
   const again = await where();
   t.ok(keys.every((k) => before.get(k) === again.get(k)), 'same key, same target');
-  const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', body: stringify({ ...cfg(4), engine: 'uws', listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
+  const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: stringify({ ...cfg(4), engine: 'uws', listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
   t.equal(r.status, 200);
   const after = await where();
   const movedToNew = keys.filter((k) => after.get(k) === 'd').length;

@@ -91,7 +91,7 @@ routes:
     t.fail('should throw');
   } catch (e) {
     const p = (e as ConfigError).problems;
-    t.ok(p.includes('routes[0].validate.body.$ref: cannot load "no/such.json": ENOENT'), JSON.stringify(p));
+    t.ok(p.includes('routes[0].validate.body.$ref: cannot read "no/such.json": ENOENT'), JSON.stringify(p));
     t.ok(p.some((x) => x.startsWith('routes[0].validate.query: invalid JSON Schema:')), JSON.stringify(p));
   }
 });

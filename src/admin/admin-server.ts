@@ -1,5 +1,10 @@
 // The admin listener (loopback by default): health, current config and routes, reload.
+// It is an attack surface too: a web page the operator opens can reach loopback, so every
+// request must name the admin address (or localhost) as its Host (no DNS rebinding), must
+// not come from another origin (no CSRF), and a reload body must be JSON or YAML (no
+// form posts). With a token (required off the loopback), every request must carry it.
 import http from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -9,6 +14,8 @@ export interface AdminHooks {
   /** Reload from `body` when given, else from the config source. Throws ConfigError. */
   reload(body: string | null): Promise<void>;
   engine: string;
+  /** every request must carry `Authorization: Bearer <token>` */
+  token?: string;
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
@@ -33,19 +40,67 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/** The running config without secrets: API keys, HMAC secrets and key passphrases. */
+const HIDDEN = '[redacted]';
+/** Header names that carry credentials: their configured values are never shown. */
+const CREDENTIAL_HEADER = /authorization|api[-_]?key|token|secret|password|cookie|credential|session|signature/i;
+
+/** user:password@ in a URL (Redis, JWKS) becomes [redacted]@. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, `$1${HIDDEN}@`);
+}
+
+function redactHeaderOps(ops: { add?: Record<string, string> } | undefined): void {
+  for (const name of Object.keys(ops?.add ?? {})) if (CREDENTIAL_HEADER.test(name)) ops!.add![name] = HIDDEN;
+}
+
+/** The running config without secrets: API keys, HMAC secrets, passphrases, the admin token,
+ * TLS material, passwords in URLs and the values of credential-like headers the gateway adds. */
 export function redactedConfig(config: GatewayConfig): GatewayConfig {
   const c = structuredClone(config);
-  const hidden = '[redacted]';
-  for (const consumer of c.consumers) consumer.keys = consumer.keys.map(() => ({ key: hidden }));
+  for (const consumer of c.consumers) consumer.keys = consumer.keys.map(() => ({ key: HIDDEN }));
   for (const a of Object.values(c.auth)) {
-    if (a.type === 'jwt') for (const k of a.keys ?? []) if (k.secret !== undefined) k.secret = hidden;
+    if (a.type !== 'jwt') continue;
+    for (const k of a.keys ?? []) {
+      if (k.secret !== undefined) k.secret = HIDDEN;
+      if (k.jwk !== undefined && ('d' in k.jwk || 'k' in k.jwk)) k.jwk = { redacted: true };
+    }
+    if (a.jwksUrl) a.jwksUrl = redactUrl(a.jwksUrl);
   }
-  for (const cert of c.listen.tls?.certs ?? []) if (cert.passphrase !== undefined) cert.passphrase = hidden;
+  for (const cert of c.listen.tls?.certs ?? []) if (cert.passphrase !== undefined) cert.passphrase = HIDDEN;
+  if (c.admin.token !== undefined) c.admin.token = HIDDEN;
+  c.rateLimit.redis.url = redactUrl(c.rateLimit.redis.url);
+  for (const up of Object.values(c.upstreams)) {
+    if (up.tls?.ca !== undefined) up.tls.ca = HIDDEN;
+    up.targets = up.targets.map((t) => (t.url ? { ...t, url: redactUrl(t.url) } : t));
+  }
+  redactHeaderOps(c.responseHeaders);
+  for (const r of c.routes) { redactHeaderOps(r.requestHeaders); redactHeaderOps(r.responseHeaders); }
   return c;
 }
 
-export function createAdminServer(hooks: AdminHooks): http.Server {
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The checks every admin request passes before an endpoint sees it; the refusal, or null. */
+function refusal(req: http.IncomingMessage, hostOk: (host: string) => boolean, token: Buffer | null): { status: number; code: string; message: string } | null {
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (!hostOk(host)) return { status: 421, code: 'misdirected_request', message: 'the Host header must name the admin listener (or localhost)' };
+  const origin = req.headers.origin;
+  // A browser sends Origin on cross-origin requests (and on every POST): only the admin's own passes.
+  if (origin !== undefined && !hostOk(origin.toLowerCase().replace(/^https?:\/\//, ''))) {
+    return { status: 403, code: 'forbidden', message: 'cross-origin admin requests are refused' };
+  }
+  if (token) {
+    const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m || !timingSafeEqual(digest(m[1]!), token)) return { status: 401, code: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer ...)' };
+  }
+  return null;
+}
+
+const CONFIG_TYPES = /^(application\/(json|yaml|x-yaml)|text\/yaml)\s*(;|$)/i;
+
+/** `hostOk`: whether a Host (or Origin's host) names this listener (see runtime.ts adminHostCheck). */
+export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => boolean): http.Server {
+  const token = hooks.token ? digest(hooks.token) : null;
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
     '/admin/health': {
       GET: async (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, ...(await hooks.view.health()) }),
@@ -66,6 +121,15 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
     },
     '/admin/reload': {
       POST: async (req, res) => {
+        const type = req.headers['content-type'];
+        const length = Number(req.headers['content-length'] ?? 0);
+        // An empty body re-reads the config file; a body must say it is JSON or YAML (a
+        // browser form cannot send those types without a CORS preflight, which never passes).
+        if ((length > 0 || req.headers['transfer-encoding']) && !CONFIG_TYPES.test(type ?? '')) {
+          send(res, 415, { error: { code: 'unsupported_media_type', message: 'a reload body must be application/json or application/yaml' } });
+          req.resume();
+          return;
+        }
         let text: string;
         try {
           text = await readBody(req);
@@ -90,6 +154,8 @@ export function createAdminServer(hooks: AdminHooks): http.Server {
     else send(res, 200, u);
   };
   return http.createServer((req, res) => {
+    const refused = refusal(req, hostOk, token);
+    if (refused) { send(res, refused.status, { error: { code: refused.code, message: refused.message } }); req.resume(); return; }
     const path = (req.url ?? '/').split('?')[0]!;
     const m = /^\/admin\/consumers\/([^/]+)\/usage$/.exec(path);
     if (m) {

@@ -11,12 +11,14 @@ export class ApiKeyAuthenticator implements Authenticator {
   private readonly header: string;
   private readonly query: string | undefined;
   private readonly rejection: Verdict;
+  readonly hidden: { query?: string } | undefined;
   /** one frozen Identity per consumer: nothing is allocated per request */
   private readonly identities = new Map<string, Identity>();
 
   constructor(cfg: ApiKeyAuthConfig, private readonly registry: ConsumerRegistry) {
     this.header = cfg.header.toLowerCase();
     this.query = cfg.query;
+    this.hidden = cfg.hideCredentials && cfg.query ? { query: cfg.query } : undefined;
     this.challenge = `ApiKey realm="edge-gateway", header="${this.header}"`;
     this.rejection = Object.freeze({ invalid: 'unknown API key', challenge: this.challenge });
   }

@@ -21,6 +21,8 @@ export interface Authenticator {
   readonly challenge: string;
   /** Synchronous when it can be (API keys, cached tokens); a promise when it must verify. */
   authenticate(head: RequestHead, query: () => URLSearchParams): Verdict | Promise<Verdict>;
+  /** Where this authenticator reads a credential that must not be forwarded (hideCredentials). */
+  readonly hidden?: { readonly query?: string; readonly cookie?: string };
   /** Prefetch what the first request would otherwise wait for (JWKS). Never rejects. */
   start?(): Promise<void>;
 }

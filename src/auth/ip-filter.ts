@@ -1,7 +1,6 @@
 // IP allow/deny lists by CIDR (IPv4 and IPv6) on node's BlockList, compiled once, and the
 // client address as seen through trusted proxies.
 import { BlockList, isIP } from 'node:net';
-import { findHeader } from '../proxy/request-headers.js';
 import type { RequestHead } from '../server/types.js';
 
 /** Validates a CIDR (or single address); returns why it is invalid, or undefined. */
@@ -42,7 +41,11 @@ function contains(list: BlockList, ip: string): boolean {
 export function clientAddress(head: RequestHead, trusted: BlockList | null): string {
   const peer = normalise(head.remoteAddress);
   if (!trusted || !contains(trusted, peer)) return peer;
-  const xff = findHeader(head.rawHeaders, 'x-forwarded-for');
+  // Every X-Forwarded-For line, in order: a proxy appends its own line, so reading only the
+  // first would believe whatever the client put in front of it.
+  let xff = '';
+  const raw = head.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'x-forwarded-for') xff = xff ? `${xff},${raw[i + 1]}` : raw[i + 1]!;
   if (!xff) return peer;
   const hops = xff.split(',').map((h) => normalise(h.trim()));
   for (let i = hops.length - 1; i >= 0; i--) {

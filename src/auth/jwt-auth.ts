@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { JwtAuthConfig } from '../config/types.js';
 import type { RequestHead } from '../server/types.js';
 import { findHeader } from '../proxy/request-headers.js';
+import { cookieValue } from '../proxy/credentials.js';
 import type { Consumer, ConsumerRegistry } from './consumers.js';
 import type { Authenticator, Identity, Rejection, Verdict } from './identity.js';
 import { JwksSource, KeyUnavailableError, staticKeyResolver, type KeyResolver } from './jwt-keys.js';
@@ -14,14 +15,6 @@ import { JwksSource, KeyUnavailableError, staticKeyResolver, type KeyResolver } 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;
 const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
 
-function cookieValue(cookies: string | undefined, name: string): string | undefined {
-  if (!cookies) return undefined;
-  for (const part of cookies.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
 
 function headerValueOf(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
@@ -58,9 +51,11 @@ export class JwtAuthenticator implements Authenticator {
   private readonly options: JWTVerifyOptions;
   private readonly header: string;
   private readonly claimHeaders: Array<[string, string]>;
+  readonly hidden: { query?: string; cookie?: string } | undefined;
 
   constructor(readonly name: string, private readonly cfg: JwtAuthConfig, private readonly registry: ConsumerRegistry) {
     this.header = cfg.header.toLowerCase();
+    this.hidden = cfg.hideCredentials && (cfg.query || cfg.cookie) ? { query: cfg.query, cookie: cfg.cookie } : undefined;
     this.jwks = cfg.jwksUrl ? new JwksSource(name, cfg.jwksUrl, cfg.jwks) : null;
     const fixed = cfg.keys?.length ? staticKeyResolver(cfg.keys) : null;
     const jwks = this.jwks;

@@ -33,6 +33,26 @@ export function keyFits(alg: string, key: KeyObject): boolean {
 
 export class KeyUnavailableError extends Error {}
 
+/** A key set is a few KB; anything near this is not one. */
+export const MAX_JWKS_BYTES = 1024 * 1024;
+
+async function boundedText(res: Response, max: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? -1);
+  if (declared > max) throw new Error(`JWKS response over ${max} bytes`);
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) { void reader.cancel(); throw new Error(`JWKS response over ${max} bytes`); }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
 /** Keys from the config: picked by kid (when both sides have one) and by key type. */
 export function staticKeyResolver(keys: JwtKeyConfig[]): KeyResolver {
   const compiled = keys.map((k) => ({ kid: k.kid, key: keyObjectOf(k) }));
@@ -64,9 +84,11 @@ export class JwksSource {
       this.lastAttempt = Date.now();
       this.fetches++;
       try {
-        const res = await fetch(this.url, { signal: AbortSignal.timeout(this.opts.timeoutMs), headers: { accept: 'application/json' } });
+        // No redirects (the key source is the configured URL, nothing it points elsewhere),
+        // a deadline for the whole fetch, and a bounded body.
+        const res = await fetch(this.url, { signal: AbortSignal.timeout(this.opts.timeoutMs), headers: { accept: 'application/json' }, redirect: 'error' });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        this.keys = createLocalJWKSet((await res.json()) as Parameters<typeof createLocalJWKSet>[0]);
+        this.keys = createLocalJWKSet(JSON.parse(await boundedText(res, MAX_JWKS_BYTES)) as Parameters<typeof createLocalJWKSet>[0]);
         this.fetchedAt = Date.now();
         return true;
       } catch (e) {

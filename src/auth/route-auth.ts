@@ -19,12 +19,19 @@ export class RouteAuth {
   private readonly allowGroups: ReadonlySet<string> | null;
   private readonly allowScopes: ReadonlySet<string> | null;
   private readonly missing: AuthResult;
+  /** query parameters and cookies that carry credentials and are removed before forwarding */
+  readonly hideQuery: ReadonlySet<string> | null;
+  readonly hideCookies: ReadonlySet<string> | null;
 
   constructor(route: RouteConfig, authenticators: ReadonlyMap<string, Authenticator>) {
     this.list = (route.auth ?? []).map((name) => authenticators.get(name)!);
     this.allowConsumers = route.allow?.consumers ? new Set(route.allow.consumers) : null;
     this.allowGroups = route.allow?.groups ? new Set(route.allow.groups) : null;
     this.allowScopes = route.allow?.scopes ? new Set(route.allow.scopes) : null;
+    const q = this.list.map((a) => a.hidden?.query).filter((n): n is string => !!n);
+    const c = this.list.map((a) => a.hidden?.cookie).filter((n): n is string => !!n);
+    this.hideQuery = q.length ? new Set(q) : null;
+    this.hideCookies = c.length ? new Set(c) : null;
     this.missing = { kind: 'missing', challenge: this.list.map((a) => a.challenge).join(', ') };
   }
 

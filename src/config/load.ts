@@ -1,8 +1,8 @@
 // Parse (YAML or JSON), validate against the schema, then check what a schema cannot
 // express (references, patterns). Every problem is reported with its path, all at once.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, resolve as resolvePath, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { configSchema } from './schema.js';
@@ -62,8 +62,45 @@ function schemaProblems(errors: ErrorObject[]): string[] {
   return list.filter((m) => (seen.has(m) ? false : (seen.add(m), true)));
 }
 
+/**
+ * Where the files a config names are found: relative to the config's directory. A config
+ * that came over the admin API (`confine`) may only name files inside that directory
+ * (after following links): it must not read /etc/shadow through tls.caFile or a $ref.
+ */
+class ConfigFiles {
+  private readonly root: string;
+  constructor(readonly baseDir: string, readonly confined: boolean) {
+    let root = resolvePath(baseDir);
+    try { root = realpathSync(root); } catch { /* reported when a file is read */ }
+    this.root = root;
+  }
+
+  /** The absolute path of `file`, or null (and a problem at `at`) when it is outside the config directory. */
+  path(file: string, at: string, problems: string[]): string | null {
+    const path = resolvePath(this.baseDir, file);
+    if (!this.confined) return path;
+    let real = path;
+    try { real = realpathSync(path); } catch { /* a missing file is reported by the reader */ }
+    if (real !== this.root && !real.startsWith(this.root + sep)) {
+      problems.push(`${at}: "${file}" is outside the config directory (a config sent to the admin API may only name files in ${this.root})`);
+      return null;
+    }
+    return path;
+  }
+
+  /** Reads a file named in the config; on failure records the problem and returns null. */
+  read(file: string, at: string, problems: string[]): { path: string; text: string } | null {
+    const path = this.path(file, at, problems);
+    if (path === null) return null;
+    try { return { path, text: readFileSync(path, 'utf8') }; } catch (e) {
+      problems.push(`${at}: cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return null;
+    }
+  }
+}
+
 /** `{ $ref: "schemas/user.json" }` → that file's schema (relative to the config file). */
-function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+function resolveSchemaRefs(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   cfg.routes.forEach((r, i) => {
     for (const part of ['body', 'query', 'headers'] as const) {
       const schema = r.validate?.[part];
@@ -71,10 +108,12 @@ function resolveSchemaRefs(cfg: GatewayConfig, baseDir: string, problems: string
       const at = `routes[${i}].validate.${part}`;
       const ref = (schema as { $ref?: unknown }).$ref;
       if (typeof ref === 'string' && !ref.startsWith('#') && Object.keys(schema).length === 1) {
+        const file = files.read(ref, `${at}.$ref`, problems);
+        if (!file) continue;
         try {
-          r.validate![part] = JSON.parse(readFileSync(resolvePath(baseDir, ref), 'utf8')) as Record<string, unknown>;
+          r.validate![part] = JSON.parse(file.text) as Record<string, unknown>;
         } catch (e) {
-          problems.push(`${at}.$ref: cannot load "${ref}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          problems.push(`${at}.$ref: cannot load "${ref}": ${(e as Error).message}`);
           continue;
         }
       }
@@ -93,7 +132,8 @@ const schemaChecker = new Ajv({ allErrors: true, strict: false });
  * gRPC upstreams and transcoding routes: protos load, services exist, templates parse; a
  * transcoding route gets its upstream and a catch-all match when it has none.
  */
-function grpcProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+function grpcProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+  const baseDir = files.baseDir;
   const roots = new Map<string, protobuf.Root | null>();
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.protocol !== 'grpc') {
@@ -102,7 +142,11 @@ function grpcProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): 
     }
     if (!up.protos) { problems.push(`upstreams.${name}: protocol grpc needs protos`); continue; }
     if (up.targets.some((t) => t.srv !== undefined)) problems.push(`upstreams.${name}.targets: grpc upstreams take url targets only`);
-    up.protos.includeDirs = [...up.protos.includeDirs, '.'].map((d) => resolvePath(baseDir, d));
+    const dirs = [...up.protos.includeDirs, '.'].map((d, i) => files.path(d, `upstreams.${name}.protos.includeDirs[${i}]`, problems));
+    const badFile = up.protos.files.findIndex((f) => isAbsolute(f) || f.split(/[\\/]/).includes('..'));
+    if (dirs.includes(null)) continue;
+    if (badFile >= 0 && files.confined) { problems.push(`upstreams.${name}.protos.files[${badFile}]: must be a path inside the include directories (no "..", not absolute)`); continue; }
+    up.protos.includeDirs = dirs as string[];
     try {
       roots.set(name, loadProtos(up.protos, baseDir));
     } catch (e) {
@@ -135,17 +179,8 @@ function grpcProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): 
   });
 }
 
-/** Reads a file named in the config (relative to it); on failure records the problem and returns null. */
-function readConfigFile(baseDir: string, file: string, at: string, problems: string[]): { path: string; text: string } | null {
-  const path = resolvePath(baseDir, file);
-  try { return { path, text: readFileSync(path, 'utf8') }; } catch (e) {
-    problems.push(`${at}: cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    return null;
-  }
-}
-
 /** Listener certificates: files exist, parse, and each key belongs to its certificate. Upstream CA files load. */
-function tlsProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+function tlsProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   const tls = cfg.listen.tls;
   if (tls) {
     const single = tls.cert !== undefined || tls.key !== undefined;
@@ -156,8 +191,8 @@ function tlsProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): v
       if (single) tls.certs = [{ cert: tls.cert!, key: tls.key!, passphrase: tls.passphrase, serverNames: [] }];
       const at = single ? () => 'listen.tls' : (i: number) => `listen.tls.certs[${i}]`;
       tls.certs.forEach((c, i) => {
-        const cert = readConfigFile(baseDir, c.cert, `${at(i)}.cert`, problems);
-        const key = readConfigFile(baseDir, c.key, `${at(i)}.key`, problems);
+        const cert = files.read(c.cert, `${at(i)}.cert`, problems);
+        const key = files.read(c.key, `${at(i)}.key`, problems);
         if (!cert || !key) return;
         c.cert = cert.path;
         c.key = key.path;
@@ -175,18 +210,19 @@ function tlsProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): v
     }
   }
   if (cfg.listen.redirectHttp && !tls) problems.push('listen.redirectHttp: needs listen.tls (it redirects to https)');
+  if (tls?.minVersion === 'TLSv1.3' && cfg.engine === 'uws') problems.push('listen.tls.minVersion: TLSv1.3 needs engine: node (the uws build cannot turn TLS 1.2 off)');
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (!up.tls) continue;
     if (up.targets.some((t) => t.url !== undefined && !t.url.startsWith('https:') && !t.url.startsWith('grpcs:'))) problems.push(`upstreams.${name}.tls: only used with https or grpcs targets`);
     if (up.tls.caFile !== undefined) {
-      const ca = readConfigFile(baseDir, up.tls.caFile, `upstreams.${name}.tls.caFile`, problems);
+      const ca = files.read(up.tls.caFile, `upstreams.${name}.tls.caFile`, problems);
       if (ca) up.tls.ca = ca.text;
     }
   }
 }
 
 /** JWT authenticators: a key source, keys that parse, a key for every algorithm allowed. */
-function jwtProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): void {
+function jwtProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   for (const [name, a] of Object.entries(cfg.auth)) {
     if (a.type !== 'jwt') continue;
     const at = `auth.${name}`;
@@ -196,10 +232,9 @@ function jwtProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): v
       const sources = (['secret', 'publicKey', 'publicKeyFile', 'jwk'] as const).filter((f) => k[f] !== undefined);
       if (sources.length !== 1) { problems.push(`${at}.keys[${i}]: give exactly one of secret, publicKey, publicKeyFile, jwk`); return; }
       if (k.publicKeyFile !== undefined) {
-        try { k.publicKey = readFileSync(resolvePath(baseDir, k.publicKeyFile), 'utf8'); } catch (e) {
-          problems.push(`${at}.keys[${i}].publicKeyFile: cannot load "${k.publicKeyFile}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-          return;
-        }
+        const file = files.read(k.publicKeyFile, `${at}.keys[${i}].publicKeyFile`, problems);
+        if (!file) return;
+        k.publicKey = file.text;
         delete k.publicKeyFile;
       }
       try { parsed.push(keyObjectOf(k)); } catch (e) {
@@ -214,12 +249,42 @@ function jwtProblems(cfg: GatewayConfig, baseDir: string, problems: string[]): v
   }
 }
 
-function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
+/** The admin listener: a token off the loopback (tokenFile read into token). */
+function adminProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+  const a = cfg.admin;
+  if (a.token !== undefined && a.tokenFile !== undefined) problems.push('admin: give token or tokenFile, not both');
+  if (a.tokenFile !== undefined) {
+    const file = files.read(a.tokenFile, 'admin.tokenFile', problems);
+    if (file) {
+      const token = file.text.trim();
+      if (token.length < 16) problems.push('admin.tokenFile: the token must be at least 16 characters');
+      else a.token = token;
+    }
+    delete a.tokenFile;
+  }
+  if (a.enabled && a.token === undefined && a.tokenFile === undefined && !isLoopback(a.host)) {
+    problems.push(`admin.host: "${a.host}" is not a loopback address: set admin.token (or admin.tokenFile), or listen on 127.0.0.1`);
+  }
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Runs one check; a check that trips over a shape the schema already refused is skipped. */
+function guardedCheck(fn: () => void): void {
+  try { fn(); } catch { /* the schema problems say what is wrong with this part */ }
+}
+
+function semanticProblems(cfg: GatewayConfig, files: ConfigFiles): string[] {
   const problems: string[] = [];
-  resolveSchemaRefs(cfg, baseDir, problems);
-  jwtProblems(cfg, baseDir, problems);
-  tlsProblems(cfg, baseDir, problems);
-  for (const [name, up] of Object.entries(cfg.upstreams)) {
+  cfg.upstreams ??= {};
+  cfg.routes = Array.isArray(cfg.routes) ? cfg.routes : [];
+  guardedCheck(() => resolveSchemaRefs(cfg, files, problems));
+  guardedCheck(() => jwtProblems(cfg, files, problems));
+  guardedCheck(() => tlsProblems(cfg, files, problems));
+  guardedCheck(() => adminProblems(cfg, files, problems));
+  for (const [name, up] of Object.entries(cfg.upstreams)) guardedCheck(() => {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {
       if ((t.url === undefined) === (t.srv === undefined)) {
@@ -240,16 +305,18 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
         problems.push(`upstreams.${name}.targets[${i}].url: must be an origin without a path ("${url.origin}")`);
       }
     });
-  }
+  });
   const cidrProblems = (at: string, list: string[] | undefined) =>
     (list ?? []).forEach((c, i) => { const why = checkCidr(c); if (why) problems.push(`${at}[${i}]: ${why}`); });
-  cidrProblems('ipFilter.allow', cfg.ipFilter?.allow);
-  cidrProblems('ipFilter.deny', cfg.ipFilter?.deny);
-  cidrProblems('trustedProxies', cfg.trustedProxies);
-  cfg.routes.forEach((r, i) => { cidrProblems(`routes[${i}].ipFilter.allow`, r.ipFilter?.allow); cidrProblems(`routes[${i}].ipFilter.deny`, r.ipFilter?.deny); });
+  guardedCheck(() => {
+    cidrProblems('ipFilter.allow', cfg.ipFilter?.allow);
+    cidrProblems('ipFilter.deny', cfg.ipFilter?.deny);
+    cidrProblems('trustedProxies', cfg.trustedProxies);
+  });
+  cfg.routes.forEach((r, i) => guardedCheck(() => { cidrProblems(`routes[${i}].ipFilter.allow`, r.ipFilter?.allow); cidrProblems(`routes[${i}].ipFilter.deny`, r.ipFilter?.deny); }));
   const consumerIds = new Set<string>();
   const keyOwners = new Map<string, string>();
-  cfg.consumers.forEach((c, i) => {
+  (cfg.consumers ?? []).forEach((c, i) => guardedCheck(() => {
     if (consumerIds.has(c.id)) problems.push(`consumers[${i}].id: duplicate consumer "${c.id}"`);
     if (c.plan !== undefined && !(c.plan in cfg.plans)) problems.push(`consumers[${i}].plan: unknown plan "${c.plan}" (define it under plans)`);
     consumerIds.add(c.id);
@@ -259,10 +326,10 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
       if (owner !== undefined) problems.push(`consumers[${i}].keys[${j}]: the same key is already given to "${owner}"`);
       else keyOwners.set(digest, c.id);
     });
-  });
-  grpcProblems(cfg, baseDir, problems);
+  }));
+  guardedCheck(() => grpcProblems(cfg, files, problems));
   const names = new Map<string, number>();
-  cfg.routes.forEach((r, i) => {
+  cfg.routes.forEach((r, i) => guardedCheck(() => {
     const at = `routes[${i}]`;
     if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
     (r.auth ?? []).forEach((a, j) => { if (!(a in cfg.auth)) problems.push(`${at}.auth[${j}]: unknown authenticator "${a}"`); });
@@ -292,22 +359,41 @@ function semanticProblems(cfg: GatewayConfig, baseDir: string): string[] {
         if (!params.has(p.slice(1))) problems.push(`${at}.rewrite: parameter "${p}" is not in match.path`);
       }
     }
-  });
+  }));
   return problems;
 }
 
-/** Validate an already-parsed object; throws ConfigError listing every problem. */
-export function validateConfig(raw: unknown, source = 'config', baseDir = process.cwd()): GatewayConfig {
+export interface LoadOptions {
+  /** the directory files named in the config are relative to (default: the working directory) */
+  baseDir?: string;
+  /** only files inside baseDir may be named (configs that arrive over the admin API) */
+  confineFiles?: boolean;
+}
+
+/**
+ * Validate an already-parsed object; throws ConfigError listing every problem: the schema's
+ * and, for the parts the schema did accept, the semantic ones (unknown upstreams, files, ...).
+ */
+export function validateConfig(raw: unknown, source = 'config', opts: LoadOptions = {}): GatewayConfig {
   const copy = structuredClone(raw ?? {});
-  if (!validate(copy)) throw new ConfigError(schemaProblems(validate.errors ?? []), source);
+  const files = new ConfigFiles(opts.baseDir ?? process.cwd(), opts.confineFiles ?? false);
+  if (!validate(copy)) {
+    const schema = schemaProblems(validate.errors ?? []);
+    const semantic = typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? semanticProblems(copy as unknown as GatewayConfig, files) : [];
+    // A part the schema refused is not judged again: its problems are already listed.
+    const refused = (validate.errors ?? []).map((e) => displayPath(e.instancePath)).filter((p) => p !== '(root)');
+    const extra = semantic.filter((m) => !refused.some((p) => m.startsWith(p + '.') || m.startsWith(p + ':') || m.startsWith(p + '[')));
+    throw new ConfigError([...schema, ...extra], source);
+  }
   const cfg = copy as unknown as GatewayConfig;
-  const problems = semanticProblems(cfg, baseDir);
+  const problems = semanticProblems(cfg, files);
   if (problems.length) throw new ConfigError(problems, source);
   return cfg;
 }
 
 /** Parse YAML (a superset of JSON) text into a validated config. */
-export function parseConfig(text: string, source = 'config', baseDir = process.cwd()): GatewayConfig {
+export function parseConfig(text: string, source = 'config', opts: LoadOptions | string = {}): GatewayConfig {
+  if (typeof opts === 'string') opts = { baseDir: opts };
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true });
@@ -315,7 +401,7 @@ export function parseConfig(text: string, source = 'config', baseDir = process.c
     const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
     throw new ConfigError([`(syntax): ${msg}`], source);
   }
-  return validateConfig(raw, source, baseDir);
+  return validateConfig(raw, source, opts);
 }
 
 export function loadConfigFile(file: string): GatewayConfig {
@@ -325,5 +411,5 @@ export function loadConfigFile(file: string): GatewayConfig {
   } catch (e) {
     throw new ConfigError([`(file): cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`], file);
   }
-  return parseConfig(text, file, dirname(resolvePath(file)));
+  return parseConfig(text, file, { baseDir: dirname(resolvePath(file)) });
 }

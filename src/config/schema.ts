@@ -1,5 +1,8 @@
 // The JSON Schema every config must satisfy. It is the contract: docs/config.md documents
 // each key here, and unknown keys anywhere are errors (additionalProperties: false).
+/** Mozilla's "intermediate" TLS 1.2 suites (forward secrecy and AEAD only). */
+export const MOZILLA_INTERMEDIATE = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305';
+
 const headerOps = {
   type: 'object',
   additionalProperties: false,
@@ -62,6 +65,7 @@ const apiKeyAuthSchema = {
     type: { const: 'api-key' },
     header: { type: 'string', minLength: 1, default: 'x-api-key' },
     query: { type: 'string', minLength: 1 },
+    hideCredentials: { type: 'boolean', default: true, description: 'Remove the credential from the query string or cookie before forwarding (a header credential is forwarded; remove it with requestHeaders).' },
   },
 } as const;
 
@@ -90,6 +94,7 @@ const jwtAuthSchema = {
     header: { type: 'string', minLength: 1, default: 'authorization', description: 'Where the token is; "authorization" expects the Bearer scheme.' },
     query: { type: 'string', minLength: 1 },
     cookie: { type: 'string', minLength: 1 },
+    hideCredentials: { type: 'boolean', default: true, description: 'Remove the credential from the query string or cookie before forwarding (a header credential is forwarded; remove it with requestHeaders).' },
     algorithms: { type: 'array', minItems: 1, items: { enum: JWT_ALGORITHMS } },
     keys: { type: 'array', items: jwtKeySchema },
     jwksUrl: { type: 'string', pattern: '^https?://' },
@@ -190,6 +195,8 @@ export const configSchema = {
                 },
               },
             },
+            ciphers: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9:_+!@=-]+$', default: MOZILLA_INTERMEDIATE, description: 'OpenSSL cipher list for TLS 1.2. Default: Mozilla "intermediate" (ECDHE/DHE with AES-GCM or CHACHA20 only: no static RSA, no CBC, no 3DES).' },
+            minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'TLSv1.3 needs engine: node (the uws build cannot turn TLS 1.2 off).' },
           },
         },
         redirectHttp: {
@@ -213,6 +220,8 @@ export const configSchema = {
         enabled: { type: 'boolean', default: true },
         host: { type: 'string', minLength: 1, default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 9901 },
+        token: { type: 'string', minLength: 16, description: 'Bearer token every admin request must carry. Required when host is not a loopback address.' },
+        tokenFile: { type: 'string', minLength: 1, description: 'A file holding the token (relative to the config file).' },
       },
       default: {},
     },
@@ -222,9 +231,23 @@ export const configSchema = {
       properties: {
         maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
         maxHeaderCount: { type: 'integer', minimum: 8, maximum: 1000, default: 100 },
-        maxBodyBytes: { type: 'integer', minimum: 0, default: 1073741824 },
+        maxBodyBytes: { type: 'integer', minimum: 0, default: 1073741824, description: 'A streamed request body larger than this is cut off with 413.' },
+        maxBufferedBodyBytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 8388608, description: 'Bodies the gateway reads whole (validation, transcoding, retries) are at most this (413).' },
+        maxUriBytes: { type: 'integer', minimum: 256, maximum: 65536, default: 8192, description: 'A longer request target is a 414.' },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000, description: 'node: open client connections; uws: requests in progress (it reports no connections). Past it: closed at once (node) or 503 (uws).' },
+        idleTimeoutMs: { type: 'integer', minimum: 100, default: 65000, description: 'node engine: an idle keep-alive client connection is closed after this (uWS: a fixed 10 s).' },
+        requestTimeoutMs: { type: 'integer', minimum: 0, default: 300000, description: 'node engine: the whole request (head and body) must arrive within this; 0 turns it off.' },
         headersTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
         shutdownTimeoutMs: { type: 'integer', minimum: 0, default: 10000 },
+      },
+      default: {},
+    },
+    paths: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'How request paths are normalised before routing (docs/security.md).',
+      properties: {
+        mergeSlashes: { type: 'boolean', default: true, description: 'Merge repeated slashes ("//admin" is "/admin"), as nginx merge_slashes.' },
       },
       default: {},
     },
@@ -238,6 +261,7 @@ export const configSchema = {
         concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
         maxQueue: { type: 'integer', minimum: 0, default: 1024, description: 'Calls waiting for a worker beyond this are answered 503 at once.' },
         inlineBelowBytes: { type: 'integer', minimum: 0, default: 0, description: 'Unary calls with a smaller JSON body run in the front-end thread, without the worker hop (0: never). See docs/transcoding.md for the measurement.' },
+        maxMessageBytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 4194304, description: 'A gRPC response message larger than this fails the call (RESOURCE_EXHAUSTED, as grpc-js).' },
       },
       default: {},
     },
@@ -298,7 +322,8 @@ export const configSchema = {
       description: 'The shared limiter table (process-wide; size changes need a restart).',
       properties: {
         tableSize: { type: 'integer', minimum: 64, maximum: 16777216, default: 65536 },
-        onFull: { enum: ['allow', 'deny'], default: 'allow', description: 'When no slot is free for a new key: let the request through (fail open) or answer 429.' },
+        onFull: { enum: ['allow', 'deny'], description: 'When no slot is free for a new key: let the request through (fail open) or answer 429. Default: deny for limits keyed by a header or query value (a client picks those), allow otherwise.' },
+        ipv6Prefix: { type: 'integer', minimum: 32, maximum: 128, default: 64, description: 'An "ip" key of an IPv6 client is its /N network (one host usually holds a whole /64).' },
         backend: { enum: ['local', 'redis'], default: 'local', description: 'redis: route limits are shared by every gateway instance using the same Redis.' },
         redis: {
           type: 'object',
@@ -347,6 +372,7 @@ export const configSchema = {
             },
           },
           connections: { type: 'integer', minimum: 1, maximum: 10000, default: 256 },
+          maxQueue: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024, description: 'Requests waiting for a connection to one target beyond this are answered 503 at once.' },
           balance: { enum: ['round-robin', 'least-request', 'consistent-hash', 'random'], default: 'round-robin' },
           hashOn: {
             description: 'consistent-hash key: a header, a cookie, or the client IP.',
@@ -379,6 +405,7 @@ export const configSchema = {
               minRequests: { type: 'integer', minimum: 1, default: 20 },
               openMs: { type: 'integer', minimum: 1, default: 5000 },
               halfOpenRequests: { type: 'integer', minimum: 1, default: 3 },
+              halfOpenTimeoutMs: { type: 'integer', minimum: 1, default: 10000, description: 'Probes that have not all answered within this reopen the breaker.' },
             },
           },
           connectTimeoutMs: { type: 'integer', minimum: 1, default: 10000 },
@@ -533,6 +560,7 @@ export const configSchema = {
             },
           },
           preserveHost: { type: 'boolean', default: false },
+          allowInPath: { type: 'array', uniqueItems: true, items: { enum: ['encoded-slash', 'backslash', 'semicolon'] }, default: [], description: 'Path constructs this route accepts (all are a 400 by default): %2F or %5C, a raw backslash, ";" path parameters.' },
         },
       },
     },

@@ -33,6 +33,7 @@ export interface BreakerConfig {
   minRequests: number;
   openMs: number;
   halfOpenRequests: number;
+  halfOpenTimeoutMs: number;
 }
 
 export type RetryOn = 'connect-failure' | 'reset' | 'timeout' | 502 | 503 | 504;
@@ -45,6 +46,7 @@ export interface UpstreamConfig {
   protos?: { files: string[]; includeDirs: string[] };
   targets: TargetConfig[];
   connections: number;
+  maxQueue: number;
   balance: 'round-robin' | 'least-request' | 'consistent-hash' | 'random';
   hashOn?: HashOn;
   outlier: OutlierConfig;
@@ -62,7 +64,7 @@ export interface UpstreamConfig {
 export interface ListenCert { cert: string; key: string; passphrase?: string; serverNames: string[] }
 
 /** After load: paths are absolute and `cert`/`key` shorthand is folded into `certs`. */
-export interface ListenTls { cert?: string; key?: string; passphrase?: string; certs: ListenCert[] }
+export interface ListenTls { cert?: string; key?: string; passphrase?: string; certs: ListenCert[]; ciphers: string; minVersion: 'TLSv1.2' | 'TLSv1.3' }
 
 export interface ConsumerConfig {
   id: string;
@@ -72,7 +74,7 @@ export interface ConsumerConfig {
   keys: Array<{ key: string } | { sha256: string }>;
 }
 
-export interface ApiKeyAuthConfig { type: 'api-key'; header: string; query?: string }
+export interface ApiKeyAuthConfig { type: 'api-key'; header: string; query?: string; hideCredentials: boolean }
 
 export interface JwtKeyConfig { kid?: string; secret?: string; publicKey?: string; publicKeyFile?: string; jwk?: Record<string, unknown> }
 
@@ -81,6 +83,7 @@ export interface JwtAuthConfig {
   header: string;
   query?: string;
   cookie?: string;
+  hideCredentials: boolean;
   algorithms: string[];
   keys?: JwtKeyConfig[];
   jwksUrl?: string;
@@ -133,6 +136,7 @@ export interface RouteConfig {
   validate?: import('../auth/request-validation.js').ValidateConfig;
   allow?: { consumers?: string[]; groups?: string[]; scopes?: string[] };
   preserveHost: boolean;
+  allowInPath: Array<'encoded-slash' | 'backslash' | 'semicolon'>;
 }
 
 export interface GatewayConfig {
@@ -141,22 +145,31 @@ export interface GatewayConfig {
   workers?: number;
   listen: { host: string; port: number; tls?: ListenTls; redirectHttp?: { host?: string; port: number } };
   responseHeaders?: HeaderOps;
-  admin: { enabled: boolean; host: string; port: number };
+  /** token: after load, also the contents of tokenFile */
+  admin: { enabled: boolean; host: string; port: number; token?: string; tokenFile?: string };
   limits: {
     maxHeaderBytes: number;
     maxHeaderCount: number;
     maxBodyBytes: number;
+    maxBufferedBodyBytes: number;
+    maxUriBytes: number;
+    maxConnections: number;
+    idleTimeoutMs: number;
+    requestTimeoutMs: number;
     headersTimeoutMs: number;
     shutdownTimeoutMs: number;
   };
   rateLimit: {
     tableSize: number;
-    onFull: 'allow' | 'deny';
+    /** absent: deny for client-chosen keys (header, query), allow otherwise */
+    onFull?: 'allow' | 'deny';
+    ipv6Prefix: number;
     backend: 'local' | 'redis';
     redis: { url: string; commandTimeoutMs: number; keyPrefix: string };
   };
   plans: Record<string, PlanConfig>;
-  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number };
+  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number; maxMessageBytes: number };
+  paths: { mergeSlashes: boolean };
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };

@@ -12,8 +12,11 @@ import { log } from '../observability/logger.js';
 
 export interface ThreadData { config: GatewayConfig; shared: SharedState; port: number; index: number }
 
-/** Requests that get a reply (matched by id). */
-export type ThreadRequest = { type: 'reload'; config: GatewayConfig } | { type: 'query'; what: 'health' | 'upstreams' | 'remote' };
+/** Requests that get a reply (matched by id). A reload is two-phase across threads: every
+ * thread prepares (compiles, resolves DNS), then all commit, or all discard. */
+export type ThreadRequest =
+  | { type: 'prepare'; config: GatewayConfig } | { type: 'commit' } | { type: 'discard' }
+  | { type: 'query'; what: 'health' | 'upstreams' | 'remote' };
 
 export type ToThread = (ThreadRequest & { id: number }) | { type: 'stop'; deadline: number };
 
@@ -26,6 +29,11 @@ export type FromThread =
 const port = parentPort!;
 const data = workerData as ThreadData;
 const post = (m: FromThread) => port.postMessage(m);
+
+// Every request continuation is guarded; what still escapes is logged and the thread keeps
+// serving (its death would drop every connection it holds).
+process.on('uncaughtException', (e) => log.error({ err: { message: e.message, stack: e.stack }, thread: data.index }, 'uncaught exception in a front-end thread; still serving'));
+process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), thread: data.index }, 'unhandled rejection in a front-end thread; still serving'));
 
 async function main(): Promise<void> {
   const gateway = new Gateway(data.config, data.shared);
@@ -41,11 +49,18 @@ async function main(): Promise<void> {
     return;
   }
   port.on('message', (m: ToThread) => {
-    if (m.type === 'reload') {
-      gateway.reload(m.config).then(
+    if (m.type === 'prepare') {
+      gateway.prepare(m.config).then(
         () => post({ type: 'reply', id: m.id, ok: true }),
         (e: Error) => post({ type: 'reply', id: m.id, ok: false, error: e.message }),
       );
+    } else if (m.type === 'commit' || m.type === 'discard') {
+      try {
+        if (m.type === 'commit') gateway.commit(); else gateway.discard();
+        post({ type: 'reply', id: m.id, ok: true });
+      } catch (e) {
+        post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message });
+      }
     } else if (m.type === 'query') {
       const result = m.what === 'health' ? { inflight: gateway.inflight }
         : m.what === 'upstreams' ? upstreamStatus(gateway)

@@ -8,12 +8,13 @@ import { scanRequestHeaders, findHeader, type ScannedRequest } from '../proxy/re
 import { applyHeaderOps } from '../proxy/header-ops.js';
 import { RequestBodyStream } from '../proxy/request-body.js';
 import { ProxyCall, type CallPlan } from '../proxy/proxy-call.js';
-import { hasDotSegment, removeDotSegments } from '../router/path-pattern.js';
+import { checkQuery, normalisePath } from '../router/normalise-path.js';
+import { cookieValue, withoutCookies, withoutQueryParams } from '../proxy/credentials.js';
 import { RouteTable, type CompiledRoute } from './route-table.js';
 import type { MatchResult } from '../router/router.js';
 
 type RouteMatch = Extract<MatchResult<CompiledRoute>, { kind: 'route' }>;
-import { GcraTable } from '../ratelimit/gcra-table.js';
+import { GcraTable, randomSeed } from '../ratelimit/gcra-table.js';
 import { QuotaTable } from '../ratelimit/quota-table.js';
 import type { LimitOutcome } from '../ratelimit/route-limits.js';
 import { RedisLimiter } from '../ratelimit/redis-limiter.js';
@@ -21,6 +22,7 @@ import type { Identity } from '../auth/identity.js';
 import type { AuthResult } from '../auth/route-auth.js';
 import { HeldBody } from '../proxy/held-body.js';
 import type { TranscodeRoute } from '../transcode/transcode-route.js';
+import type { TranscodeResult } from '../transcode/task.js';
 import { StreamRelay } from '../transcode/stream-relay.js';
 import { QueueFullError } from '../transcode/transcode-pool.js';
 import { log } from '../observability/logger.js';
@@ -30,18 +32,67 @@ import { isJson, type Violation } from '../auth/request-validation.js';
 const METHOD = /^[A-Z]{1,20}$/;
 const JSON_HEADERS = ['content-type', 'application/json'];
 
-export function sendError(sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]): void {
+/** Answers `err` as JSON. `close`: close the connection after it (framing errors, unread bodies). */
+export function sendError(sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[] | null, close: boolean | 'framing' = false): void {
   const headers = [...JSON_HEADERS, 'x-request-id', requestId];
   if (extra) headers.push(...extra);
-  sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId, err.details));
+  sink.sendFull(err.status, headers, errorBody(err.code, err.message, requestId, err.details), close);
 }
 
-/** Reads a whole request body (copying the front end's chunks), up to `max` bytes. */
-function collectBody(body: BodySource, max: number, sink: ResponseSink, done: (whole: Buffer | 'aborted' | 'too-large') => void): void {
+/**
+ * One request on its way through the gateway: what its answers need (the sink, its id, the
+ * headers every answer carries) and the table it started on. Every continuation of the
+ * request (after a token check, a Redis decision, a body read, a pool call) runs through
+ * `guard`, so a bug answers this one request 500 and is logged; nothing escapes into the
+ * front end's native callbacks.
+ */
+class Pending {
+  /** CORS, rate-limit and quota headers: added to every answer, errors included */
+  extra: string[] | null = null;
+  constructor(
+    readonly table: RouteTable,
+    readonly head: RequestHead,
+    readonly sink: ResponseSink,
+    readonly requestId: string,
+    /** the request has a body: an error answer closes the connection (the body may be unread) */
+    readonly hasBody: boolean,
+  ) {}
+
+  fail(err: GatewayError, more?: string[]): void {
+    const extra = this.extra ? (more ? [...more, ...this.extra] : this.extra) : more;
+    sendError(this.sink, err, this.requestId, extra, this.hasBody);
+  }
+
+  addHeaders(h: readonly string[]): void {
+    if (h.length) this.extra = this.extra ? [...this.extra, ...h] : [...h];
+  }
+
+  /** Runs `fn` now; a throw becomes this request's 500 (when nothing answered yet) and a log line. */
+  run(fn: () => void): void {
+    try { fn(); } catch (e) { this.crashed(e); }
+  }
+
+  /** `fn` wrapped for later (callbacks, promise handlers). */
+  guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
+    return (...a: A) => { try { fn(...a); } catch (e) { this.crashed(e); } };
+  }
+
+  crashed(e: unknown): void {
+    log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), requestId: this.requestId, path: this.head.path }, 'request handling failed');
+    if (!this.sink.responded && !this.sink.aborted) {
+      try { sendError(this.sink, new GatewayError('internal_error', 'internal error', 'internal'), this.requestId, null, true); } catch { this.sink.destroy(); }
+    }
+  }
+}
+
+type BodyResult = Buffer | 'aborted' | 'too-large';
+
+/** Reads a whole request body (copying the front end's chunks), up to `max` bytes, without quadratic copying. */
+function collectBody(body: BodySource, max: number, sink: ResponseSink, done: (whole: BodyResult) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let settled = false;
-  const settle = (r: Buffer | 'aborted' | 'too-large') => { if (!settled) { settled = true; done(r); } };
+  const settle = (r: BodyResult) => { if (!settled) { settled = true; done(r); } };
   sink.onAborted(() => settle('aborted'));
   body.onData((chunk, last) => {
     if (settled) return;
@@ -52,13 +103,10 @@ function collectBody(body: BodySource, max: number, sink: ResponseSink, done: (w
   });
 }
 
-/** The upstream request carries this whole body with its exact length (chunked framing dropped). */
+/** The upstream request carries this whole body with its exact length (the client writes the framing). */
 function setWholeBody(plan: CallPlan, whole: Buffer): void {
   plan.body = whole;
   plan.contentLength = whole.length;
-  const h = plan.headers;
-  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === 'content-length') h.splice(i, 2);
-  h.push('content-length', String(whole.length));
 }
 
 function invalidRequest(violations: Violation[]): GatewayError {
@@ -71,23 +119,18 @@ function invalidRequest(violations: Violation[]): GatewayError {
 function hashKeyOf(on: HashOn, head: RequestHead, clientIp: string): string | undefined {
   if (on === 'ip') return clientIp;
   if ('header' in on) return findHeader(head.rawHeaders, on.header.toLowerCase());
-  const cookies = findHeader(head.rawHeaders, 'cookie');
-  if (!cookies) return undefined;
-  for (const part of cookies.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === on.cookie) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+  return cookieValue(findHeader(head.rawHeaders, 'cookie'), on.cookie);
 }
 
+const PATH_FLAG_TEXT = ['', 'an encoded slash (%2F or %5C)', 'a backslash', '', 'a ";" path parameter'];
+
 /** The state every front-end thread shares: SharedArrayBuffers, made once by the main thread. */
-export interface SharedState { limiter: SharedArrayBuffer; quotas: SharedArrayBuffer }
+export interface SharedState { limiter: SharedArrayBuffer; quotas: SharedArrayBuffer; /** the limiter's hash seed, made at process start */ seed: number }
 
 export class Gateway {
   private table: RouteTable;
-  /** Requests whose response has not finished yet. */
+  /** Requests whose response has not finished yet (the engines report the end: it cannot leak). */
   inflight = 0;
-  private readonly release = () => { this.inflight--; };
 
   /** Rate-limit state: one table for the process, kept across reloads. */
   readonly limiter: GcraTable;
@@ -95,11 +138,13 @@ export class Gateway {
   readonly remoteLimiter: RedisLimiter | null;
   /** Quota counts per consumer and period, kept across reloads. */
   readonly quotas: QuotaTable;
+  /** a table compiled by prepare(), waiting for commit() */
+  private prepared: RouteTable | null = null;
 
   /** `shared`: the limiter and quota buffers of another thread (front-end threads share them). */
   constructor(config: GatewayConfig, shared?: SharedState) {
     this.table = new RouteTable(config);
-    this.limiter = new GcraTable(shared?.limiter ?? GcraTable.allocate(config.rateLimit.tableSize), config.rateLimit.onFull);
+    this.limiter = new GcraTable(shared?.limiter ?? GcraTable.allocate(config.rateLimit.tableSize), shared?.seed ?? randomSeed());
     this.quotas = new QuotaTable(shared?.quotas ?? QuotaTable.allocate());
     this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
   }
@@ -112,17 +157,40 @@ export class Gateway {
     return this.table.ready();
   }
 
-  /** Swap in a new config (once its DNS targets are resolved). The old table's pools close once their requests finish. */
-  async reload(config: GatewayConfig): Promise<void> {
+  /** Compiles `config` into a table (DNS resolved) without serving it yet; throws when it cannot. */
+  async prepare(config: GatewayConfig): Promise<void> {
+    this.discard();
     const next = new RouteTable(config);
-    await next.ready();
+    this.prepared = next;
+    try { await next.ready(); } catch (e) { this.discard(); throw e; }
+  }
+
+  /** Serves the prepared table; the old one closes its pools once its last request finished. */
+  commit(): void {
+    const next = this.prepared;
+    if (!next) throw new Error('no prepared config to commit');
+    this.prepared = null;
     const old = this.table;
     this.table = next;
     void old.retire();
   }
 
+  /** Drops a prepared table that will not be served. */
+  discard(): void {
+    const p = this.prepared;
+    this.prepared = null;
+    if (p) void p.retire();
+  }
+
+  /** Swap in a new config (once its DNS targets are resolved). */
+  async reload(config: GatewayConfig): Promise<void> {
+    await this.prepare(config);
+    this.commit();
+  }
+
   /** Fails what is still running with `err` (answered to clients that have no response yet). */
   async destroy(err?: Error): Promise<void> {
+    this.discard();
     await Promise.all([this.table.destroy(err), this.remoteLimiter?.close()]);
   }
 
@@ -130,27 +198,38 @@ export class Gateway {
     const table = this.table;
     const limits = table.config.limits;
     this.inflight++;
-    const scanned = scanRequestHeaders(head.rawHeaders, limits);
+    table.enter();
+    sink.onFinished(() => { this.inflight--; table.leave(); });
+    const scanned = scanRequestHeaders(head.rawHeaders, limits, head.http10);
     if (scanned instanceof GatewayError) {
-      sendError(sink, scanned, findHeader(head.rawHeaders, 'x-request-id') ?? '-');
-      this.inflight--;
+      sendError(sink, scanned, '-', null, 'framing'); // never trust what follows on this connection
       return;
     }
     const requestId = scanned.requestId;
+    const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
+    const req = new Pending(table, head, sink, requestId, hasBody);
     const method = head.method;
-    let path = head.path;
-    if (!METHOD.test(method) || path.charCodeAt(0) !== 47 /* / */) {
-      sendError(sink, new GatewayError('bad_request', 'malformed request line'), requestId);
-      this.inflight--;
+    if (!METHOD.test(method)) { sendError(sink, new GatewayError('bad_request', 'malformed request line'), requestId, null, 'framing'); return; }
+    if (head.path.length + head.query.length + 1 > limits.maxUriBytes) {
+      sendError(sink, new GatewayError('uri_too_long', `the request target exceeds ${limits.maxUriBytes} bytes`), requestId, null, true);
       return;
     }
-    if (hasDotSegment(path)) path = removeDotSegments(path);
+    const normal = normalisePath(head.path, table.config.paths.mergeSlashes);
+    const badQuery = head.query ? checkQuery(head.query) : undefined;
+    if (!normal.ok || badQuery) {
+      sendError(sink, new GatewayError('bad_request', normal.ok ? badQuery! : normal.reason), requestId, null, true);
+      return;
+    }
+    req.run(() => this.route(req, normal.path, normal.flags, body, scanned));
+  };
+
+  /** Routing, the route's own checks and authentication. */
+  private route(req: Pending, path: string, pathFlags: number, body: BodySource | null, scanned: ScannedRequest): void {
+    const { table, head, sink, requestId } = req;
+    const limits = table.config.limits;
+    const method = head.method;
     const clientIp = table.trustedProxies ? clientAddress(head, table.trustedProxies) : head.remoteAddress;
-    if (table.ipFilter && !table.ipFilter.permits(clientIp)) {
-      sendError(sink, new GatewayError('forbidden', 'client address is not allowed'), requestId);
-      this.inflight--;
-      return;
-    }
+    if (table.ipFilter && !table.ipFilter.permits(clientIp)) { req.fail(new GatewayError('forbidden', 'client address is not allowed')); return; }
 
     let query: URLSearchParams | null = null;
     const input = {
@@ -170,114 +249,92 @@ export class Gateway {
       if (asked !== undefined && target?.kind === 'route' && target.route.cors) {
         const allowed = target.route.cors.preflight(origin, asked, findHeader(head.rawHeaders, 'access-control-request-headers'));
         if (allowed) sink.start(204, [...allowed, 'x-request-id', requestId], -1, true);
-        else sendError(sink, new GatewayError('forbidden', 'CORS preflight not allowed for this origin, method or headers'), requestId, ['vary', 'Origin']);
-        this.inflight--;
+        else req.fail(new GatewayError('forbidden', 'CORS preflight not allowed for this origin, method or headers'), ['vary', 'Origin']);
         return;
       }
     }
     if (match.kind !== 'route') {
-      if (match.kind === 'method-not-allowed') {
-        sendError(sink, new GatewayError('method_not_allowed', `method ${method} is not allowed on ${path}`), requestId, ['allow', match.allow.join(', ')]);
-      } else {
-        sendError(sink, new GatewayError('route_not_found', `no route for ${method} ${path}`), requestId);
-      }
-      this.inflight--;
+      if (match.kind === 'method-not-allowed') req.fail(new GatewayError('method_not_allowed', `method ${method} is not allowed on ${path}`), ['allow', match.allow.join(', ')]);
+      else req.fail(new GatewayError('route_not_found', `no route for ${method} ${path}`));
       return;
     }
-    if (scanned.contentLength > limits.maxBodyBytes) {
-      sendError(sink, new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`), requestId, ['connection', 'close']);
-      this.inflight--;
-      return;
-    }
-
     const route = match.route;
+    const refused = pathFlags & ~route.allowInPath;
+    if (refused) {
+      req.fail(new GatewayError('bad_request', `the path contains ${PATH_FLAG_TEXT[refused & -refused]}, which this route does not accept`));
+      return;
+    }
+    if (scanned.contentLength > limits.maxBodyBytes) { req.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+
     const queryParams = () => (query ??= new URLSearchParams(head.query));
-    if (route.ipFilter && !route.ipFilter.permits(clientIp)) {
-      sendError(sink, new GatewayError('forbidden', 'client address is not allowed on this route'), requestId);
-      this.inflight--;
+    if (route.ipFilter && !route.ipFilter.permits(clientIp)) { req.fail(new GatewayError('forbidden', 'client address is not allowed on this route')); return; }
+    if (route.cors) req.addHeaders(route.cors.response(origin ?? findHeader(head.rawHeaders, 'origin')));
+    const next = (b: BodySource | null, identity: Identity | null) => this.limit(req, match, path, b, scanned, clientIp, queryParams, identity);
+    if (!route.auth) { next(body, null); return; }
+    const verdict = route.auth.check(head, queryParams);
+    if (verdict instanceof Promise) {
+      // Verifying takes a moment: hold the body that arrives meanwhile.
+      const held = req.hasBody ? new HeldBody(body!) : body;
+      verdict.then(
+        req.guard((v: AuthResult) => {
+          if (sink.aborted) return;
+          const identity = this.authorized(req, v);
+          if (identity) next(held, identity);
+        }),
+        req.guard((e: unknown) => {
+          log.error({ err: (e as Error).message, requestId }, 'authenticator threw');
+          req.fail(new GatewayError('internal_error', 'authentication failed unexpectedly', 'internal'));
+        }),
+      );
       return;
     }
-    const corsHeaders = route.cors ? route.cors.response(origin ?? findHeader(head.rawHeaders, 'origin')) : null;
-    if (route.auth) {
-      const verdict = route.auth.check(head, queryParams);
-      if (verdict instanceof Promise) {
-        // Verifying takes a moment: hold the body that arrives meanwhile.
-        const held = body !== null && (scanned.contentLength > 0 || scanned.chunked) ? new HeldBody(body) : body;
-        verdict.then(
-          (v) => {
-            if (sink.aborted) { this.inflight--; return; }
-            const identity = this.authorized(v, sink, requestId, corsHeaders);
-            if (identity) this.forward(table, match, path, head, held, sink, scanned, clientIp, queryParams, corsHeaders, identity);
-          },
-          (e: unknown) => {
-            sendError(sink, new GatewayError('internal_error', 'authentication failed unexpectedly'), requestId, corsHeaders ?? undefined);
-            this.inflight--;
-            log.error({ err: (e as Error).message, requestId }, 'authenticator threw');
-          },
-        );
-        return;
-      }
-      const identity = this.authorized(verdict, sink, requestId, corsHeaders);
-      if (identity) this.forward(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity);
-      return;
-    }
-    this.forward(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, null);
-  };
+    const identity = this.authorized(req, verdict);
+    if (identity) next(body, identity);
+  }
 
   /** The identity when the route admits the request; otherwise answers 401/403 and returns null. */
-  private authorized(verdict: AuthResult, sink: ResponseSink, requestId: string, corsHeaders: string[] | null): Identity | null {
+  private authorized(req: Pending, verdict: AuthResult): Identity | null {
     if (verdict.kind === 'ok') return verdict.identity;
-    const extra = corsHeaders ? [...corsHeaders] : [];
-    if (verdict.kind === 'missing') {
-      sendError(sink, new GatewayError('unauthorized', 'credentials are missing'), requestId, [...extra, 'www-authenticate', verdict.challenge]);
-    } else if (verdict.kind === 'invalid') {
-      sendError(sink, new GatewayError('unauthorized', `credentials are not valid: ${verdict.reason}`), requestId, [...extra, 'www-authenticate', verdict.challenge]);
-    } else {
-      sendError(sink, new GatewayError('forbidden', `consumer "${verdict.consumer.id}" may not use this route`), requestId, extra);
-    }
-    this.inflight--;
+    if (verdict.kind === 'missing') req.fail(new GatewayError('unauthorized', 'credentials are missing'), ['www-authenticate', verdict.challenge]);
+    else if (verdict.kind === 'invalid') req.fail(new GatewayError('unauthorized', `credentials are not valid: ${verdict.reason}`), ['www-authenticate', verdict.challenge]);
+    else req.fail(new GatewayError('forbidden', `consumer "${verdict.consumer.id}" may not use this route`));
     return null;
   }
 
   /** After authentication: route rate limits (local, or shared through Redis), then the rest. */
-  private forward(
-    table: RouteTable, match: RouteMatch, path: string, head: RequestHead, body: BodySource | null, sink: ResponseSink,
-    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, corsHeaders: string[] | null, identity: Identity | null,
+  private limit(
+    req: Pending, match: RouteMatch, path: string, body: BodySource | null,
+    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, identity: Identity | null,
   ): void {
     const route = match.route;
-    if (!route.limits) {
-      this.admitted(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity, null);
-      return;
-    }
-    const outcome = route.limits.check(this.limiter, { head, ip: clientIp, params: match.params, query: queryParams, consumer: identity?.consumer.id }, this.remoteLimiter);
+    const next = (b: BodySource | null, o: LimitOutcome | null) => {
+      if (o) {
+        if (!o.allowed) { req.fail(new GatewayError('rate_limited', 'rate limit exceeded'), o.headers); return; }
+        req.addHeaders(o.headers);
+      }
+      this.admitted(req, match, path, b, scanned, clientIp, queryParams, identity);
+    };
+    if (!route.limits) { next(body, null); return; }
+    const outcome = route.limits.check(this.limiter, { head: req.head, ip: clientIp, params: match.params, query: queryParams, consumer: identity?.consumer.id }, this.remoteLimiter);
     if (outcome instanceof Promise) {
       // Redis decides: hold the body that arrives meanwhile.
-      const held = body !== null && (scanned.contentLength > 0 || scanned.chunked) ? new HeldBody(body) : body;
-      void outcome.then((o) => {
-        if (sink.aborted) { this.inflight--; return; }
-        if (this.limited(o, sink, scanned.requestId, corsHeaders)) return;
-        this.admitted(table, match, path, head, held, sink, scanned, clientIp, queryParams, corsHeaders, identity, o.headers);
-      });
+      const held = req.hasBody ? new HeldBody(body!) : body;
+      outcome.then(
+        req.guard((o: LimitOutcome) => { if (!req.sink.aborted) next(held, o); }),
+        req.guard((e: unknown) => { throw e; }),
+      );
       return;
     }
-    if (this.limited(outcome, sink, scanned.requestId, corsHeaders)) return;
-    this.admitted(table, match, path, head, body, sink, scanned, clientIp, queryParams, corsHeaders, identity, outcome.headers);
+    next(body, outcome);
   }
 
   /** A transcoding route: match the HTTP binding here, run the whole call in the pool. */
-  private transcode(
-    route: CompiledRoute, t: TranscodeRoute, table: RouteTable, head: RequestHead, path: string, body: BodySource | null,
-    sink: ResponseSink, scanned: ScannedRequest, headers: string[], extra: string[] | null,
-  ): void {
-    const requestId = scanned.requestId;
-    const fail = (err: GatewayError, more?: string[]) => {
-      sendError(sink, err, requestId, extra ? [...(more ?? []), ...extra] : more);
-      this.inflight--;
-    };
+  private transcode(req: Pending, route: CompiledRoute, t: TranscodeRoute, path: string, body: BodySource | null, headers: string[]): void {
+    const { table, head, sink, requestId } = req;
     const m = t.match(head.method, path);
-    if (m.kind === 'not-found') { fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
-    if (m.kind === 'method-not-allowed') { fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
-    if (m.binding.clientStreaming) { fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
+    if (m.kind === 'not-found') { req.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
+    if (m.kind === 'method-not-allowed') { req.fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
+    if (m.binding.clientStreaming) { req.fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
     const pool = table.transcodePool!;
     const metadata: Array<[string, string]> = [];
     for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
@@ -286,77 +343,58 @@ export class Gateway {
     const call = (bytes: Buffer | null) => {
       let ab: ArrayBuffer | null = null;
       if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
-      let finished = false;
-      const finish = () => { if (!finished) { finished = true; this.inflight--; } };
-      const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, extra, finish) : null;
+      const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, req.extra) : null;
       if (stream) stream.sse = /text\/event-stream/i.test(findHeader(head.rawHeaders, 'accept') ?? '');
       // No AbortSignal to Piscina: aborting a running task terminates its worker, and with it
       // every other call that worker runs. A stream is cancelled through its port, a unary
       // call through a shared cancel flag.
       const cancellation = stream ? null : pool.cancellation();
-      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); finish(); });
+      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
       pool.run({
         upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
         cancelSeq: cancellation?.seq,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       }).then(
-        (r) => {
+        req.guard((r: TranscodeResult) => {
           if (r.status === 0) return; // a stream answered (or was cancelled) on its port
           stream?.close();
           const h = [...r.headers, 'x-request-id', requestId];
-          if (extra) h.push(...extra);
+          if (req.extra) h.push(...req.extra);
           sink.sendFull(r.status, h, new Uint8Array(r.body));
-          finish();
-        },
-        (e: Error) => {
+        }),
+        req.guard((e: Error) => {
           stream?.close();
-          if (finished) return;
-          finished = true;
-          if (e instanceof QueueFullError) fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
-          else { log.error({ err: e.message, requestId }, 'transcoding failed'); fail(new GatewayError('internal_error', 'transcoding failed')); }
-        },
+          if (sink.responded || sink.aborted) return;
+          if (e instanceof QueueFullError) req.fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
+          else { log.error({ err: e.message, requestId }, 'transcoding failed'); req.fail(new GatewayError('internal_error', 'transcoding failed', 'internal')); }
+        }),
       );
     };
-    if (body !== null && (scanned.contentLength > 0 || scanned.chunked)) {
-      collectBody(body, limits.maxBodyBytes, sink, (whole) => {
-        if (whole === 'aborted') { this.inflight--; return; }
-        if (whole === 'too-large') { fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+    if (req.hasBody) {
+      collectBody(body!, limits.maxBufferedBodyBytes, sink, req.guard((whole: BodyResult) => {
+        if (whole === 'aborted') return;
+        if (whole === 'too-large') { req.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBufferedBodyBytes} bytes`)); return; }
         call(whole);
-      });
+      }));
       return;
     }
     call(null);
   }
 
-  /** Answers 429 when a limit refused the request. */
-  private limited(outcome: LimitOutcome, sink: ResponseSink, requestId: string, corsHeaders: string[] | null): boolean {
-    if (outcome.allowed) return false;
-    sendError(sink, new GatewayError('rate_limited', 'rate limit exceeded'), requestId, corsHeaders ? [...outcome.headers, ...corsHeaders] : outcome.headers);
-    this.inflight--;
-    return true;
-  }
-
   /** Past the route limits: plan limits and quota, validation, then the upstream call. */
   private admitted(
-    table: RouteTable, match: RouteMatch, path: string, head: RequestHead, body: BodySource | null, sink: ResponseSink,
-    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, corsHeaders: string[] | null, identity: Identity | null,
-    limitHeaders: string[] | null,
+    req: Pending, match: RouteMatch, path: string, body: BodySource | null,
+    scanned: ScannedRequest, clientIp: string, queryParams: () => URLSearchParams, identity: Identity | null,
   ): void {
+    const { table, head, sink, requestId } = req;
     const route = match.route;
     const limits = table.config.limits;
-    const requestId = scanned.requestId;
     const consumer = identity?.consumer ?? null;
-    let extraResponseHeaders = limitHeaders && limitHeaders.length ? limitHeaders : null;
     if (consumer?.plan !== undefined) {
       const plan = table.plans.check(this.limiter, this.quotas, consumer, { head, ip: clientIp, params: match.params, query: queryParams, consumer: consumer.id });
-      if (!plan.allowed) {
-        sendError(sink, plan.error, requestId, corsHeaders ? [...plan.headers, ...corsHeaders] : plan.headers);
-        this.inflight--;
-        return;
-      }
-      if (plan.headers.length) extraResponseHeaders = extraResponseHeaders ? [...extraResponseHeaders, ...plan.headers] : plan.headers;
+      if (!plan.allowed) { req.fail(plan.error, plan.headers); return; }
+      req.addHeaders(plan.headers);
     }
-    if (corsHeaders) extraResponseHeaders = extraResponseHeaders ? [...extraResponseHeaders, ...corsHeaders] : corsHeaders;
     const headers = scanned.forward;
     // Identity headers come from the gateway only: client-sent copies never pass.
     const ids = table.identity;
@@ -367,6 +405,10 @@ export class Gateway {
       if (consumer.tenant) headers.push(ids.tenant, consumer.tenant);
       if (identity!.headers.length) headers.push(...identity!.headers);
     }
+    let upstreamQuery = head.query;
+    const auth = route.auth;
+    if (auth?.hideCookies) hideCookies(headers, auth.hideCookies);
+    if (auth?.hideQuery && upstreamQuery) upstreamQuery = withoutQueryParams(upstreamQuery, auth.hideQuery);
     if (route.requestOps) applyHeaderOps(headers, route.requestOps);
     headers.push(
       'x-request-id', requestId,
@@ -375,14 +417,14 @@ export class Gateway {
     );
     if (scanned.hostHeader) headers.push('x-forwarded-host', scanned.hostHeader);
     if (route.transcode) {
-      this.transcode(route, route.transcode, table, head, path, body, sink, scanned, headers, extraResponseHeaders);
+      this.transcode(req, route, route.transcode, path, body, headers);
       return;
     }
 
     let upstreamPath = route.buildPath ? route.buildPath(path, match.params, match.wildcard) : path;
-    if (head.query) upstreamPath += '?' + head.query;
+    if (upstreamQuery) upstreamPath += '?' + upstreamQuery;
 
-    const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
+    const hasBody = req.hasBody;
     const hashOn = route.upstream!.config.balance === 'consistent-hash' ? route.upstream!.config.hashOn ?? 'ip' : null;
     const plan: CallPlan = {
       route,
@@ -391,47 +433,57 @@ export class Gateway {
       headers,
       preservedHost: route.preserveHost && scanned.hostHeader ? scanned.hostHeader : null,
       body: null,
+      // the client writes the framing: a length, chunked for a stream, nothing without a body
       contentLength: scanned.chunked ? -1 : scanned.contentLength,
       hashKey: hashOn === null ? undefined : hashKeyOf(hashOn, head, clientIp),
       requestId,
-      responseHeaders: extraResponseHeaders,
+      responseHeaders: req.extra,
     };
-    const start = () => new ProxyCall(sink, plan, sendError, this.release).start();
-    const reject = (err: GatewayError) => { sendError(sink, err, requestId, corsHeaders ?? undefined); this.inflight--; };
+    const start = () => new ProxyCall(sink, plan, (s, err, id, extra) => sendError(s, err, id, extra, hasBody)).start();
+    const readWhole = (then: (whole: Buffer) => void) => {
+      collectBody(body!, limits.maxBufferedBodyBytes, sink, req.guard((whole: BodyResult) => {
+        if (whole === 'aborted') return;
+        if (whole === 'too-large') { req.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBufferedBodyBytes} bytes`)); return; }
+        then(whole);
+      }));
+    };
     const validator = route.validator;
     if (validator) {
       const bad = validator.checkHead(queryParams(), head.rawHeaders);
-      if (bad.length) { reject(invalidRequest(bad)); return; }
+      if (bad.length) { req.fail(invalidRequest(bad)); return; }
       if (validator.needsBody) {
-        if (!hasBody) { reject(invalidRequest([{ in: 'body', pointer: '/', message: 'a JSON body is required' }])); return; }
-        if (!isJson(findHeader(head.rawHeaders, 'content-type'))) { reject(new GatewayError('unsupported_media_type', 'the body must be JSON (application/json)')); return; }
-        collectBody(body, limits.maxBodyBytes, sink, (whole) => {
-          if (whole === 'aborted') { this.inflight--; return; }
-          if (whole === 'too-large') { reject(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
+        if (!hasBody) { req.fail(invalidRequest([{ in: 'body', pointer: '/', message: 'a JSON body is required' }])); return; }
+        if (!isJson(findHeader(head.rawHeaders, 'content-type'))) { req.fail(new GatewayError('unsupported_media_type', 'the body must be JSON (application/json)')); return; }
+        readWhole((whole) => {
           let value: unknown;
           try { value = JSON.parse(whole.toString('utf8')); } catch (e) {
-            reject(invalidRequest([{ in: 'body', pointer: '/', message: `malformed JSON: ${(e as Error).message}` }]));
+            req.fail(invalidRequest([{ in: 'body', pointer: '/', message: `malformed JSON: ${(e as Error).message}` }]));
             return;
           }
           const v = validator.checkBody(value);
-          if (v.length) { reject(invalidRequest(v)); return; }
+          if (v.length) { req.fail(invalidRequest(v)); return; }
           setWholeBody(plan, whole);
           start();
         });
         return;
       }
     }
-    if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= route.retry.bufferBodyBytes) {
+    if (hasBody && scanned.contentLength > 0 && scanned.contentLength <= Math.min(route.retry.bufferBodyBytes, limits.maxBufferedBodyBytes)) {
       // Small enough to read whole first: a retry can then send it again.
-      collectBody(body, limits.maxBodyBytes, sink, (whole) => {
-        if (whole === 'aborted') { this.inflight--; return; }
-        if (whole === 'too-large') { reject(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
-        setWholeBody(plan, whole);
-        start();
-      });
+      readWhole((whole) => { setWholeBody(plan, whole); start(); });
       return;
     }
-    if (hasBody) plan.body = new RequestBodyStream(body, limits.maxBodyBytes);
+    if (hasBody) plan.body = new RequestBodyStream(body!, limits.maxBodyBytes);
     start();
+  }
+}
+
+/** Removes the named cookies from the Cookie headers of a flat list (the header goes when empty). */
+function hideCookies(headers: string[], names: ReadonlySet<string>): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i] !== 'cookie') continue;
+    const rest = withoutCookies(headers[i + 1]!, names);
+    if (rest) headers[i + 1] = rest;
+    else headers.splice(i, 2);
   }
 }

@@ -23,6 +23,7 @@ import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
 import { RequestValidator } from '../auth/request-validation.js';
 import type { BlockList } from 'node:net';
+import { PATH_FLAG_NAMES } from '../router/normalise-path.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -44,6 +45,8 @@ export interface CompiledRoute extends Routable {
   readonly cors: CorsPolicy | null;
   readonly validator: RequestValidator | null;
   readonly preserveHost: boolean;
+  /** path flags (normalise-path.ts) this route accepts */
+  readonly allowInPath: number;
 }
 
 /** Without a retry block: connect failures are retried once (safe for any method). */
@@ -109,12 +112,13 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, 
     },
     retry: r.retry ?? DEFAULT_RETRY,
     retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
-    limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit) : null,
+    limits: r.rateLimit?.length ? new RouteLimits(r.name ?? `route-${index}`, r.rateLimit, config.rateLimit) : null,
     auth: r.auth?.length ? new RouteAuth(r, authenticators) : null,
     ipFilter: r.ipFilter ? new IpFilter(r.ipFilter) : null,
     cors: r.cors ? new CorsPolicy(r.cors) : null,
     validator: r.validate ? new RequestValidator(r.validate) : null,
     preserveHost: r.preserveHost,
+    allowInPath: r.allowInPath.reduce((bits, name) => bits | PATH_FLAG_NAMES[name]!, 0),
   });
 }
 
@@ -147,7 +151,7 @@ export class RouteTable {
     for (const [name, u] of Object.entries(config.upstreams)) if (u.protocol !== 'grpc') upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
     const consumers = (this.consumers = new ConsumerRegistry(config.consumers));
-    this.plans = new PlanPolicies(config.plans);
+    this.plans = new PlanPolicies(config.plans, config.rateLimit);
     const authenticators = new Map<string, Authenticator>();
     for (const [name, a] of Object.entries(config.auth)) {
       authenticators.set(name, a.type === 'jwt' ? new JwtAuthenticator(name, a, consumers) : new ApiKeyAuthenticator(a, consumers));
@@ -176,8 +180,18 @@ export class RouteTable {
     return Promise.all([...this.upstreams.values()].map((u) => u.ready)).then(() => undefined);
   }
 
-  /** Closes the pools once their in-flight requests have finished. */
+  /** Requests that started on this table and have not finished (held for a token, a body, a retry, ...). */
+  private inflight = 0;
+  private onIdle: (() => void) | null = null;
+
+  enter(): void { this.inflight++; }
+  leave(): void {
+    if (--this.inflight === 0 && this.onIdle) { const cb = this.onIdle; this.onIdle = null; cb(); }
+  }
+
+  /** Once the last request that started on this table has finished, closes its pools. */
   async retire(): Promise<void> {
+    if (this.inflight > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));
     await this.transcodePool?.close();
   }

@@ -2,6 +2,8 @@
 // threads), the admin listener, the HTTP→HTTPS redirect listener, signals, reload (SIGHUP
 // or POST /admin/reload) and graceful shutdown.
 import http from 'node:http';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '../config/types.js';
 import { loadConfigFile, parseConfig } from '../config/load.js';
@@ -11,6 +13,23 @@ import { log } from '../observability/logger.js';
 import type { Front } from './front.js';
 import { startSingleFront } from './single-front.js';
 import { startThreadedFront } from './threaded-front.js';
+
+/**
+ * Which Host values the admin listener answers to: localhost and its own address, with its
+ * port. Listening on a wildcard address, any IP literal is its own address too (DNS
+ * rebinding needs a name). A name an attacker's DNS points here is refused.
+ */
+export function adminHostCheck(host: string, port: number): (h: string) => boolean {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]']);
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (!wildcard) names.add(host.includes(':') && !host.startsWith('[') ? `[${host}]` : host.toLowerCase());
+  const suffix = `:${port}`;
+  return (h) => {
+    if (!h.endsWith(suffix)) return false;
+    const name = h.slice(0, -suffix.length);
+    return names.has(name) || (wildcard && (isIP(name) !== 0 || (name.startsWith('[') && isIP(name.slice(1, -1)) === 6)));
+  };
+}
 
 export interface StartOptions {
   config: GatewayConfig;
@@ -63,7 +82,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
 
   const reload = async (text?: string | null): Promise<void> => {
     let next: GatewayConfig;
-    if (text) next = parseConfig(text, 'reload body');
+    // A config sent to the admin API names files only inside the config's directory.
+    if (text) next = parseConfig(text, 'reload body', { baseDir: opts.configFile ? dirname(resolvePath(opts.configFile)) : process.cwd(), confineFiles: true });
     else if (opts.configFile) next = loadConfigFile(opts.configFile);
     else next = structuredClone(front.config());
     // Listener, thread and limiter-table settings stay as started (documented in docs/config.md).
@@ -86,11 +106,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let admin: http.Server | null = null;
   let adminPort: number | null = null;
   if (config.admin.enabled) {
-    admin = createAdminServer({ view: front, reload, engine: front.engineName });
+    let hostOk: (h: string) => boolean = () => false;
+    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token }, (h) => hostOk(h));
     adminPort = await new Promise<number>((resolve, reject) => {
       admin!.once('error', reject);
       admin!.listen(config.admin.port, config.admin.host, () => resolve((admin!.address() as { port: number }).port));
     });
+    hostOk = adminHostCheck(config.admin.host, adminPort);
   }
 
   let stopping: Promise<void> | null = null;

@@ -14,6 +14,10 @@ export function engineOptions(config: GatewayConfig, port = config.listen.port):
     port,
     maxHeaderBytes: config.limits.maxHeaderBytes,
     headersTimeoutMs: config.limits.headersTimeoutMs,
+    maxUriBytes: config.limits.maxUriBytes,
+    maxConnections: config.limits.maxConnections,
+    idleTimeoutMs: config.limits.idleTimeoutMs,
+    requestTimeoutMs: config.limits.requestTimeoutMs,
     tls: config.listen.tls,
   };
 }

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import net from 'node:net';
 import type { GatewayConfig } from '../config/types.js';
-import { GcraTable } from '../ratelimit/gcra-table.js';
+import { GcraTable, randomSeed } from '../ratelimit/gcra-table.js';
 import { QuotaTable } from '../ratelimit/quota-table.js';
 import { PlanPolicies } from '../ratelimit/plan-limits.js';
 import { ConsumerRegistry } from '../auth/consumers.js';
@@ -18,6 +18,9 @@ import { mergeUpstreamStatus } from './merge-status.js';
 import { log } from '../observability/logger.js';
 
 const THREAD_FILE = new URL('./front-thread.js', import.meta.url);
+/** admin queries and reload steps; a prepare resolves DNS, so it gets longer */
+const ASK_TIMEOUT_MS = 5000;
+const PREPARE_TIMEOUT_MS = 30_000;
 
 /** A port every thread can bind: port 0 is resolved here once (each thread would get its own). */
 function fixedPort(host: string, port: number): Promise<number> {
@@ -48,10 +51,15 @@ class FrontThread {
     });
   }
 
-  ask(m: ThreadRequest): Promise<unknown> {
+  /** A question to the thread; a thread that does not answer within `timeoutMs` fails it. */
+  ask(m: ThreadRequest, timeoutMs = ASK_TIMEOUT_MS): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, (r) => (r.ok ? resolve(r.result) : reject(new Error(r.error))));
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`front-end thread did not answer "${m.type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, (r) => { clearTimeout(timer); if (r.ok) resolve(r.result); else reject(new Error(r.error)); });
       this.worker.postMessage({ ...m, id } as ToThread);
     });
   }
@@ -72,8 +80,8 @@ function startThread(data: ThreadData): Promise<FrontThread> {
 }
 
 export async function startThreadedFront(config: GatewayConfig, workers: number): Promise<Front> {
-  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate() };
-  const limiter = new GcraTable(shared.limiter, config.rateLimit.onFull);
+  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed() };
+  const limiter = new GcraTable(shared.limiter, shared.seed);
   const quotas = new QuotaTable(shared.quotas);
   const port = await fixedPort(config.listen.host, config.listen.port);
   const threads: FrontThread[] = [];
@@ -86,7 +94,21 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
     throw e;
   }
   let current = config;
-  let plans = new PlanPolicies(config.plans);
+  let stopping = false;
+  /** A thread that dies (it should not: every request is guarded) is logged and replaced, on the running config. */
+  const watch = (thread: FrontThread, index: number) => {
+    thread.worker.once('exit', (code) => {
+      if (stopping) return;
+      log.error({ thread: index, code }, 'a front-end thread died; starting a new one');
+      const i = threads.indexOf(thread);
+      startThread({ config: current, shared, port, index }).then(
+        (fresh) => { if (i >= 0) threads[i] = fresh; watch(fresh, index); if (stopping) void fresh.worker.terminate(); },
+        (e: Error) => log.error({ thread: index, err: e.message }, 'could not replace a front-end thread'),
+      );
+    });
+  };
+  threads.forEach((t, i) => watch(t, i + 1));
+  let plans = new PlanPolicies(config.plans, config.rateLimit);
   let consumers = new ConsumerRegistry(config.consumers);
   const all = <T>(m: ThreadRequest) => Promise.all(threads.map((t) => t.ask(m) as Promise<T>));
   return {
@@ -116,17 +138,23 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
       return consumer ? plans.usage(quotas, consumer) : null;
     },
     apply: async (next) => {
-      const results = await Promise.allSettled(threads.map((t) => t.ask({ type: 'reload', config: next })));
-      const failed = results.filter((r) => r.status === 'rejected');
+      // All or none: every thread compiles the new table first; only when all have it do
+      // they switch, so no thread can be left serving another config than the others.
+      const prepared = await Promise.allSettled(threads.map((t) => t.ask({ type: 'prepare', config: next }, PREPARE_TIMEOUT_MS)));
+      const failed = prepared.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length) {
-        log.error({ failed: failed.length, workers }, 'reload failed in some front-end threads');
-        throw new Error(`reload failed in ${failed.length} of ${workers} front-end threads`);
+        await Promise.allSettled(threads.map((t) => t.ask({ type: 'discard' })));
+        log.error({ failed: failed.length, workers, err: String(failed[0]!.reason?.message ?? failed[0]!.reason) }, 'reload failed in some front-end threads; every thread keeps the running config');
+        throw new Error(`reload failed in ${failed.length} of ${workers} front-end threads: ${failed[0]!.reason?.message ?? failed[0]!.reason}`);
       }
+      const committed = await Promise.allSettled(threads.map((t) => t.ask({ type: 'commit' })));
+      if (committed.some((r) => r.status === 'rejected')) log.error('a front-end thread did not confirm the switch to the new config');
       current = next;
-      plans = new PlanPolicies(next.plans);
+      plans = new PlanPolicies(next.plans, next.rateLimit);
       consumers = new ConsumerRegistry(next.consumers);
     },
     stop: async (deadline) => {
+      stopping = true;
       for (const t of threads) t.worker.postMessage({ type: 'stop', deadline } satisfies ToThread);
       const late = setTimeout(() => { for (const t of threads) void t.worker.terminate(); }, Math.max(0, deadline - Date.now()) + 3000);
       await Promise.all(threads.map((t) => t.stopped));

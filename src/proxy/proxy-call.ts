@@ -32,7 +32,7 @@ export interface CallPlan {
   responseHeaders: string[] | null;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+import { IDEMPOTENT } from '../upstream/http1-client.js';
 
 type FailureKind = 'connect-failure' | 'reset' | 'timeout' | 'other';
 
@@ -61,6 +61,8 @@ export function upstreamError(err: Error & { code?: string }): GatewayError {
       return new GatewayError('upstream_reset', 'upstream closed the connection', 'upstream', true);
   }
   if (err.code === 'UPSTREAM_POOL_CLOSED') return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
+  if (err.code === 'UPSTREAM_QUEUE_FULL') return new GatewayError('service_unavailable', 'upstream is saturated (connection queue full); try again', 'upstream', true);
+  if (err.code === 'UPSTREAM_INVALID_HEAD') return new GatewayError('internal_error', 'the upstream request would carry an invalid header', 'internal');
   if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
   if (err.code === 'UPSTREAM_TLS') return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
   return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
@@ -78,6 +80,8 @@ export class ProxyCall implements UpstreamHandler {
   /** the attempt now running was given up on by us (its onError is not news) */
   private discarding = false;
   private target: Target | null = null;
+  /** this call holds one of the breaker's half-open probe slots */
+  private probing = false;
   private retriesLeft: number;
   private retriesDone = 0;
   private readonly upstream: Upstream;
@@ -88,7 +92,6 @@ export class ProxyCall implements UpstreamHandler {
     private readonly sink: ResponseSink,
     private readonly plan: CallPlan,
     private readonly respondError: ErrorResponder,
-    private readonly done: () => void,
   ) {
     const route = plan.route;
     this.upstream = route.upstream!;
@@ -110,9 +113,14 @@ export class ProxyCall implements UpstreamHandler {
     if (this.finished) return;
     const now = Date.now();
     const breaker = this.upstream.breaker;
-    if (breaker && !breaker.allow(now)) {
-      this.finishWithError(new GatewayError('service_unavailable', `upstream "${this.upstream.name}" is failing; circuit open`, 'upstream', true), ['retry-after', String(breaker.retryAfterSec(now))]);
-      return;
+    if (breaker) {
+      this.releaseProbe();
+      const verdict = breaker.allow(now);
+      if (!verdict) {
+        this.finishWithError(new GatewayError('service_unavailable', `upstream "${this.upstream.name}" is failing; circuit open`, 'upstream', true), ['retry-after', String(breaker.retryAfterSec(now))]);
+        return;
+      }
+      this.probing = verdict === 'probe';
     }
     const target = this.upstream.pick({ hashKey: this.plan.hashKey, avoid, now });
     if (!target) {
@@ -180,11 +188,11 @@ export class ProxyCall implements UpstreamHandler {
     if (this.attemptTimer) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
     const now = Date.now();
     if (statusCode >= 500 && this.retryable(statusCode as RetryOn)) {
-      this.upstream.record(this.target!, false, now);
+      this.record(this.target!, false, now);
       this.discardAndRetry();
       return true;
     }
-    this.upstream.record(this.target!, statusCode < 500, now);
+    this.record(this.target!, statusCode < 500, now);
     this.resumeUpstream = resume;
     const headers: string[] = [];
     let contentLength = -1;
@@ -239,7 +247,7 @@ export class ProxyCall implements UpstreamHandler {
       return;
     }
     const kind = failureKind(err);
-    if (kind !== 'other' && target) this.upstream.record(target, false, Date.now());
+    if (kind !== 'other' && target) this.record(target, false, Date.now());
     if (kind !== 'other' && this.retryable(kind)) {
       this.scheduleRetry(target);
       return;
@@ -285,11 +293,24 @@ export class ProxyCall implements UpstreamHandler {
     if (!this.sink.aborted) this.respondError(this.sink, err, this.plan.requestId, extra);
   }
 
+  /** Outcome of an attempt for outlier detection and the breaker (a probe's outcome is its verdict). */
+  private record(target: Target, ok: boolean, now: number): void {
+    this.probing = false;
+    this.upstream.record(target, ok, now);
+  }
+
+  /** A probe slot this call took but never reported on (client left, no target, ...) goes back. */
+  private releaseProbe(): void {
+    if (!this.probing) return;
+    this.probing = false;
+    this.upstream.breaker?.releaseProbe();
+  }
+
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
     if (this.totalTimer) clearTimeout(this.totalTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.done();
+    this.releaseProbe();
   }
 }

@@ -1,7 +1,9 @@
 // One pass over the request headers: reject what must not be forwarded (request smuggling
 // vectors, oversized headers), pull out what the gateway needs, drop hop-by-hop headers.
 // Engines may let these through (uWS 20.30 passes duplicate Content-Length,
-// "Transfer-Encoding: gzip" and 64 KB headers), so the gateway checks them itself.
+// "Transfer-Encoding: gzip", 64 KB headers, control characters and UTF-8 in values), so
+// the gateway checks them itself. Framing headers (Content-Length, Transfer-Encoding) are
+// never forwarded: the upstream client writes the framing of the body it actually sends.
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 
@@ -19,6 +21,20 @@ export interface ScannedRequest {
 }
 
 export interface HeaderLimits { maxHeaderBytes: number; maxHeaderCount: number }
+
+/** A header name is an RFC 9110 token (names arrive lower-cased). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** Field values: visible ASCII, space and tab. Control characters (CR, LF, NUL, ...) and
+ * bytes >= 0x80 are refused: uWS hands the latter to JS as UTF-8, so they could not be
+ * forwarded as sent, and obs-text is deprecated (RFC 9110 5.5). */
+const BAD_VALUE = /[^\t\x20-\x7e]/;
+
+/** Framing and routing headers a client may not have removed through Connection. */
+const NOT_NOMINABLE = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/** Headers some application servers read as the real URL (IIS, Symfony, ...): a client could
+ * reach a path the router never matched. Never forwarded. */
+const URL_OVERRIDES = new Set(['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
 
 /** Headers that describe one connection, never forwarded (RFC 9110 7.6.1). */
 export function isHopByHop(name: string): boolean {
@@ -38,7 +54,8 @@ function connectionTokens(value: string): string[] {
   return value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
 }
 
-export function scanRequestHeaders(raw: string[], limits: HeaderLimits): ScannedRequest | GatewayError {
+/** `http10`: the request line said HTTP/1.0 (which has no Transfer-Encoding). */
+export function scanRequestHeaders(raw: string[], limits: HeaderLimits, http10 = false): ScannedRequest | GatewayError {
   if (raw.length / 2 > limits.maxHeaderCount) {
     return new GatewayError('header_fields_too_large', `too many request headers (limit ${limits.maxHeaderCount})`);
   }
@@ -50,6 +67,8 @@ export function scanRequestHeaders(raw: string[], limits: HeaderLimits): Scanned
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!, value = raw[i + 1]!;
     bytes += name.length + value.length + 4;
+    if (!TOKEN.test(name)) return new GatewayError('bad_request', 'invalid character in a header name');
+    if (BAD_VALUE.test(value)) return new GatewayError('bad_request', `control character or non-ASCII byte in header "${name}"`);
     switch (name) {
       case 'host':
         if (hostHeader && hostHeader !== value) return new GatewayError('bad_request', 'more than one Host header');
@@ -59,7 +78,6 @@ export function scanRequestHeaders(raw: string[], limits: HeaderLimits): Scanned
         if (!/^\d{1,15}$/.test(value)) return new GatewayError('bad_request', 'Content-Length is not a number');
         const n = Number(value);
         if (contentLength >= 0 && contentLength !== n) return new GatewayError('bad_request', 'conflicting Content-Length headers');
-        if (contentLength < 0) forward.push(name, value);
         contentLength = n;
         continue;
       }
@@ -78,13 +96,14 @@ export function scanRequestHeaders(raw: string[], limits: HeaderLimits): Scanned
       case 'x-forwarded-proto': case 'x-forwarded-host':
         continue; // set by the gateway
     }
-    if (isHopByHop(name)) continue;
+    if (isHopByHop(name) || URL_OVERRIDES.has(name)) continue;
     forward.push(name, value);
   }
   if (bytes > limits.maxHeaderBytes) {
     return new GatewayError('header_fields_too_large', `request headers exceed ${limits.maxHeaderBytes} bytes`);
   }
   if (transferEncoding !== null) {
+    if (http10) return new GatewayError('bad_request', 'Transfer-Encoding is not allowed in an HTTP/1.0 request');
     if (transferEncoding.trim().toLowerCase() !== 'chunked') {
       return new GatewayError('bad_request', `unsupported Transfer-Encoding "${transferEncoding}" (only "chunked")`);
     }
@@ -92,6 +111,7 @@ export function scanRequestHeaders(raw: string[], limits: HeaderLimits): Scanned
     chunked = true;
   }
   if (named) {
+    for (const t of named) if (NOT_NOMINABLE.has(t)) return new GatewayError('bad_request', `Connection may not name "${t}"`);
     const drop = new Set(named);
     for (let i = forward.length - 2; i >= 0; i -= 2) if (drop.has(forward[i]!)) forward.splice(i, 2);
   }

@@ -7,6 +7,8 @@
 // is reclaimed by the next key that needs it. When no slot is free within the probe limit
 // the table is full and `onFull` decides (fail open or closed); both are counted.
 
+import { randomBytes } from 'node:crypto';
+
 const PROBES = 32;
 /** words per slot: [fingerprint, tat (ns on the monotonic clock)] */
 const SLOT = 2;
@@ -31,15 +33,24 @@ export interface Limit {
   /** burst tolerance τ = T × (burst − 1), ns */
   toleranceNs: bigint;
   burst: number;
+  /** no slot free for a new key: let it through (fail open) or refuse it */
+  onFull: 'allow' | 'deny';
 }
 
-export function makeLimit(rate: number, periodSec: number, burst: number): Limit {
+export function makeLimit(rate: number, periodSec: number, burst: number, onFull: 'allow' | 'deny' = 'allow'): Limit {
   const intervalNs = BigInt(Math.round((periodSec * 1e9) / rate));
-  return { intervalNs, toleranceNs: intervalNs * BigInt(Math.max(burst, 1) - 1), burst: Math.max(burst, 1) };
+  return { intervalNs, toleranceNs: intervalNs * BigInt(Math.max(burst, 1) - 1), burst: Math.max(burst, 1), onFull };
 }
 
 /** The home slot of the last fingerprint() call (saves a BigInt round trip per decision). */
 let lastHome = 0;
+
+/** Seeds the fingerprint so that a client cannot precompute keys that collide in the table
+ * (they would share a bucket, or fill one probe run). One seed per process start, handed to
+ * every thread with the buffer (they must agree). */
+export function randomSeed(): number {
+  return randomBytes(4).readUInt32LE(0) | 1;
+}
 
 /**
  * A 64-bit fingerprint built from two independent 32-bit hashes of the UTF-16 code units
@@ -47,8 +58,8 @@ let lastHome = 0;
  * arithmetic: BigInt math per character cost more than the rest of the decision.
  * Never 0 (0 marks an empty slot).
  */
-export function fingerprint(key: string): bigint {
-  let h1 = 0x811c9dc5 | 0, h2 = 0x9747b28c | 0;
+export function fingerprint(key: string, seed = 0): bigint {
+  let h1 = (0x811c9dc5 ^ seed) | 0, h2 = (0x9747b28c ^ Math.imul(seed, 0x9e3779b1)) | 0;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 0x01000193);
@@ -67,7 +78,8 @@ export class GcraTable {
   private readonly mask: number;
 
   /** `buffer` from `GcraTable.allocate(capacity)`, possibly created by another thread. */
-  constructor(readonly buffer: SharedArrayBuffer, private readonly onFull: 'allow' | 'deny' = 'allow') {
+  /** `seed`: randomSeed() of this process (every thread sharing the buffer passes the same). */
+  constructor(readonly buffer: SharedArrayBuffer, private readonly seed = 0) {
     this.words = new BigInt64Array(buffer);
     const capacity = (this.words.length - COUNTERS) / SLOT;
     if (capacity < 1 || (capacity & (capacity - 1)) !== 0) throw new Error('GCRA table capacity must be a power of two');
@@ -124,11 +136,11 @@ export class GcraTable {
     const base = this.capacity * SLOT;
     Atomics.add(w, base, 1n);
     const now = process.hrtime.bigint();
-    const fp = fingerprint(key);
+    const fp = fingerprint(key, this.seed);
     const at = this.slotOf(fp, lastHome, now);
     if (at < 0) {
       Atomics.add(w, base + 2, 1n);
-      const allowed = this.onFull === 'allow';
+      const allowed = limit.onFull === 'allow';
       if (!allowed) Atomics.add(w, base + 1, 1n);
       return { allowed, remaining: 0, resetNs: limit.intervalNs, retryAfterNs: allowed ? 0n : limit.intervalNs, tableFull: true };
     }

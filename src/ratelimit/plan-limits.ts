@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { Consumer } from '../auth/consumers.js';
 import type { GcraTable } from './gcra-table.js';
 import { periodOf, type QuotaTable } from './quota-table.js';
-import { RouteLimits, type KeyInput } from './route-limits.js';
+import { RouteLimits, type KeyInput, type LimitOptions } from './route-limits.js';
 
 interface CompiledPlan { name: string; limits: RouteLimits | null; quota: PlanConfig['quota'] | null }
 
@@ -17,10 +17,10 @@ const NONE: PlanOutcome = { allowed: true, headers: [] };
 export class PlanPolicies {
   private readonly plans = new Map<string, CompiledPlan>();
 
-  constructor(configs: Record<string, PlanConfig>) {
+  constructor(configs: Record<string, PlanConfig>, opts?: LimitOptions) {
     for (const [name, p] of Object.entries(configs)) {
       const rules = p.limits.map((l) => ({ ...l, key: ['consumer'] }));
-      this.plans.set(name, { name, limits: rules.length ? new RouteLimits(`plan:${name}`, rules) : null, quota: p.quota ?? null });
+      this.plans.set(name, { name, limits: rules.length ? new RouteLimits(`plan:${name}`, rules, opts) : null, quota: p.quota ?? null });
     }
   }
 

@@ -25,8 +25,44 @@ export interface LimitOutcome {
   headers: string[];
 }
 
-function part(spec: string): (k: KeyInput) => string | undefined {
-  if (spec === 'ip') return (k) => k.ip;
+export interface LimitOptions {
+  /** absent: deny for rules keyed by a header or query value (a client picks those), allow otherwise */
+  onFull?: 'allow' | 'deny';
+  /** an IPv6 client's "ip" key is its /N network */
+  ipv6Prefix: number;
+}
+
+/** The /bits network of an IPv6 address, as text ("2001:db8:0:1::/64"); IPv4 as is. */
+export function ipv6Network(ip: string, bits: number): string {
+  if (!ip.includes(':') || bits >= 128) return ip;
+  const groups = expandIpv6(ip);
+  if (!groups) return ip;
+  const out: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const keep = Math.max(0, Math.min(16, bits - i * 16));
+    out.push((keep === 0 ? 0 : groups[i]! & (0xffff << (16 - keep)) & 0xffff).toString(16));
+  }
+  return `${out.join(':')}/${bits}`;
+}
+
+function expandIpv6(ip: string): number[] | null {
+  let s = ip;
+  const pct = s.indexOf('%');
+  if (pct >= 0) s = s.slice(0, pct);
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (v4) s = s.slice(0, v4.index) + ((Number(v4[1]) << 8) | Number(v4[2])).toString(16) + ':' + ((Number(v4[3]) << 8) | Number(v4[4])).toString(16);
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = 8 - head.length - tail.length;
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) return null;
+  const all = [...head, ...Array(halves.length === 2 ? fill : 0).fill('0'), ...tail].map((g) => parseInt(g, 16));
+  return all.length === 8 && all.every((g) => g >= 0 && g <= 0xffff) ? all : null;
+}
+
+function part(spec: string, opts: LimitOptions): (k: KeyInput) => string | undefined {
+  if (spec === 'ip') { const bits = opts.ipv6Prefix; return (k) => (k.ip.includes(':') ? ipv6Network(k.ip, bits) : k.ip); }
   if (spec === 'route') return () => '';
   if (spec === 'consumer') return (k) => k.consumer;
   const [kind, name] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];
@@ -40,14 +76,15 @@ export class RouteLimits {
   /** RateLimit-Policy when every rule applied (the usual case) */
   private readonly allPolicies: string;
 
-  constructor(routeName: string, rules: RateLimitRule[]) {
+  constructor(routeName: string, rules: RateLimitRule[], opts: LimitOptions = { ipv6Prefix: 64 }) {
     this.rules = rules.map((r, i) => {
       const period = PERIOD_SEC[r.per];
       const burst = r.burst ?? Math.max(1, Math.floor(r.rate));
+      const clientChosen = r.key.some((k) => k.startsWith('header:') || k.startsWith('query:'));
       return {
-        limit: makeLimit(r.rate, period, burst),
+        limit: makeLimit(r.rate, period, burst, opts.onFull ?? (clientChosen ? 'deny' : 'allow')),
         prefix: `${routeName}#${i}:${r.rate}/${period}/${burst}:${r.key.join('+')}|`,
-        parts: r.key.map(part),
+        parts: r.key.map((k) => part(k, opts)),
         policy: `${r.rate};w=${period};burst=${burst}`,
       };
     });

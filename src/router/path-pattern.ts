@@ -39,29 +39,3 @@ export function parsePathPattern(pattern: string): Segment[] {
 export function prefixToPattern(prefix: string): string {
   return prefix.endsWith('/') ? prefix + '*' : prefix + '/*';
 }
-
-/**
- * Removes `.` and `..` segments (RFC 3986 5.2.4) so that `/public/../admin` cannot
- * slip past a prefix route. Only called when the path contains a dot segment.
- */
-export function removeDotSegments(path: string): string {
-  const out: string[] = [];
-  const segs = path.split('/');
-  for (let i = 1; i < segs.length; i++) {
-    const s = segs[i]!;
-    const last = i === segs.length - 1;
-    if (s === '.' || s === '%2e' || s === '%2E') {
-      if (last) out.push('');
-    } else if (s === '..' || /^(\.|%2e){2}$/i.test(s)) {
-      out.pop();
-      if (last) out.push('');
-    } else {
-      out.push(s);
-    }
-  }
-  return '/' + out.join('/');
-}
-
-export function hasDotSegment(path: string): boolean {
-  return /\/(\.|%2e){1,2}(\/|$)/i.test(path);
-}

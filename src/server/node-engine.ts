@@ -10,49 +10,60 @@ import { randomUUID } from 'node:crypto';
 import { errorBody } from '../errors.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
+import { statusLine } from './status-line.js';
 
 class NodeExchange implements BodySource, ResponseSink {
   aborted = false;
-  private abortCb: (() => void) | null = null;
+  responded = false;
+  private abortCbs: Array<() => void> | null = null;
+  private finishedCb: (() => void) | null = null;
   private drainCb: (() => void) | null = null;
-  private started = false;
 
   constructor(private readonly req: IncomingMessage, private readonly res: ServerResponse) {
+    // 'close' comes once, after the response was flushed or when the client went away.
     res.on('close', () => {
-      if (res.writableFinished) return;
-      this.aborted = true;
-      const cb = this.abortCb;
-      this.abortCb = null;
+      if (!res.writableFinished) {
+        this.aborted = true;
+        const cbs = this.abortCbs;
+        this.abortCbs = null;
+        if (cbs) for (const cb of cbs) cb();
+      }
+      const cb = this.finishedCb;
+      this.finishedCb = null;
       cb?.();
     });
   }
 
-  onAborted(cb: () => void): void { this.abortCb = cb; }
+  private get over(): boolean { return this.aborted || this.res.writableEnded; }
+
+  onAborted(cb: () => void): void { (this.abortCbs ??= []).push(cb); }
+  onFinished(cb: () => void): void { this.finishedCb = cb; }
 
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
-    this.req.on('data', (c: Buffer) => cb(c, false));
-    this.req.on('end', () => cb(new Uint8Array(0), true));
+    this.req.on('data', (c: Buffer) => { if (!this.aborted) cb(c, false); });
+    this.req.on('end', () => { if (!this.aborted) cb(new Uint8Array(0), true); });
   }
-  pause(): void { this.req.pause(); }
-  resume(): void { this.req.resume(); }
+  pause(): void { if (!this.over) this.req.pause(); }
+  resume(): void { if (!this.over) this.req.resume(); }
 
-  sendFull(status: number, headers: string[], body: string | Uint8Array): void {
-    if (this.aborted || this.started) return;
-    this.started = true;
+  sendFull(status: number, headers: string[], body: string | Uint8Array, close: boolean | 'framing' = false): void {
+    if (this.over || this.responded) return;
+    this.responded = true;
     const len = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    this.res.writeHead(status, [...headers, 'content-length', String(len)]);
+    // node closes the connection after a response that says "Connection: close".
+    this.res.writeHead(status, close ? [...headers, 'content-length', String(len), 'connection', 'close'] : [...headers, 'content-length', String(len)]);
     this.res.end(body);
   }
 
   start(status: number, headers: string[], contentLength: number, headless: boolean): void {
-    if (this.aborted || this.started) return;
-    this.started = true;
+    if (this.over || this.responded) return;
+    this.responded = true;
     this.res.writeHead(status, contentLength >= 0 ? [...headers, 'content-length', String(contentLength)] : headers);
     if (headless) this.res.end();
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.aborted) return true;
+    if (this.over || !this.responded) return true;
     // node keeps the chunk until it is flushed; the caller's chunk is only valid now.
     const ok = this.res.write(Buffer.from(chunk));
     if (!ok) this.res.once('drain', () => this.drainCb?.());
@@ -62,8 +73,8 @@ class NodeExchange implements BodySource, ResponseSink {
   onDrain(cb: () => void): void { this.drainCb = cb; }
 
   end(): void {
-    if (this.aborted) return;
-    if (!this.started) this.start(200, [], 0, false);
+    if (this.over) return;
+    if (!this.responded) this.start(200, [], 0, false);
     this.res.end();
   }
 
@@ -88,15 +99,17 @@ export class NodeEngine implements Engine {
         names: c.serverNames.map((n) => n.toLowerCase()),
         options: { cert: readFileSync(c.cert), key: readFileSync(c.key), passphrase: c.passphrase },
       }));
+      // The server's cipher order wins (the client cannot pick a weaker suite it also offers).
+      const policy = { minVersion: opts.tls.minVersion, ciphers: opts.tls.ciphers, honorCipherOrder: true } as const;
       const byName = new Map<string, tls.SecureContext>();
       for (const c of contexts) {
-        const ctx = tls.createSecureContext({ ...c.options, minVersion: 'TLSv1.2' });
+        const ctx = tls.createSecureContext({ ...c.options, ...policy });
         for (const n of c.names) byName.set(n, ctx);
       }
       return https.createServer({
         ...options,
         ...contexts[0]!.options,
-        minVersion: 'TLSv1.2',
+        ...policy,
         SNICallback: (name, cb) => cb(null, byName.get(name.toLowerCase())),
       }, listener) as unknown as http.Server;
     };
@@ -104,10 +117,10 @@ export class NodeEngine implements Engine {
       {
         maxHeaderSize: opts.maxHeaderBytes,
         headersTimeout: opts.headersTimeoutMs,
-        requestTimeout: 0,
+        requestTimeout: opts.requestTimeoutMs,
         // node checks header deadlines on this interval (default 30 s): keep it well under the limit.
         connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headersTimeoutMs / 4))),
-        keepAliveTimeout: 65_000,
+        keepAliveTimeout: opts.idleTimeoutMs,
         // The gateway needs the header list as sent, not node's merged object.
         joinDuplicateHeaders: false,
       },
@@ -126,28 +139,32 @@ export class NodeEngine implements Engine {
             rawHeaders,
             remoteAddress: req.socket.remoteAddress ?? '',
             scheme,
+            http10: req.httpVersion === '1.0',
           },
           ex,
           ex,
         );
       },
     );
+    this.server.maxConnections = opts.maxConnections; // past it, node closes new connections at once
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
       if (!socket.writable || (err.code === 'ECONNRESET')) { socket.destroy(); return; }
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      let tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      // A request line longer than the URI limit overflows node's header buffer first: 414.
+      const line = tooLarge && err.rawPacket ? err.rawPacket.indexOf('\r\n') : 0;
+      const uriTooLong = tooLarge && (line < 0 || line > opts.maxUriBytes);
+      if (uriTooLong) tooLarge = false;
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT';
-      const status = tooLarge ? 431 : timeout ? 408 : 400;
-      const body = errorBody(
-        tooLarge ? 'header_fields_too_large' : timeout ? 'request_timeout' : 'bad_request',
-        tooLarge ? 'request headers are too large' : timeout ? 'request headers were not received in time' : 'malformed HTTP request',
-        randomUUID(),
-      );
-      const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const [status, code, message] = uriTooLong ? [414, 'uri_too_long', 'the request target is too long'] as const
+        : tooLarge ? [431, 'header_fields_too_large', 'request headers are too large'] as const
+        : timeout ? [408, 'request_timeout', 'the request was not received in time'] as const
+        : [400, 'bad_request', 'malformed HTTP request'] as const;
+      const body = errorBody(code, message, randomUUID());
+      socket.end(`HTTP/1.1 ${statusLine(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
 

@@ -14,9 +14,12 @@ export interface RequestHead {
   remoteAddress: string;
   /** "http" or "https": how the client reached us. */
   scheme: string;
+  /** The request line said HTTP/1.0 (the uws build never delivers those: always false there). */
+  http10: boolean;
 }
 
-/** The request body as the front end delivers it, with flow control. */
+/** The request body as the front end delivers it, with flow control. Every member is a
+ * no-op once the exchange is over (uWS aborts the process on a finished response). */
 export interface BodySource {
   /** chunk is only valid during the call; copy it to keep it. */
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void;
@@ -24,13 +27,23 @@ export interface BodySource {
   resume(): void;
 }
 
-/** The response side. Calls after `aborted` became true are ignored. */
+/** The response side. Calls after the response finished or was aborted are ignored. */
 export interface ResponseSink {
   readonly aborted: boolean;
-  /** Called once when the client goes away before the response ended. */
+  /** A response was started (or sent whole): nothing else may answer this request. */
+  readonly responded: boolean;
+  /** Adds a callback run once when the client goes away before the response ended (every
+   * callback added runs, in order: the body reader, the upstream call, ... each clean up). */
   onAborted(cb: () => void): void;
-  /** Answer in one go; `headers` must not contain content-length. */
-  sendFull(status: number, headers: string[], body: string | Uint8Array): void;
+  /** Sets the callback run exactly once when the exchange is over: the response was handed
+   * to the socket whole, or the client went away (in-flight accounting hangs off this). */
+  onFinished(cb: () => void): void;
+  /**
+   * Answer in one go; `headers` must not contain content-length. `close`: close the
+   * connection after it (a request body the gateway did not read); 'framing': the request
+   * could not be delimited, so nothing after it on this connection may run either.
+   */
+  sendFull(status: number, headers: string[], body: string | Uint8Array, close?: boolean | 'framing'): void;
   /**
    * Start a streamed response. contentLength < 0 means unknown (chunked).
    * `headless` (HEAD, 204, 304) sends no body; contentLength is only reported.
@@ -54,8 +67,21 @@ export interface EngineOptions {
   port: number;
   maxHeaderBytes: number;
   headersTimeoutMs: number;
+  /** the request line's target; longer is a 414 */
+  maxUriBytes: number;
+  /** node: open connections; uws (which reports no connection events): requests in progress */
+  maxConnections: number;
+  /** node only (uWS has a fixed 10 s): an idle keep-alive connection is closed after this */
+  idleTimeoutMs: number;
+  /** node only: the whole request (head and body) must arrive within this (0: no limit) */
+  requestTimeoutMs: number;
   /** TLS termination: the first certificate is the default, the others are chosen by SNI. */
-  tls?: { certs: Array<{ cert: string; key: string; passphrase?: string; serverNames: string[] }> };
+  tls?: {
+    certs: Array<{ cert: string; key: string; passphrase?: string; serverNames: string[] }>;
+    /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are all AEAD) */
+    ciphers: string;
+    minVersion: 'TLSv1.2' | 'TLSv1.3';
+  };
 }
 
 export interface Engine {

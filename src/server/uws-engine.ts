@@ -7,11 +7,27 @@ import { loadNativeUws, type Uws } from './uws-loader.js';
 import { statusLine } from './status-line.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
+import { errorBody } from '../errors.js';
+
+/**
+ * uWS 20.30 parses every request already in a connection's buffer, even after a handler
+ * answered with end(body, closeConnection): the bytes after a framing error would run as
+ * the next request. It tells JS nothing that identifies a connection, so a request from the
+ * address that just got a framing error, in the same event-loop turn (the rest of that
+ * buffer is parsed before the loop moves on), is taken for such bytes and refused unseen.
+ * A request of another client behind the same address in that same turn is refused too
+ * (its connection is closed; a client retries): the price of never running those bytes.
+ */
+let framingRefusedFrom: string | null = null;
+const forgetFramingRefusal = () => { framingRefusedFrom = null; };
 
 class UwsExchange implements BodySource, ResponseSink {
   aborted = false;
+  /** the response was ended (fully written, or handed to tryEnd/onWritable) */
   private finished = false;
-  private abortCb: (() => void) | null = null;
+  responded = false;
+  private abortCbs: Array<() => void> | null = null;
+  private finishedCb: (() => void) | null = null;
   private drainCb: (() => void) | null = null;
   private status = 200;
   private headers: string[] = [];
@@ -21,6 +37,9 @@ class UwsExchange implements BodySource, ResponseSink {
   private pending: Uint8Array | null = null;
   private pendingOffset = 0;
   private writableHooked = false;
+  // uWS 20.30 drops the connection when resume() is called on a socket that is not
+  // paused, so the paused state is tracked here.
+  private paused = false;
 
   /** Intrusive list of unfinished exchanges (for closeAll). A Set here made every scavenge
    * slow (old table → young entries): p99 went from ~5 ms to ~13 ms under load. */
@@ -31,29 +50,46 @@ class UwsExchange implements BodySource, ResponseSink {
     live.add(this);
   }
 
+  /** Over: uWS forbids touching `res` after end or abort (it aborts the process). */
+  private get over(): boolean { return this.aborted || this.finished; }
+
+  /** Bytes behind a framing error, parsed as a request: never handled; answered 400 and closed
+   * (closing at once would drop the answer to the framing error, still in the cork buffer). */
+  refusePipelined(): void {
+    this.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'bytes after a framing error on this connection', '-'), true);
+  }
+
   handleAbort(): void {
+    if (this.aborted) return;
     this.aborted = true;
     this.live.remove(this);
-    const cb = this.abortCb;
-    this.abortCb = null;
-    if (cb && !this.finished) cb();
+    const cbs = this.abortCbs;
+    this.abortCbs = null;
+    if (!this.finished && cbs) for (const cb of cbs) cb();
+    this.runFinished();
   }
 
-  onAborted(cb: () => void): void { this.abortCb = cb; }
+  /** Runs the finished callback once, whichever way the exchange ended. */
+  private runFinished(): void {
+    const cb = this.finishedCb;
+    this.finishedCb = null;
+    cb?.();
+  }
+
+  onAborted(cb: () => void): void { (this.abortCbs ??= []).push(cb); }
+  onFinished(cb: () => void): void { this.finishedCb = cb; }
 
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
-    this.res.onData((ab, last) => { if (!this.aborted) cb(new Uint8Array(ab), last); });
+    if (this.over) return;
+    this.res.onData((ab, last) => { if (!this.over) cb(new Uint8Array(ab), last); });
   }
-  // uWS 20.30 drops the connection when resume() is called on a socket that is not
-  // paused, so the paused state is tracked here.
-  private paused = false;
   pause(): void {
-    if (this.aborted || this.paused) return;
+    if (this.over || this.paused) return;
     this.paused = true;
     this.res.pause();
   }
   resume(): void {
-    if (this.aborted || !this.paused) return;
+    if (this.over || !this.paused) return;
     this.paused = false;
     this.res.resume();
   }
@@ -66,20 +102,29 @@ class UwsExchange implements BodySource, ResponseSink {
   }
 
   private finish(): void {
+    if (this.finished) return;
     this.finished = true;
     this.live.remove(this);
+    this.runFinished();
   }
 
-  sendFull(status: number, headers: string[], body: string | Uint8Array): void {
-    if (this.aborted || this.finished) return;
+  sendFull(status: number, headers: string[], body: string | Uint8Array, close: boolean | 'framing' = false): void {
+    if (this.over || this.responded) return;
+    this.responded = true;
     this.status = status;
     this.headers = headers;
     this.finish();
-    this.res.cork(() => { this.writeHead(); this.res.end(body); });
+    // end(body, true) writes "Connection: close" and closes once the answer is out.
+    if (close === 'framing') {
+      if (framingRefusedFrom === null) setImmediate(forgetFramingRefusal);
+      framingRefusedFrom = Buffer.from(this.res.getRemoteAddress()).toString('latin1');
+    }
+    this.res.cork(() => { this.writeHead(); this.res.end(body, close !== false); });
   }
 
   start(status: number, headers: string[], contentLength: number, headless: boolean): void {
-    if (this.aborted || this.finished) return;
+    if (this.over || this.responded) return;
+    this.responded = true;
     this.status = status;
     this.headers = headers;
     this.total = contentLength;
@@ -94,7 +139,7 @@ class UwsExchange implements BodySource, ResponseSink {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.aborted || this.finished) return true;
+    if (this.over || !this.responded) return true;
     if (chunk.byteLength === 0) return true;
     let ok = true;
     const res = this.res;
@@ -136,12 +181,13 @@ class UwsExchange implements BodySource, ResponseSink {
   onDrain(cb: () => void): void { this.drainCb = cb; }
 
   end(): void {
-    if (this.aborted || this.finished || this.pending) return; // a pending tryEnd finishes by itself
+    if (this.over || this.pending) return; // a pending tryEnd finishes by itself
     if (this.headWritten && this.total >= 0) {
       // Fewer bytes than the announced length: the client must not take this as complete.
       this.destroy();
       return;
     }
+    this.responded = true;
     this.finish();
     this.res.cork(() => {
       if (!this.headWritten) this.writeHead();
@@ -150,7 +196,7 @@ class UwsExchange implements BodySource, ResponseSink {
   }
 
   destroy(): void {
-    if (this.aborted) return;
+    if (this.over) return; // complete or gone: nothing to cut (and res is off limits)
     this.finish();
     this.aborted = true;
     this.res.close();
@@ -159,7 +205,9 @@ class UwsExchange implements BodySource, ResponseSink {
 
 class LiveList {
   head: UwsExchange | null = null;
+  size = 0;
   add(ex: UwsExchange): void {
+    this.size++;
     ex.next = this.head;
     if (this.head) this.head.prev = ex;
     this.head = ex;
@@ -168,6 +216,7 @@ class LiveList {
     if (ex.prev) ex.prev.next = ex.next;
     else if (this.head === ex) this.head = ex.next;
     else return; // not in the list
+    this.size--;
     if (ex.next) ex.next.prev = ex.prev;
     ex.prev = ex.next = null;
   }
@@ -189,9 +238,11 @@ export class UwsEngine implements Engine {
     const handler = guarded(unguarded);
     this.uws = loadNativeUws();
     const tls = opts.tls;
+    // uSockets takes an OpenSSL cipher list (TLS 1.2 suites; TLS 1.3 always uses its own AEAD ones).
+    const ciphers = tls?.ciphers;
     if (tls) {
       const c0 = tls.certs[0]!;
-      this.app = this.uws.SSLApp({ cert_file_name: c0.cert, key_file_name: c0.key, passphrase: c0.passphrase });
+      this.app = this.uws.SSLApp({ cert_file_name: c0.cert, key_file_name: c0.key, passphrase: c0.passphrase, ssl_ciphers: ciphers } as never);
       // A name without its own certificate gets the default one (as nginx's default server does).
       this.app.missingServerName(() => {});
     } else {
@@ -199,9 +250,19 @@ export class UwsEngine implements Engine {
     }
     const scheme = tls ? 'https' : 'http';
     const live = this.live;
+    const maxActive = opts.maxConnections;
     const onRequest = (res: HttpResponse, req: HttpRequest) => {
       const ex = new UwsExchange(res, live);
       res.onAborted(() => ex.handleAbort());
+      if (framingRefusedFrom !== null && Buffer.from(res.getRemoteAddress()).toString('latin1') === framingRefusedFrom) {
+        ex.refusePipelined();
+        return;
+      }
+      // uWS 20.30 tells JS nothing about connections: the cap counts requests in progress.
+      if (live.size > maxActive) {
+        ex.sendFull(503, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
+        return;
+      }
       const rawHeaders: string[] = [];
       req.forEach((k, v) => { rawHeaders.push(k, v); });
       const head = {
@@ -211,6 +272,7 @@ export class UwsEngine implements Engine {
         rawHeaders,
         remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString('latin1'),
         scheme,
+        http10: false, // uWS 20.30 never delivers HTTP/1.0 requests (docs/security.md)
       };
       handler(head, ex, ex);
     };
@@ -219,7 +281,7 @@ export class UwsEngine implements Engine {
     if (tls) {
       for (const c of tls.certs) {
         for (const name of c.serverNames) {
-          this.app.addServerName(name.toLowerCase(), { cert_file_name: c.cert, key_file_name: c.key, passphrase: c.passphrase });
+          this.app.addServerName(name.toLowerCase(), { cert_file_name: c.cert, key_file_name: c.key, passphrase: c.passphrase, ssl_ciphers: ciphers } as never);
           this.app.domain(name.toLowerCase()).any('/*', onRequest);
         }
       }

@@ -54,7 +54,7 @@ export class GrpcH2Channel {
   private readonly secure: boolean;
 
   /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
-  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }) {
+  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }, private readonly maxMessageBytes = 4 * 1024 * 1024) {
     const u = new URL(target);
     this.secure = u.protocol === 'grpcs:';
     this.host = u.hostname.replace(/^\[|\]$/g, '');
@@ -114,7 +114,11 @@ export class GrpcH2Channel {
     frame.set(message, 5);
     stream.end(frame);
 
-    let pending: Buffer | null = null;
+    // Received bytes not yet a whole message: kept as a list and joined once per message
+    // (joining on every chunk is quadratic in the message size).
+    const parts: Buffer[] = [];
+    let partBytes = 0;
+    const maxMessage = this.maxMessageBytes;
     stream.on('response', (hdrs) => {
       const status = Number(hdrs[':status']);
       if (status !== 200) { end({ code: codeOfHttp(status), details: `upstream answered HTTP ${status}`, metadata: [] }); stream.close(NGHTTP2_CANCEL); return; }
@@ -124,15 +128,24 @@ export class GrpcH2Channel {
     });
     stream.on('data', (chunk: Buffer) => {
       if (ended) return;
-      let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
-      while (buf.length >= 5) {
-        const len = buf.readUInt32BE(1);
-        if (buf.length < 5 + len) break;
-        if (buf[0] !== 0) { end({ code: 13, details: 'the upstream sent a compressed message (not negotiated)', metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
+      parts.push(chunk);
+      partBytes += chunk.length;
+      for (;;) {
+        if (partBytes < 5) return;
+        if (parts[0]!.length < 5) parts.splice(0, parts.length, Buffer.concat(parts, partBytes));
+        const head = parts[0]!;
+        const len = head.readUInt32BE(1);
+        if (head[0] !== 0) { end({ code: 13, details: 'the upstream sent a compressed message (not negotiated)', metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
+        if (len > maxMessage) { end({ code: 8, details: `the upstream response message is over ${maxMessage} bytes`, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
+        if (partBytes < 5 + len) return;
+        const buf = parts.length === 1 ? head : Buffer.concat(parts, partBytes);
         h.onMessage(buf.subarray(5, 5 + len));
-        buf = buf.subarray(5 + len);
+        if (ended) return;
+        const rest = buf.subarray(5 + len);
+        parts.length = 0;
+        partBytes = rest.length;
+        if (rest.length) parts.push(rest);
       }
-      pending = buf.length ? Buffer.from(buf) : null;
     });
     stream.on('trailers', (t) => { trailers = t; });
     stream.on('error', () => { /* 'close' reports it */ });

@@ -9,17 +9,15 @@ import type { StreamControl, StreamEvent } from './task.js';
 export class StreamRelay {
   readonly workerPort: MessagePort;
   private readonly port: MessagePort;
-  started = false;
   sse = false;
   private waitingDrain = 0;
 
-  constructor(private readonly sink: ResponseSink, requestId: string, extra: string[] | null, private readonly done: () => void) {
+  constructor(sink: ResponseSink, requestId: string, extra: string[] | null) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.workerPort = port2;
     port1.on('message', (e: StreamEvent) => {
       if (e.type === 'head') {
-        this.started = true;
         const h = [...e.headers, 'x-request-id', requestId, 'cache-control', 'no-cache'];
         if (extra) h.push(...extra);
         sink.start(e.status, h, -1, false);
@@ -34,7 +32,6 @@ export class StreamRelay {
       } else {
         sink.end();
         this.close();
-        done();
       }
     });
   }

@@ -10,6 +10,8 @@ export interface PoolData {
   upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls }>;
   /** Int32 cancel flags shared with the front thread: slot = seq % length, value = seq when cancelled */
   cancelFlags: SharedArrayBuffer;
+  /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
+  maxMessageBytes: number;
 }
 
 export interface TaskBinding {

@@ -13,7 +13,7 @@ import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
 import type { PoolData, StreamControl, StreamEvent, TranscodeTask, TranscodeResult } from './task.js';
 
-let data: PoolData = { upstreams: {}, cancelFlags: new SharedArrayBuffer(4) };
+let data: PoolData = { upstreams: {}, cancelFlags: new SharedArrayBuffer(4), maxMessageBytes: 4 * 1024 * 1024 };
 let cancelFlags = new Int32Array(data.cancelFlags);
 let transfer = true;
 let upstreams = new Map<string, UpstreamState>();
@@ -34,7 +34,7 @@ function upstream(name: string): UpstreamState {
     const spec = data.upstreams[name]!;
     const root = loadProtos(spec.protos, spec.baseDir);
     // one channel per distinct target; weights repeat it in the rotation
-    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t, spec.tls)]));
+    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t, spec.tls, data.maxMessageBytes)]));
     u = { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers: new Map() };
     upstreams.set(name, u);
   }

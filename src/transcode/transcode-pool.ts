@@ -24,7 +24,7 @@ export class TranscodePool {
   private seq = 0;
 
   constructor(config: GatewayConfig) {
-    const data: PoolData = { upstreams: {}, cancelFlags: this.cancelBuffer };
+    const data: PoolData = { upstreams: {}, cancelFlags: this.cancelBuffer, maxMessageBytes: config.transcoding.maxMessageBytes };
     for (const [name, u] of Object.entries(config.upstreams)) {
       if (u.protocol !== 'grpc' || !u.protos) continue;
       // Weighted round-robin: a target appears `weight` times, spread over the cycle.

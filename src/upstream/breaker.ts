@@ -2,7 +2,9 @@
 // buckets; when at least minRequests were seen and the failure ratio reaches
 // failureRatio, it opens. Open: requests are refused (503 with Retry-After) until openMs
 // has passed. Half-open: up to halfOpenRequests probes go through; all succeeding closes
-// it, any failing opens it again.
+// it, any failing opens it again. A probe that ends without an outcome (the client left,
+// no target could be picked) gives its slot back; probes still unanswered after
+// halfOpenTimeoutMs reopen it, so half-open can never get stuck.
 import type { BreakerConfig } from '../config/types.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -23,19 +25,29 @@ export class CircuitBreaker {
     this.bucketMs = Math.max(1, Math.floor(cfg.windowMs / BUCKETS));
   }
 
-  /** May a request go to the upstream now? Counts a half-open probe when it does. */
-  allow(now: number): boolean {
+  private halfOpenedAt = 0;
+
+  /** May a request go to the upstream now? 'probe': yes, as one of the half-open probes (report its outcome, or releaseProbe). */
+  allow(now: number): boolean | 'probe' {
+    if (this.state === 'half-open' && now - this.halfOpenedAt >= this.cfg.halfOpenTimeoutMs) this.open(now);
     if (this.state === 'open') {
       if (now - this.openedAt < this.cfg.openMs) return false;
       this.state = 'half-open';
+      this.halfOpenedAt = now;
       this.probes = 0;
       this.probeSuccesses = 0;
     }
     if (this.state === 'half-open') {
       if (this.probes >= this.cfg.halfOpenRequests) return false;
       this.probes++;
+      return 'probe';
     }
     return true;
+  }
+
+  /** A probe ended without an outcome: its slot is free again. */
+  releaseProbe(): void {
+    if (this.state === 'half-open' && this.probes > 0) this.probes--;
   }
 
   /** Seconds until an open breaker lets probes through. */

@@ -40,11 +40,11 @@ export interface UpstreamHandler {
 export interface UpstreamRequest {
   method: string;
   path: string;
-  /** flat [name, value, ...], lower-case names; must include host */
+  /** flat [name, value, ...], lower-case names; must include host; no framing headers (the client writes them) */
   headers: string[];
   /** a stream, or a whole body already read (replayable: retries may send it again) */
   body: Readable | Buffer | null;
-  /** with a body: its length, or -1 to send it chunked */
+  /** with a body: its length, or -1 to send it chunked; without one: >= 0 sends that Content-Length (0), -1 none */
   contentLength: number;
 }
 
@@ -59,6 +59,8 @@ export interface ClientTls {
 
 export interface ClientOptions {
   connections: number;
+  /** exchanges waiting for a connection beyond this fail at once (UPSTREAM_QUEUE_FULL) */
+  maxQueue?: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
   tls?: ClientTls;
@@ -70,7 +72,30 @@ export class UpstreamError extends Error {
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** What must never reach an upstream head: CR, LF, NUL and other controls (header injection),
+ * and anything above 0xFF (written as latin1 it would turn into another byte: U+010D is CR). */
+const UNSAFE_IN_HEAD = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/;
+const UNSAFE_IN_TARGET = /[^\x21-\x7e]/;
+
+/** Builds the request head, or null when a part of it is unsafe to write (defence in depth:
+ * the front end already refused such requests; this also covers values the gateway made, such
+ * as JWT claims copied into headers). The framing headers are the client's own. */
+export function requestHead(req: UpstreamRequest): string | null {
+  if (UNSAFE_IN_TARGET.test(req.path) || UNSAFE_IN_TARGET.test(req.method)) return null;
+  const h = req.headers;
+  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!, value = h[i + 1]!;
+    if (name === 'content-length' || name === 'transfer-encoding') continue;
+    if (UNSAFE_IN_HEAD.test(value) || name === '' || UNSAFE_IN_TARGET.test(name) || name.includes(':')) return null;
+    head += `${name}: ${value}\r\n`;
+  }
+  if (req.body && req.contentLength < 0) head += 'transfer-encoding: chunked\r\n';
+  else if (req.contentLength >= 0) head += `content-length: ${req.body || req.contentLength > 0 ? req.contentLength : 0}\r\n`;
+  return head + '\r\n';
+}
 
 /** One request/response exchange on a connection. */
 class Exchange {
@@ -81,6 +106,8 @@ class Exchange {
   gotBytes = false;
   done = false;
   retried = false;
+  /** the whole request body was written (a connection is reusable only then) */
+  bodySent = false;
   headerAcc: string[] | null = null;
   constructor(readonly pool: Http1Pool, readonly req: UpstreamRequest, readonly handler: UpstreamHandler) {}
 }
@@ -147,6 +174,9 @@ class Connection {
       if (ex.informational) { ex.informational = false; return; }
       this.ex = null;
       ex.done = true;
+      // The upstream answered before the request body was all written: the rest of the body
+      // would be read as the next request on this connection. It is never reused.
+      if (!ex.bodySent) this.keepAlive = false;
       ex.handler.onComplete();
       this.pool.release(this);
     };
@@ -215,11 +245,12 @@ class Connection {
       else ex.handler.onConnected();
     }
     const { req } = ex;
-    const h = req.headers;
-    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
-    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
-    if (req.body && req.contentLength < 0) head += 'transfer-encoding: chunked\r\n';
-    head += '\r\n';
+    const head = requestHead(req);
+    if (head === null) {
+      this.fail(new UpstreamError('refusing to write an upstream request head with control or non-latin1 characters', 'UPSTREAM_INVALID_HEAD'));
+      return;
+    }
+    if (Buffer.isBuffer(req.body) || req.body === null) ex.bodySent = true;
     if (Buffer.isBuffer(req.body)) {
       this.socket.cork();
       this.socket.write(head, 'latin1');
@@ -247,7 +278,11 @@ class Connection {
       } else socket.write(c);
       if (socket.writableNeedDrain) body.pause();
     });
-    body.once('end', () => { cleanup(); if (chunked && this.ex === ex) socket.write('0\r\n\r\n', 'latin1'); });
+    body.once('end', () => {
+      cleanup();
+      ex.bodySent = true;
+      if (chunked && this.ex === ex) socket.write('0\r\n\r\n', 'latin1');
+    });
     body.once('error', (err) => {
       cleanup();
       if (this.ex !== ex) return;
@@ -286,6 +321,11 @@ export class Http1Pool {
       conn = new Connection(this);
       this.all.add(conn);
     } else {
+      if (this.queue.length >= (this.options.maxQueue ?? Infinity)) {
+        ex.done = true;
+        ex.handler.onError(new UpstreamError('the connection queue of this upstream target is full', 'UPSTREAM_QUEUE_FULL'));
+        return;
+      }
       this.queue.push(ex);
       return;
     }

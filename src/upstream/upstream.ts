@@ -36,6 +36,7 @@ export class Upstream {
     const tls = config.tls;
     this.clientOptions = {
       connections: config.connections,
+      maxQueue: config.maxQueue,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
       tls: tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecureSkipVerify, servername: tls.serverName } : undefined,

@@ -23,18 +23,33 @@ export function request(url: string, opts: { method?: string; headers?: Record<s
   });
 }
 
+export interface RawResult {
+  text: string;
+  /** the gateway closed the connection (not our timeout) */
+  closed: boolean;
+  /** a socket error; ECONNREFUSED means nothing listened: a dead gateway, never a pass */
+  error?: string;
+}
+
 /** Sends raw bytes, returns everything the server wrote before closing (or after timeoutMs). */
-export function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 3000): Promise<{ text: string; closed: boolean }> {
+export function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 3000): Promise<RawResult> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let text = '';
     let closed = false;
-    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed }); }, timeoutMs);
+    let error: string | undefined;
+    const timer = setTimeout(() => { s.destroy(); resolve({ text, closed, error }); }, timeoutMs);
     s.on('data', (d) => { text += d.toString('latin1'); });
-    s.on('error', () => undefined);
-    s.on('close', () => { closed = true; clearTimeout(timer); resolve({ text, closed }); });
+    s.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+    s.on('close', () => { closed = error !== 'ECONNREFUSED'; clearTimeout(timer); resolve({ text, closed, error }); });
     s.write(bytes);
   });
+}
+
+/** Asserts the gateway still accepts connections and answers (after a probe that might have crashed it). */
+export async function assertAlive(t: { ok: (v: unknown, m: string) => unknown }, port: number, what: string): Promise<void> {
+  const r = await rawExchange(port, 'GET /__alive HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 5000);
+  t.ok(r.error !== 'ECONNREFUSED' && statusOf(r.text) !== null, `${what}: the gateway is still alive (got ${r.error ?? statusOf(r.text)})`);
 }
 
 export function statusOf(rawResponse: string): number | null {
