@@ -9,12 +9,17 @@ import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { startUpstream } from './helpers/upstream.js';
 import { request, type Reply } from './helpers/client.js';
 import { makeCerts } from './helpers/certs.js';
+import { offerSuites, SUITES } from './helpers/tls-hello.js';
 
 const certs = makeCerts([
   { name: 'a.example', san: 'DNS:a.example' },
   { name: 'b.example', san: 'DNS:b.example' },
   { name: 'upstream', san: 'DNS:localhost,IP:127.0.0.1' },
+  { name: 'rsa.example', san: 'DNS:rsa.example', rsa: true },
 ]);
+
+/** OpenSSL's refusals of a protocol version or of every offered suite (server alerts). */
+const REFUSED_VERSION = /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION_NUMBER/;
 
 function handshake(port: number, servername: string | undefined, opts: tls.ConnectionOptions = {}): Promise<{ cn?: string; protocol?: string | null; authorized?: boolean; error?: string }> {
   return new Promise((resolve) => {
@@ -71,12 +76,15 @@ t.test('TLS', async (t) => {
           named: { targets: [{ url: `https://localhost:${securePort}` }], tls: { caFile: certs.caFile } },
           untrusted: { targets: [{ url: `https://127.0.0.1:${securePort}` }] },
           skip: { targets: [{ url: `https://127.0.0.1:${securePort}` }], tls: { insecureSkipVerify: true } },
+          // trusted CA, but the certificate is for localhost/127.0.0.1, not for this name
+          wrongName: { targets: [{ url: `https://127.0.0.1:${securePort}` }], tls: { caFile: certs.caFile, serverName: 'b.example' } },
         },
         routes: [
           { match: { prefix: '/verified' }, upstream: 'verified' },
           { match: { prefix: '/named' }, upstream: 'named' },
           { match: { prefix: '/untrusted' }, upstream: 'untrusted', retry: { attempts: 0 } },
           { match: { prefix: '/skip' }, upstream: 'skip' },
+          { match: { prefix: '/wrong-name' }, upstream: 'wrongName', retry: { attempts: 0 } },
           { match: { prefix: '/' }, upstream: 'plain' },
         ],
       }, engine);
@@ -98,7 +106,7 @@ t.test('TLS', async (t) => {
         t.equal((await handshake(gw.port, 'a.example', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
         for (const v of ['TLSv1', 'TLSv1.1'] as const) {
           const old = await handshake(gw.port, 'a.example', { minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' });
-          t.ok(old.error, `${v} refused (${old.error})`);
+          t.match(old.error ?? '', REFUSED_VERSION, `${v} refused by the server (${old.error})`);
         }
       });
 
@@ -129,7 +137,65 @@ t.test('TLS', async (t) => {
         t.equal(u.json.error.message, 'upstream TLS handshake failed');
         t.notMatch(u.body, /127\.0\.0\.1|at .*\.js/, 'no internal address or stack in the error');
         t.equal((await httpsGet(gw.port, '/skip', 'a.example')).status, 200, 'insecureSkipVerify');
+        const wrong = await httpsGet(gw.port, '/wrong-name', 'a.example');
+        t.equal(wrong.status, 502, 'a trusted certificate for another name is refused');
+        t.equal(wrong.json.error.message, 'upstream TLS handshake failed');
       });
+    });
+  }
+});
+
+t.test('TLS policy: Mozilla intermediate suites only, session resumption', async (t) => {
+  // A raw ClientHello offers exactly one suite: this machine's OpenSSL cannot offer 3DES itself.
+  const weak = ['TLS_RSA_WITH_3DES_EDE_CBC_SHA', 'TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA', 'TLS_RSA_WITH_AES_256_CBC_SHA', 'TLS_RSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA'] as const;
+  // Control: a server that accepts every suite answers these same hellos with a ServerHello.
+  const control = tls.createServer({ cert: readFileSync(certs.leaf['rsa.example']!.cert), key: readFileSync(certs.leaf['rsa.example']!.key), ciphers: 'ALL:@SECLEVEL=0' }, (c) => c.end());
+  await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+  t.teardown(() => control.close());
+  const controlPort = (control.address() as { port: number }).port;
+  for (const name of weak.filter((n) => !n.includes('3DES'))) {
+    t.equal(await offerSuites(controlPort, [SUITES[name]], 'rsa.example'), 'server-hello', `control: a permissive server takes ${name}`);
+  }
+  for (const engine of ENGINES) {
+    await t.test(`${engine} engine`, async (t) => {
+      const up = await startUpstream();
+      const gw = await startGatewayProcess({
+        listen: { host: '127.0.0.1', port: 0, tls: { cert: certs.leaf['rsa.example']!.cert, key: certs.leaf['rsa.example']!.key } },
+        upstreams: { up: { targets: [{ url: up.url }] } },
+        routes: [{ match: { prefix: '/' }, upstream: 'up' }],
+      }, engine);
+      t.teardown(async () => { await gw.stop(); await up.close(); });
+      for (const name of weak) {
+        t.equal(await offerSuites(gw.port, [SUITES[name]], 'rsa.example'), 'alert', `${name}: refused with an alert`);
+      }
+      for (const name of ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256'] as const) {
+        t.equal(await offerSuites(gw.port, [SUITES[name]], 'rsa.example'), 'server-hello', `${name}: accepted`);
+      }
+      const good = await handshake(gw.port, 'rsa.example', { maxVersion: 'TLSv1.2' });
+      t.equal(good.protocol, 'TLSv1.2', 'a real TLS 1.2 client connects');
+
+      for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+        const first = await new Promise<{ session?: Buffer; reused: boolean }>((resolve) => {
+          let session: Buffer | undefined;
+          const s = tls.connect({ host: '127.0.0.1', port: gw.port, servername: 'rsa.example', ca: certs.ca, minVersion: version, maxVersion: version }, () => {
+            s.write('GET / HTTP/1.1\r\nHost: rsa.example\r\nConnection: close\r\n\r\n');
+          });
+          s.on('session', (sess: Buffer) => { session = sess; });
+          s.on('data', () => undefined);
+          s.on('close', () => resolve({ session, reused: false }));
+          s.on('error', () => resolve({ session, reused: false }));
+        });
+        t.ok(first.session, `${version}: the server gave a session (ticket or id)`);
+        const second = await new Promise<boolean>((resolve) => {
+          const s = tls.connect({ host: '127.0.0.1', port: gw.port, servername: 'rsa.example', ca: certs.ca, minVersion: version, maxVersion: version, session: first.session }, () => {
+            const reused = s.isSessionReused();
+            s.end();
+            resolve(reused);
+          });
+          s.on('error', () => resolve(false));
+        });
+        t.equal(second, true, `${version}: the second connection resumed the session`);
+      }
     });
   }
 });

@@ -13,15 +13,16 @@ export interface TestCerts {
   leaf: Record<string, { cert: string; key: string }>;
 }
 
-export function makeCerts(names: Array<{ name: string; san: string }>): TestCerts {
+/** `rsa`: an RSA-2048 leaf (static-RSA suites need one to be offered at all); else EC P-256. */
+export function makeCerts(names: Array<{ name: string; san: string; rsa?: boolean }>): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), 'gw-certs-'));
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=edge-gateway test CA');
   const leaf: TestCerts['leaf'] = {};
-  for (const { name, san } of names) {
+  for (const { name, san, rsa } of names) {
     writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-    run('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    run('req', ...(rsa ? ['-newkey', 'rsa:2048', '-nodes'] : ec), '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
     run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
     leaf[name] = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   }
