@@ -58,7 +58,7 @@ for (const engine of ENGINES) {
       }
       // A true hop-by-hop nomination still works: the header is dropped, the request served.
       const before = up.seen.length;
-      const ok = await send(gw, 'GET /hop HTTP/1.1\r\nHost: a\r\nConnection: x-private\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n');
+      const ok = await send(gw, 'GET /hop HTTP/1.1\r\nHost: a\r\nConnection: x-private, close\r\nX-Private: 1\r\nContent-Length: 0\r\n\r\n');
       t.equal(ok.status, 200);
       t.equal(up.seen[before]?.headers['x-private'], undefined, 'a nominated hop-by-hop header is removed');
       t.equal(up.seen[before]?.headers['content-length'], '0', 'the gateway writes the framing itself');
@@ -99,7 +99,7 @@ for (const engine of ENGINES) {
     await t.test('one normal form: encoded and doubled paths meet the protected route, and are forwarded normalised', async (t) => {
       for (const path of ['/%61dmin/users', '//admin/users', '/public/../admin/users', '/public/%2e%2e/admin/users', '/ADMIN/../admin/users']) {
         const before = up.seen.length;
-        const r = await send(gw, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        const r = await send(gw, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
         t.equal(r.status, 401, `${path}: the /admin route answers (credentials missing)`);
         t.equal(up.seen.length, before, `${path}: not forwarded`);
       }
@@ -112,7 +112,7 @@ for (const engine of ENGINES) {
     await t.test('encoded slashes, backslashes and ";" are refused unless the route opts in', async (t) => {
       const before = up.seen.length;
       for (const path of ['/admin%2Fusers', '/x/admin%5cusers', '/x\\admin', '/x;jsessionid=1']) {
-        const r = await send(gw, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        const r = await send(gw, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
         t.equal(r.status, 400, `${path}: 400`);
         t.match(bodyOf(r.text)?.error?.message ?? '', /does not accept/);
       }
@@ -177,9 +177,9 @@ for (const engine of ENGINES) {
 
     await t.test('X-Forwarded-For: every line counts, a client-sent line in front is not believed', async (t) => {
       // The peer (127.0.0.1) is a trusted proxy that appended its own line after the client's.
-      const r = await send(gw, 'GET /internal/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n');
+      const r = await send(gw, 'GET /internal/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n');
       t.equal(r.status, 403, 'the right-most untrusted address (10.9.9.9) is the client: denied');
-      const ok = await send(gw, 'GET /internal/x HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n');
+      const ok = await send(gw, 'GET /internal/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n');
       t.equal(ok.status, 200, '1.2.3.4 appended last is the client: allowed');
     });
 
