@@ -23,7 +23,7 @@ import { IpFilter, blockListOf } from '../auth/ip-filter.js';
 import { CorsPolicy } from '../auth/cors.js';
 import { RequestValidator } from '../auth/request-validation.js';
 import type { BlockList } from 'node:net';
-import { PATH_FLAG_NAMES } from '../router/normalise-path.js';
+import { ENCODED_SLASH, PATH_FLAG_NAMES } from '../router/normalise-path.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -118,7 +118,9 @@ function compileRoute(r: RouteConfig, index: number, upstream: Upstream | null, 
     cors: r.cors ? new CorsPolicy(r.cors) : null,
     validator: r.validate ? new RequestValidator(r.validate) : null,
     preserveHost: r.preserveHost,
-    allowInPath: r.allowInPath.reduce((bits, name) => bits | PATH_FLAG_NAMES[name]!, 0),
+    // A transcoding route's path becomes field values by HttpRule rules (a multi-segment
+    // variable keeps %2F): no upstream re-reads it as a path, so an encoded slash is fine there.
+    allowInPath: r.allowInPath.reduce((bits, name) => bits | PATH_FLAG_NAMES[name]!, r.transcode ? ENCODED_SLASH : 0),
   });
 }
 
