@@ -141,10 +141,8 @@ export class ProxyCall implements UpstreamHandler {
           : new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
       }, connect ? timeouts.connectMs! : timeouts.firstByteMs!);
     }
-    const headers = this.plan.headers;
-    headers.push('host', this.plan.preservedHost ?? target.authority);
-    target.pool.dispatch({ path: this.plan.path, method: this.plan.method, headers, body: this.plan.body, contentLength: this.plan.contentLength }, this);
-    headers.length -= 2;
+    const p = this.plan;
+    target.pool.dispatch({ path: p.path, method: p.method, host: p.preservedHost ?? target.authority, headers: p.headers, body: p.body, contentLength: p.contentLength }, this);
   }
 
   /** Ends the running attempt with `err` (its onError decides about retrying). */

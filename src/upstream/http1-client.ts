@@ -40,7 +40,10 @@ export interface UpstreamHandler {
 export interface UpstreamRequest {
   method: string;
   path: string;
-  /** flat [name, value, ...], lower-case names; must include host; no framing headers (the client writes them) */
+  /** the Host header's value (written first) */
+  host: string;
+  /** flat [name, value, ...], lower-case names; no Host and no framing headers (the client writes those).
+   * Not changed while the exchange is queued or retried: it is read when the head is written. */
   headers: string[];
   /** a stream, or a whole body already read (replayable: retries may send it again) */
   body: Readable | Buffer | null;
@@ -83,12 +86,12 @@ const UNSAFE_IN_TARGET = /[^\x21-\x7e]/;
  * the front end already refused such requests; this also covers values the gateway made, such
  * as JWT claims copied into headers). The framing headers are the client's own. */
 export function requestHead(req: UpstreamRequest): string | null {
-  if (UNSAFE_IN_TARGET.test(req.path) || UNSAFE_IN_TARGET.test(req.method)) return null;
+  if (UNSAFE_IN_TARGET.test(req.path) || UNSAFE_IN_TARGET.test(req.method) || UNSAFE_IN_TARGET.test(req.host)) return null;
   const h = req.headers;
-  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+  let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.host}\r\n`;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!, value = h[i + 1]!;
-    if (name === 'content-length' || name === 'transfer-encoding') continue;
+    if (name === 'content-length' || name === 'transfer-encoding' || name === 'host') continue;
     if (UNSAFE_IN_HEAD.test(value) || name === '' || UNSAFE_IN_TARGET.test(name) || name.includes(':')) return null;
     head += `${name}: ${value}\r\n`;
   }
