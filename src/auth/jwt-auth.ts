@@ -13,7 +13,8 @@ import type { Authenticator, Identity, Rejection, Verdict } from './identity.js'
 import { JwksSource, KeyUnavailableError, staticKeyResolver, type KeyResolver } from './jwt-keys.js';
 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;
-const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+// Claims copied into headers: visible ASCII only (anything else could not be forwarded as is).
+const UNSAFE_HEADER_VALUE = /[^\t\x20-\x7e]/;
 
 
 function headerValueOf(v: unknown): string | undefined {

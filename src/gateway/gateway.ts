@@ -206,6 +206,10 @@ export class Gateway {
       return;
     }
     const requestId = scanned.requestId;
+    if (!scanned.hostHeader && !head.http10) {
+      sendError(sink, new GatewayError('bad_request', 'an HTTP/1.1 request needs a Host header'), requestId, null, 'framing'); // RFC 9112 3.2
+      return;
+    }
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
     const req = new Pending(table, head, sink, requestId, hasBody);
     const method = head.method;
