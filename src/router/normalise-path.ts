@@ -4,7 +4,8 @@
 //
 // - Only printable ASCII: control characters, spaces, DEL and bytes >= 0x80 are a 400
 //   (uWS hands bytes >= 0x80 to JS as UTF-8; they could not be forwarded as sent anyway).
-// - `#` is a 400 (a fragment is never part of a request target); a malformed escape is a 400.
+// - `#` is a 400 (a fragment is never part of a request target); so are a malformed
+//   escape and an encoded control character (%00-%1F, %7F).
 // - Escapes of unreserved characters are decoded (`%61` → `a`, `%2e` → `.`), other escapes
 //   get upper-case hex (`%2f` → `%2F`), dot segments are resolved (RFC 3986 5.2.4, so also
 //   encoded ones), repeated slashes are merged (nginx's merge_slashes; configurable).
@@ -46,6 +47,9 @@ export function normalisePath(raw: string, mergeSlashes: boolean): PathResult {
       const h = hexValue(raw.charCodeAt(i + 1)), l = hexValue(raw.charCodeAt(i + 2));
       if (h < 0 || l < 0) return { ok: false, reason: 'malformed percent-escape in the path' };
       const v = h * 16 + l;
+      // An encoded control character (%00 truncates C strings, %0D%0A splits headers a
+      // backend may build from the path) has no business in a path.
+      if (v < 0x20 || v === 0x7f) return { ok: false, reason: 'an encoded control character in the path' };
       if (v === 0x2f || v === 0x5c) flags |= ENCODED_SLASH;
       work = true;
       i += 2;
