@@ -165,6 +165,7 @@ t.test('JWKS fetches: no redirects, a size limit', async (t) => {
   t.equal((await ask()).status, 401, 'a redirect is not followed: no keys');
   mode = 'huge';
   t.equal((await ask()).status, 401, 'a 2 MB key set is refused');
+  for (let i = 0; i < 40 && !/JWKS response over 1048576 bytes/.test(gw.output()); i++) await new Promise((r) => setTimeout(r, 50)); // the log is written asynchronously
   t.match(gw.output(), /JWKS response over 1048576 bytes/);
   mode = 'ok';
   t.equal((await ask()).status, 200, 'the configured URL answering properly: verified');

@@ -283,10 +283,13 @@ t.test('grpcs:// upstreams: the certificate is verified with the configured CA',
     upstreams: {
       verified: { protocol: 'grpc', targets: target, protos, tls: { caFile: certs.caFile } },
       untrusted: { protocol: 'grpc', targets: target, protos },
+      // the CA is trusted, but the certificate names localhost/127.0.0.1, not this name
+      wrongName: { protocol: 'grpc', targets: target, protos, tls: { caFile: certs.caFile, serverName: 'other.example' } },
     },
     routes: [
       { match: { host: 'verified.test', prefix: '/' }, transcode: { upstream: 'verified' } },
       { match: { host: 'untrusted.test', prefix: '/' }, transcode: { upstream: 'untrusted' }, timeoutMs: 2000 },
+      { match: { host: 'wrong-name.test', prefix: '/' }, transcode: { upstream: 'wrongName' }, timeoutMs: 2000 },
     ],
   }, 'uws');
   t.teardown(async () => { await gw.stop(); await server.close(); });
@@ -296,6 +299,8 @@ t.test('grpcs:// upstreams: the certificate is verified with the configured CA',
   const bad = await request(`${gw.url}/v1/shelves/classics/books/1`, { headers: { host: 'untrusted.test' } });
   t.equal(bad.status, 503, 'a certificate from an unknown CA: no connection');
   t.equal(bad.json.message, 'the upstream is unavailable');
+  const wrong = await request(`${gw.url}/v1/shelves/classics/books/1`, { headers: { host: 'wrong-name.test' } });
+  t.equal(wrong.status, 503, 'a trusted certificate for another name: no connection');
 });
 
 t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {

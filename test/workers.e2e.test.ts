@@ -86,3 +86,25 @@ t.test('the node engine runs one thread whatever workers says', async (t) => {
   t.match(gw.output(), /node engine runs one front-end thread/);
   t.equal((await request(`${gw.url}/x`)).status, 200);
 });
+
+t.test('an exception that escapes in a front-end thread is logged; the thread keeps serving', async (t) => {
+  const up = await startUpstream();
+  const gw = await startGatewayProcess({
+    workers: 2,
+    upstreams: { up: { targets: [{ url: up.url }] } },
+    routes: [{ match: { prefix: '/' }, upstream: 'up' }],
+  }, 'uws', { GATEWAY_TEST_THREAD_THROW_MS: '300' });
+  t.teardown(async () => { await gw.stop(); await up.close(); });
+  await new Promise((r) => setTimeout(r, 1000));
+  t.match(gw.output(), /uncaught exception in a front-end thread; still serving/, 'the escaped exception is logged');
+  t.match(gw.output(), /injected fault/);
+  const health = await request(`${gw.adminUrl}/admin/health`);
+  t.equal(health.status, 200, 'both threads answer the admin query');
+  t.equal(health.json.workers, 2);
+  let ok = 0;
+  for (let i = 0; i < 40; i++) if ((await request(`${gw.url}/x${i}`)).status === 200) ok++;
+  t.equal(ok, 40, 'requests are served');
+  t.equal((await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' })).status, 200, 'a reload reaches both threads');
+  t.equal(gw.proc.exitCode, null, 'the process lives');
+  t.notMatch(gw.output(), /died|Assertion failed/);
+});

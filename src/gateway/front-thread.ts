@@ -10,7 +10,7 @@ import { drain } from './drain.js';
 import { upstreamStatus } from './admin-state.js';
 import { log } from '../observability/logger.js';
 
-export interface ThreadData { config: GatewayConfig; shared: SharedState; port: number; index: number }
+export interface ThreadData { config: GatewayConfig; shared: SharedState; port: number; index: number; /** started to replace one that died */ replacement?: boolean }
 
 /** Requests that get a reply (matched by id). A reload is two-phase across threads: every
  * thread prepares (compiles, resolves DNS), then all commit, or all discard. */
@@ -31,7 +31,8 @@ const data = workerData as ThreadData;
 const post = (m: FromThread) => port.postMessage(m);
 
 // Every request continuation is guarded; what still escapes is logged and the thread keeps
-// serving (its death would drop every connection it holds).
+// serving. It must: a thread that ends while its uWS App is open aborts the whole process
+// (node's "uv_loop_close() while having open handles" assertion, measured here).
 process.on('uncaughtException', (e) => log.error({ err: { message: e.message, stack: e.stack }, thread: data.index }, 'uncaught exception in a front-end thread; still serving'));
 process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), thread: data.index }, 'unhandled rejection in a front-end thread; still serving'));
 
@@ -75,6 +76,9 @@ async function main(): Promise<void> {
   });
   log.debug({ thread: data.index }, 'front-end thread listening');
   post({ type: 'listening' });
+  // Fault injection for one test only (test/workers.e2e): an exception escapes in thread 1.
+  const throwAfter = Number(process.env.GATEWAY_TEST_THREAD_THROW_MS);
+  if (throwAfter > 0 && data.index === 1 && !data.replacement) setTimeout(() => { throw new Error('injected fault'); }, throwAfter);
 }
 
 void main();

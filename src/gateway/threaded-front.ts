@@ -95,13 +95,14 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
   }
   let current = config;
   let stopping = false;
-  /** A thread that dies (it should not: every request is guarded) is logged and replaced, on the running config. */
+  /** A thread that exits (it should not: escaped exceptions are logged, and one that ends with
+   * its uWS App open takes the process with it) is logged and replaced, on the running config. */
   const watch = (thread: FrontThread, index: number) => {
     thread.worker.once('exit', (code) => {
       if (stopping) return;
       log.error({ thread: index, code }, 'a front-end thread died; starting a new one');
       const i = threads.indexOf(thread);
-      startThread({ config: current, shared, port, index }).then(
+      startThread({ config: current, shared, port, index, replacement: true }).then(
         (fresh) => { if (i >= 0) threads[i] = fresh; watch(fresh, index); if (stopping) void fresh.worker.terminate(); },
         (e: Error) => log.error({ thread: index, err: e.message }, 'could not replace a front-end thread'),
       );
