@@ -89,6 +89,8 @@ async function main(): Promise<void> {
     { name: 'direct (upstream)', start: async () => null },
     ...(nginxBin ? [{ name: 'nginx', start: () => startNginx(nginxBin, PROXY_CORE, upstream.port) }] : []),
     { name: 'gateway (uws)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('uws', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
+    // BENCH_BASELINE_CLI: another build's dist/src/cli.js (e.g. the previous main) in the same run
+    ...(process.env.BENCH_BASELINE_CLI ? [{ name: 'gateway (uws) baseline', start: () => startProc(PROXY_CORE, process.execPath, [process.env.BENCH_BASELINE_CLI!, '--config', gatewayConfig('uws', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) }] : []),
     { name: 'gateway (node)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('node', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
     { name: '@fastify/http-proxy', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fastify-proxy.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
     { name: 'fast-gateway', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fast-gateway.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
