@@ -74,7 +74,7 @@ t.test('router: any request path against any route set: a result, never a throw'
       if (m.kind === 'method-not-allowed') return m.allow.length > 0 && !m.allow.includes(method);
       return m.kind === 'not-found';
     },
-  ), { ...params, numRuns: Math.min(RUNS, 20_000) });
+  ), params);
   t.pass('route sets and paths');
 });
 
@@ -96,7 +96,7 @@ t.test('config loader: any JSON value is a config or a ConfigError listing probl
   })).v;
   fc.assert(fc.property(fc.oneof(value, fc.dictionary(key, value, { maxKeys: 6 })), (raw) => {
     try { validateConfig(raw); return true; } catch (e) { return e instanceof ConfigError && e.problems.length > 0 && e.problems.every((p) => typeof p === 'string'); }
-  }), { ...params, numRuns: Math.min(RUNS, 20_000) });
+  }), params);
   t.pass('configs');
 });
 
@@ -115,6 +115,6 @@ t.test('JSON ⇄ protobuf codec: any JSON into any demo message is a message or 
     const bytes = type.encode(type.fromObject(obj)).finish();
     JSON.stringify(messageOut(type, type.decode(bytes) as unknown as Record<string, unknown>, { emitDefaults: false, root }));
     return true;
-  }), { ...params, numRuns: Math.min(RUNS, 50_000) });
+  }), params);
   t.pass('JSON values');
 });

@@ -12,6 +12,7 @@ import type { CompiledRoute } from '../gateway/route-table.js';
 import type { RequestBodyStream } from './request-body.js';
 import { isHopByHop } from './request-headers.js';
 import { applyHeaderOps } from './header-ops.js';
+import { log } from '../observability/logger.js';
 
 export type ErrorResponder = (sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]) => void;
 
@@ -62,6 +63,7 @@ export function upstreamError(err: Error & { code?: string }): GatewayError {
   }
   if (err.code === 'UPSTREAM_POOL_CLOSED') return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
   if (err.code === 'UPSTREAM_QUEUE_FULL') return new GatewayError('service_unavailable', 'upstream is saturated (connection queue full); try again', 'upstream', true);
+  if (err.code === 'UPSTREAM_HANDLER_FAILED') return new GatewayError('internal_error', 'internal error', 'internal');
   if (err.code === 'UPSTREAM_INVALID_HEAD') return new GatewayError('internal_error', 'the upstream request would carry an invalid header', 'internal');
   if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
   if (err.code === 'UPSTREAM_TLS') return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
@@ -97,11 +99,23 @@ export class ProxyCall implements UpstreamHandler {
     this.upstream = route.upstream!;
     this.headless = plan.method === 'HEAD';
     this.retriesLeft = route.retry.attempts;
-    this.totalTimer = setTimeout(() => {
+    this.totalTimer = setTimeout(this.guard(() => {
       this.totalTimer = null;
       this.fail(new GatewayError('upstream_timeout', `upstream did not answer within ${route.timeouts.totalMs} ms`, 'upstream', true));
-    }, route.timeouts.totalMs);
-    sink.onAborted(() => this.fail(new GatewayError('bad_request', 'client closed the connection')));
+    }), route.timeouts.totalMs);
+    sink.onAborted(this.guard(() => this.fail(new GatewayError('bad_request', 'client closed the connection'))));
+  }
+
+  /** A timer or abort callback: a throw ends this call with a 500 (logged), never the process. */
+  private guard(fn: () => void): () => void {
+    return () => {
+      try { fn(); } catch (e) {
+        log.error({ err: (e as Error).message, stack: (e as Error).stack, requestId: this.plan.requestId }, 'proxy call failed');
+        this.retriesLeft = 0;
+        if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = null; }
+        if (!this.finished) this.finishWithError(new GatewayError('internal_error', 'internal error', 'internal'));
+      }
+    };
   }
 
   start(): void {
@@ -134,12 +148,12 @@ export class ProxyCall implements UpstreamHandler {
     const { timeouts } = this.plan.route;
     if (timeouts.connectMs !== undefined || timeouts.firstByteMs !== undefined) {
       const connect = timeouts.connectMs !== undefined;
-      this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = setTimeout(this.guard(() => {
         this.attemptTimer = null;
         this.abortAttempt(connect
           ? Object.assign(new Error(`connect timeout after ${timeouts.connectMs} ms`), { code: 'UPSTREAM_CONNECT_TIMEOUT' })
           : new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
-      }, connect ? timeouts.connectMs! : timeouts.firstByteMs!);
+      }), connect ? timeouts.connectMs! : timeouts.firstByteMs!);
     }
     const p = this.plan;
     target.pool.dispatch({ path: p.path, method: p.method, host: p.preservedHost ?? target.authority, headers: p.headers, body: p.body, contentLength: p.contentLength }, this);
@@ -175,10 +189,10 @@ export class ProxyCall implements UpstreamHandler {
     clearTimeout(this.attemptTimer);
     this.attemptTimer = null;
     if (timeouts.firstByteMs !== undefined) {
-      this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = setTimeout(this.guard(() => {
         this.attemptTimer = null;
         this.abortAttempt(new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
-      }, timeouts.firstByteMs);
+      }), timeouts.firstByteMs);
     }
   }
 
@@ -278,7 +292,7 @@ export class ProxyCall implements UpstreamHandler {
     this.retriesDone++;
     const base = this.plan.route.retry.backoffMs * 2 ** (this.retriesDone - 1);
     const delay = base * (0.5 + Math.random()); // jitter: 0.5–1.5 × base
-    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.attempt(avoid); }, delay);
+    this.retryTimer = setTimeout(this.guard(() => { this.retryTimer = null; this.attempt(avoid); }), delay);
   }
 
   private endAttempt(): void {

@@ -130,7 +130,15 @@ class Connection {
     const onBytes = (d: Buffer) => {
       if (this.closed) return;
       if (this.ex) this.ex.gotBytes = true;
-      const r = this.parser.execute(d);
+      let r: number | Error;
+      try {
+        r = this.parser.execute(d);
+      } catch (e) {
+        // A handler (onHeaders, onData, onComplete) threw inside the parser: this exchange
+        // fails (the connection is not reused); the socket callback must not throw.
+        this.fail(Object.assign(new UpstreamError(`upstream response handler failed: ${(e as Error).message}`, 'UPSTREAM_HANDLER_FAILED'), { cause: e }));
+        return;
+      }
       if (r instanceof Error) this.fail(new UpstreamError('invalid upstream response', (r as Error & { code?: string }).code ?? 'HPE_INVALID'));
     };
     if (url.protocol === 'https:') {
