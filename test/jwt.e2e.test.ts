@@ -167,10 +167,12 @@ t.test('JWT', async (t) => {
         const noExp = await get('/hs', hs256({ sub: 'svc' }, HS_SECRET));
         t.equal(noExp.status, 401);
         t.match(noExp.json.error.message, /exp/);
-        const short = hs256({ sub: 'svc', exp: now() + 1 }, HS_SECRET);
+        // exp two seconds ahead (one could be ~0 ms on a second boundary), then wait past it
+        const exp = now() + 2;
+        const short = hs256({ sub: 'svc', exp }, HS_SECRET);
         t.equal((await get('/hs', short)).status, 200);
         t.equal((await get('/hs', short)).status, 200, 'again (from the cache)');
-        await new Promise((r) => setTimeout(r, 2100));
+        await new Promise((r) => setTimeout(r, exp * 1000 + 150 - Date.now()));
         t.equal((await get('/hs', short)).status, 401, 'expired: the cached verdict is gone');
       });
 

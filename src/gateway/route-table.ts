@@ -133,7 +133,6 @@ export class RouteTable {
   readonly ipFilter: IpFilter | null;
   /** proxies whose X-Forwarded-For is believed */
   readonly trustedProxies: BlockList | null;
-  readonly authenticators: ReadonlyMap<string, Authenticator>;
   readonly consumers: ConsumerRegistry;
   /** runs the transcoding routes' calls; null without such routes */
   readonly transcodePool: TranscodePool | null;
@@ -158,7 +157,6 @@ export class RouteTable {
     for (const [name, a] of Object.entries(config.auth)) {
       authenticators.set(name, a.type === 'jwt' ? new JwtAuthenticator(name, a, consumers) : new ApiKeyAuthenticator(a, consumers));
     }
-    this.authenticators = authenticators;
     for (const a of authenticators.values()) void a.start?.(); // JWKS prefetch; the first request waits for it if needed
     const roots = new Map<string, protobuf.Root>();
     const rootOf = (name: string) => {

@@ -10,7 +10,7 @@ import type { Target, Upstream } from '../upstream/upstream.js';
 import type { ResponseSink } from '../server/types.js';
 import type { CompiledRoute } from '../gateway/route-table.js';
 import type { RequestBodyStream } from './request-body.js';
-import { isHopByHop } from './request-headers.js';
+import { connectionTokens, isHopByHop } from './request-headers.js';
 import { applyHeaderOps } from './header-ops.js';
 import { log } from '../observability/logger.js';
 
@@ -215,7 +215,7 @@ export class ProxyCall implements UpstreamHandler {
         case 'content-length': contentLength = Number(rawHeaders[i + 1]); continue;
         case 'date': continue; // both front ends write their own
         case 'connection':
-          named = rawHeaders[i + 1]!.toLowerCase().split(',').map((t) => t.trim());
+          named = connectionTokens(rawHeaders[i + 1]!);
           continue;
       }
       if (isHopByHop(name)) continue;

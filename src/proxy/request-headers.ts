@@ -49,8 +49,8 @@ export function isHopByHop(name: string): boolean {
 
 const REQUEST_ID = /^[A-Za-z0-9._:+\/=-]{1,128}$/;
 
-/** Tokens of a Connection header that name further hop-by-hop headers. */
-function connectionTokens(value: string): string[] {
+/** Tokens of a Connection header that name further hop-by-hop headers (requests and responses). */
+export function connectionTokens(value: string): string[] {
   return value.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
 }
 

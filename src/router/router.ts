@@ -98,7 +98,6 @@ export class Router<R extends Routable> {
   private readonly exactHosts = new Map<string, Tree<R>>();
   private readonly suffixHosts: Array<{ suffix: string; tree: Tree<R> }> = [];
   private readonly anyHost: Tree<R> = { root: new Node<R>() };
-  readonly size: number;
 
   constructor(specs: RouteSpec<R>[]) {
     const order = new Map<R, number>();
@@ -124,7 +123,6 @@ export class Router<R extends Routable> {
     });
     this.suffixHosts.sort((a, b) => b.suffix.length - a.suffix.length);
     for (const t of [this.anyHost, ...this.exactHosts.values(), ...this.suffixHosts.map((h) => h.tree)]) sortTree(t.root, order);
-    this.size = specs.length;
   }
 
   match(input: MatchInput): MatchResult<R> {

@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import { serverNameFor } from '../upstream/sni.js';
 
 export interface GrpcStatus {
   code: number;
@@ -69,7 +70,7 @@ export class GrpcH2Channel {
     // Small frames both ways: Nagle would hold them back.
     const next = this.secure
       ? http2.connect(`https://${host}:${port}`, {
-        createConnection: () => tls.connect({ host, port, ALPNProtocols: ['h2'], ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true, servername: o?.servername ?? (net.isIP(host) ? undefined : host) }).setNoDelay(true),
+        createConnection: () => tls.connect({ host, port, ALPNProtocols: ['h2'], ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true, servername: serverNameFor(host, o?.servername) }).setNoDelay(true),
       })
       : http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host, port, noDelay: true }) });
     const forget = () => { if (this.session === next) this.session = null; };

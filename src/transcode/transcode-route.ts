@@ -39,7 +39,6 @@ export class TranscodeRoute {
     }));
   }
 
-  get size(): number { return this.bindings.length; }
 
   match(method: string, path: string): TranscodeMatch {
     const split = splitPath(path);

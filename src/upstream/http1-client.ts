@@ -6,6 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
+import { serverNameFor } from './sni.js';
 import type { Readable } from 'node:stream';
 
 const require = createRequire(import.meta.url);
@@ -143,7 +144,7 @@ class Connection {
     };
     if (url.protocol === 'https:') {
       const o = pool.options.tls;
-      const servername = o?.servername ?? (net.isIP(host) ? undefined : host);
+      const servername = serverNameFor(host, o?.servername);
       this.socket = tls.connect({ host, port, servername, ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true });
       this.socket.on('data', onBytes);
     } else {
