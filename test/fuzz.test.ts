@@ -51,9 +51,10 @@ t.test('path normaliser: never throws; output is printable, dot-free, slash-merg
     if (/\/\.\.?(\/|$)/.test(p)) return false;
     if (merge && p.includes('//')) return false;
     if (/%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])/.test(p)) return false; // unreserved escapes are decoded
+    // A flag can only go away (a "\\" segment removed by ".."), never appear.
     const again = normalisePath(p, merge);
-    return again.ok && again.path === p && again.flags === r.flags;
-  }), params);
+    return again.ok && again.path === p && (again.flags & ~r.flags) === 0;
+  }), { ...params, examples: [['/\\/..', false]] });
   t.pass(`${RUNS} paths`);
 });
 
@@ -115,6 +116,6 @@ t.test('JSON ⇄ protobuf codec: any JSON into any demo message is a message or 
     const bytes = type.encode(type.fromObject(obj)).finish();
     JSON.stringify(messageOut(type, type.decode(bytes) as unknown as Record<string, unknown>, { emitDefaults: false, root }));
     return true;
-  }), params);
+  }), { ...params, examples: [[5, { '@type': '' }], [5, { '@type': 'type.googleapis.com/demo' }]] }); // found by a 10^6 run: Any with an empty or package type URL
   t.pass('JSON values');
 });

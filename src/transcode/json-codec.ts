@@ -183,7 +183,11 @@ const SPECIAL: Record<string, true> = { Timestamp: true, Duration: true, FieldMa
 
 export function lookupAnyType(root: protobuf.Root, typeUrl: string, at: string): Type {
   const name = typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
-  try { return root.lookupType(name); } catch { throw new JsonMappingError(`${at}: unknown type "${typeUrl}" in Any`); }
+  // An empty or namespace name would look up the root or a package, not a message (found by the fuzzer).
+  let t: unknown;
+  try { t = name ? root.lookupType(name) : null; } catch { t = null; }
+  if (!(t instanceof protobuf.Type)) throw new JsonMappingError(`${at}: unknown type "${typeUrl}" in Any`);
+  return t;
 }
 
 function fieldIn(f: Field, v: unknown, at: string, o: DecodeOptions): unknown {
