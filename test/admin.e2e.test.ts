@@ -45,6 +45,12 @@ t.test('admin API without a token (loopback)', async (t) => {
     t.match(text, /acme/, 'other header values stay');
   });
 
+  await t.test('/admin/routes lists every route with its name, match and upstream', async (t) => {
+    const r = await admin(port, '/admin/routes');
+    t.equal(r.status, 200);
+    t.same(r.json, [{ name: 'route-0', match: { prefix: '/' }, upstream: 'up' }]);
+  });
+
   await t.test('Host must name the admin listener or localhost (DNS rebinding)', async (t) => {
     t.equal((await admin(port, '/admin/health')).status, 200, '127.0.0.1:port');
     t.equal((await admin(port, '/admin/health', { headers: { host: `localhost:${port}` } })).status, 200, 'localhost:port');

@@ -108,7 +108,7 @@ t.test('consistent-hash: a key sticks to its target; adding a 4th target moves ~
   const movedToNew = keys.filter((k) => after.get(k) === 'd').length;
   const stayed = keys.filter((k) => after.get(k) !== 'd' && after.get(k) === before.get(k)).length;
   t.equal(stayed, keys.length - movedToNew, 'no key moved between the old targets');
-  t.ok(stayed / keys.length >= 0.65 && movedToNew / keys.length <= 0.35, `${movedToNew} of 1000 keys moved to the new target (≈ 1/4)`);
+  t.ok(stayed / keys.length >= 0.65 && movedToNew / keys.length <= 0.35 && movedToNew / keys.length >= 0.15, `${movedToNew} of 1000 keys moved to the new target (≈ 1/4: some must move, not many)`);
 });
 
 t.test('a target killed mid-load: no client errors for GETs, and it is ejected', async (t) => {

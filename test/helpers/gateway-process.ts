@@ -54,6 +54,8 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
         if (!line.includes('"listening"')) continue;
         const msg = JSON.parse(line) as { port: number; adminPort: number } & Record<string, unknown>;
         clearTimeout(timer);
+        // The engine under test must be the one that answers (a silent fallback would test the other).
+        if (msg.engine !== engine) { reject(new Error(`asked for the ${engine} engine, the gateway runs ${String(msg.engine)}`)); return; }
         resolve(msg);
         return;
       }
