@@ -325,7 +325,7 @@ export class Gateway {
       const held = req.hasBody ? new HeldBody(body!) : body;
       outcome.then(
         req.guard((o: LimitOutcome) => { if (!req.sink.aborted) next(held, o); }),
-        req.guard((e: unknown) => { throw e; }),
+        (e: unknown) => req.crashed(e),
       );
       return;
     }
