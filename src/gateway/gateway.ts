@@ -67,6 +67,16 @@ class Pending {
     if (h.length) this.extra = this.extra ? [...this.extra, ...h] : [...h];
   }
 
+  /** Reads the body whole (at most limits.maxBufferedBodyBytes, else 413), then `then` runs guarded. */
+  readWhole(body: BodySource, then: (whole: Buffer) => void): void {
+    const max = this.table.config.limits.maxBufferedBodyBytes;
+    collectBody(body, max, this.sink, this.guard((whole: BodyResult) => {
+      if (whole === 'aborted') return;
+      if (whole === 'too-large') { this.fail(new GatewayError('payload_too_large', `request body exceeds ${max} bytes`)); return; }
+      then(whole);
+    }));
+  }
+
   /** Runs `fn` now; a throw becomes this request's 500 (when nothing answered yet) and a log line. */
   run(fn: () => void): void {
     try { fn(); } catch (e) { this.crashed(e); }
@@ -342,7 +352,6 @@ export class Gateway {
     const pool = table.transcodePool!;
     const metadata: Array<[string, string]> = [];
     for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
-    const limits = table.config.limits;
     const deadline = Date.now() + route.timeouts.totalMs;
     const call = (bytes: Buffer | null) => {
       let ab: ArrayBuffer | null = null;
@@ -375,11 +384,7 @@ export class Gateway {
       );
     };
     if (req.hasBody) {
-      collectBody(body!, limits.maxBufferedBodyBytes, sink, req.guard((whole: BodyResult) => {
-        if (whole === 'aborted') return;
-        if (whole === 'too-large') { req.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBufferedBodyBytes} bytes`)); return; }
-        call(whole);
-      }));
+      req.readWhole(body!, call);
       return;
     }
     call(null);
@@ -444,13 +449,7 @@ export class Gateway {
       responseHeaders: req.extra,
     };
     const start = () => new ProxyCall(sink, plan, (s, err, id, extra) => sendError(s, err, id, extra, hasBody)).start();
-    const readWhole = (then: (whole: Buffer) => void) => {
-      collectBody(body!, limits.maxBufferedBodyBytes, sink, req.guard((whole: BodyResult) => {
-        if (whole === 'aborted') return;
-        if (whole === 'too-large') { req.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBufferedBodyBytes} bytes`)); return; }
-        then(whole);
-      }));
-    };
+    const readWhole = (then: (whole: Buffer) => void) => req.readWhole(body!, then);
     const validator = route.validator;
     if (validator) {
       const bad = validator.checkHead(queryParams(), head.rawHeaders);
