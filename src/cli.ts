@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// gateway --config FILE [--engine uws|node] [--port N]   serve a config
+// gateway --config FILE [--engine uws|node] [--port N] [--policy FILE]   serve a config
 // gateway validate FILE                                  check a config, list every error
 // gateway demo                                           demo services + embedded config
 import { parseArgs } from 'node:util';
@@ -9,11 +9,14 @@ import { UwsUnavailableError } from './server/uws-loader.js';
 import { demoConfigYaml, startDemoServices } from './demo/demo-services.js';
 import { startCatalogServer, PROTO_DIR } from './demo/catalog-service.js';
 import { log } from './observability/logger.js';
+import { loadPolicyModules } from './policies/registry.js';
 
 const USAGE = `usage:
-  gateway --config FILE [--engine uws|node] [--port N] [--workers N]
-  gateway validate FILE
-  gateway demo [--engine uws|node] [--port N] [--workers N]`;
+  gateway --config FILE [--engine uws|node] [--port N] [--workers N] [--policy FILE ...]
+  gateway validate FILE [--policy FILE ...]
+  gateway demo [--engine uws|node] [--port N] [--workers N]
+
+  --policy FILE   load a policy module (its default export is a PolicyFactory; docs/extending.md)`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n');
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
         engine: { type: 'string' },
         port: { type: 'string' },
         workers: { type: 'string' },
+        policy: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -45,6 +49,9 @@ async function main(): Promise<void> {
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) fail(`--workers must be 1..256`, 2);
 
+  try { await loadPolicyModules(values.policy ?? []); } catch (e) {
+    fail(`cannot load a policy module: ${(e as Error).message}`);
+  }
   const command = positionals[0];
   if (command === 'validate') {
     const file = positionals[1] ?? values.config;

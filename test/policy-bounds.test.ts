@@ -2,7 +2,7 @@
 // chooses the key, and a breaker whose half-open state cannot get stuck.
 import t from 'tap';
 import { GcraTable } from '../src/ratelimit/gcra-table.js';
-import { RouteLimits, ipv6Network, type KeyInput } from '../src/ratelimit/route-limits.js';
+import { RouteLimits, ipv6Network, type KeyInput } from '../src/policies/rate-limit/route-limits.js';
 import { CircuitBreaker } from '../src/upstream/breaker.js';
 import type { RequestHead } from '../src/server/types.js';
 

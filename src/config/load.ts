@@ -1,18 +1,22 @@
-// Parse (YAML or JSON), validate against the schema, then check what a schema cannot
-// express (references, patterns). Every problem is reported with its path, all at once.
-import { readFileSync, realpathSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { dirname, isAbsolute, resolve as resolvePath, sep } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+// Loading a config, in separate steps: parse (YAML or JSON) → check its shape against the
+// assembled schema → normalise (schema defaults) → resolve (read the files it names, fold
+// shorthands) → check what a schema cannot express (references, CIDRs, patterns). Every
+// problem of every step is reported with its path, all at once. Compiling the result into
+// route tables is the RouteTable's job (src/gateway/route-table.ts).
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { configSchema } from './schema.js';
+import { assembleSchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
+import { ConfigFiles } from './config-files.js';
 import { checkPathPattern } from '../router/path-pattern.js';
-import { checkCidr } from '../auth/ip-filter.js';
-import { keyFits, keyObjectOf } from '../auth/jwt-keys.js';
+import { checkCidr } from '../proxy/client-address.js';
 import type protobuf from 'protobufjs';
 import { bindingsOf, loadProtos, servicesOf } from '../transcode/proto-registry.js';
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { onPoliciesChanged, policies } from '../policies/registry.js';
+import type { CheckEnv } from '../pipeline/policy.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -23,8 +27,24 @@ export class ConfigError extends Error {
 }
 
 // strictRequired off: a route's if/then requires keys that its own properties define.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true, discriminator: true });
-const validate = ajv.compile(configSchema);
+const AJV_OPTIONS = { allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, discriminator: true } as const;
+
+let compiled: { shape: ValidateFunction; defaults: ValidateFunction } | null = null;
+onPoliciesChanged(() => { compiled = null; });
+
+/** The assembled schema, compiled twice: to check a config's shape, and to fill in its defaults. */
+function schemaChecks(): { shape: ValidateFunction; defaults: ValidateFunction } {
+  if (!compiled) {
+    const schema = assembleSchema(policies());
+    compiled = { shape: new Ajv(AJV_OPTIONS).compile(schema), defaults: new Ajv({ ...AJV_OPTIONS, useDefaults: true }).compile(schema) };
+  }
+  return compiled;
+}
+
+/** The schema of this gateway's configs (core keys and every registered policy's). */
+export function configSchema(): Record<string, unknown> {
+  return assembleSchema(policies());
+}
 
 /** `/routes/3/match` → `routes[3].match` */
 function displayPath(pointer: string): string {
@@ -63,76 +83,10 @@ function schemaProblems(errors: ErrorObject[]): string[] {
 }
 
 /**
- * Where the files a config names are found: relative to the config's directory. A config
- * that came over the admin API (`confine`) may only name files inside that directory
- * (after following links): it must not read /etc/shadow through tls.caFile or a $ref.
- */
-class ConfigFiles {
-  private readonly root: string;
-  constructor(readonly baseDir: string, readonly confined: boolean) {
-    let root = resolvePath(baseDir);
-    try { root = realpathSync(root); } catch { /* reported when a file is read */ }
-    this.root = root;
-  }
-
-  /** The absolute path of `file`, or null (and a problem at `at`) when it is outside the config directory. */
-  path(file: string, at: string, problems: string[]): string | null {
-    const path = resolvePath(this.baseDir, file);
-    if (!this.confined) return path;
-    let real = path;
-    try { real = realpathSync(path); } catch { /* a missing file is reported by the reader */ }
-    if (real !== this.root && !real.startsWith(this.root + sep)) {
-      problems.push(`${at}: "${file}" is outside the config directory (a config sent to the admin API may only name files in ${this.root})`);
-      return null;
-    }
-    return path;
-  }
-
-  /** Reads a file named in the config; on failure records the problem and returns null. */
-  read(file: string, at: string, problems: string[]): { path: string; text: string } | null {
-    const path = this.path(file, at, problems);
-    if (path === null) return null;
-    try { return { path, text: readFileSync(path, 'utf8') }; } catch (e) {
-      problems.push(`${at}: cannot read "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      return null;
-    }
-  }
-}
-
-/** `{ $ref: "schemas/user.json" }` → that file's schema (relative to the config file). */
-function resolveSchemaRefs(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
-  cfg.routes.forEach((r, i) => {
-    for (const part of ['body', 'query', 'headers'] as const) {
-      const schema = r.validate?.[part];
-      if (!schema) continue;
-      const at = `routes[${i}].validate.${part}`;
-      const ref = (schema as { $ref?: unknown }).$ref;
-      if (typeof ref === 'string' && !ref.startsWith('#') && Object.keys(schema).length === 1) {
-        const file = files.read(ref, `${at}.$ref`, problems);
-        if (!file) continue;
-        try {
-          r.validate![part] = JSON.parse(file.text) as Record<string, unknown>;
-        } catch (e) {
-          problems.push(`${at}.$ref: cannot load "${ref}": ${(e as Error).message}`);
-          continue;
-        }
-      }
-      try {
-        schemaChecker.compile(r.validate![part]!);
-      } catch (e) {
-        problems.push(`${at}: invalid JSON Schema: ${(e as Error).message}`);
-      }
-    }
-  });
-}
-
-const schemaChecker = new Ajv({ allErrors: true, strict: false });
-
-/**
  * gRPC upstreams and transcoding routes: protos load, services exist, templates parse; a
  * transcoding route gets its upstream and a catch-all match when it has none.
  */
-function grpcProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   const baseDir = files.baseDir;
   const roots = new Map<string, protobuf.Root | null>();
   for (const [name, up] of Object.entries(cfg.upstreams)) {
@@ -179,8 +133,8 @@ function grpcProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]
   });
 }
 
-/** Listener certificates: files exist, parse, and each key belongs to its certificate. Upstream CA files load. */
-function tlsProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+/** Listener certificates: files exist, parse, and each key belongs to its certificate (folded into certs). Upstream CA files load. */
+function resolveTls(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   const tls = cfg.listen.tls;
   if (tls) {
     const single = tls.cert !== undefined || tls.key !== undefined;
@@ -221,36 +175,8 @@ function tlsProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
   }
 }
 
-/** JWT authenticators: a key source, keys that parse, a key for every algorithm allowed. */
-function jwtProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
-  for (const [name, a] of Object.entries(cfg.auth)) {
-    if (a.type !== 'jwt') continue;
-    const at = `auth.${name}`;
-    if (!a.jwksUrl && !a.keys?.length) problems.push(`${at}: give keys or jwksUrl`);
-    const parsed: KeyObject[] = [];
-    (a.keys ?? []).forEach((k, i) => {
-      const sources = (['secret', 'publicKey', 'publicKeyFile', 'jwk'] as const).filter((f) => k[f] !== undefined);
-      if (sources.length !== 1) { problems.push(`${at}.keys[${i}]: give exactly one of secret, publicKey, publicKeyFile, jwk`); return; }
-      if (k.publicKeyFile !== undefined) {
-        const file = files.read(k.publicKeyFile, `${at}.keys[${i}].publicKeyFile`, problems);
-        if (!file) return;
-        k.publicKey = file.text;
-        delete k.publicKeyFile;
-      }
-      try { parsed.push(keyObjectOf(k)); } catch (e) {
-        problems.push(`${at}.keys[${i}]: not a usable key: ${(e as Error).message.split('\n')[0]}`);
-      }
-    });
-    a.algorithms.forEach((alg, i) => {
-      if (parsed.some((k) => keyFits(alg, k))) return;
-      if (alg.startsWith('HS')) problems.push(`${at}.algorithms[${i}]: ${alg} needs a secret in ${at}.keys`);
-      else if (!a.jwksUrl && a.keys?.length && a.keys.length === parsed.length) problems.push(`${at}.algorithms[${i}]: no key in ${at}.keys can verify ${alg}`);
-    });
-  }
-}
-
 /** The admin listener: a token off the loopback (tokenFile read into token). */
-function adminProblems(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+function resolveAdmin(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
   const a = cfg.admin;
   if (a.token !== undefined && a.tokenFile !== undefined) problems.push('admin: give token or tokenFile, not both');
   if (a.tokenFile !== undefined) {
@@ -276,14 +202,16 @@ function guardedCheck(fn: () => void): void {
   try { fn(); } catch { /* the schema problems say what is wrong with this part */ }
 }
 
-function semanticProblems(cfg: GatewayConfig, files: ConfigFiles): string[] {
-  const problems: string[] = [];
-  cfg.upstreams ??= {};
-  cfg.routes = Array.isArray(cfg.routes) ? cfg.routes : [];
-  guardedCheck(() => resolveSchemaRefs(cfg, files, problems));
-  guardedCheck(() => jwtProblems(cfg, files, problems));
-  guardedCheck(() => tlsProblems(cfg, files, problems));
-  guardedCheck(() => adminProblems(cfg, files, problems));
+/** Reads what the config names and folds shorthands: the core's parts, then each policy's. */
+function resolveConfig(cfg: GatewayConfig, env: CheckEnv): void {
+  guardedCheck(() => resolveTls(cfg, env.files, env.problems));
+  guardedCheck(() => resolveAdmin(cfg, env.files, env.problems));
+  guardedCheck(() => resolveGrpc(cfg, env.files, env.problems));
+  for (const p of policies()) if (p.resolve) guardedCheck(() => p.resolve!(cfg, env));
+}
+
+/** What the schema cannot say about the core's parts (upstreams, routes); reports only. */
+function checkCore(cfg: GatewayConfig, problems: string[]): void {
   for (const [name, up] of Object.entries(cfg.upstreams)) guardedCheck(() => {
     if (up.hashOn !== undefined && up.balance !== 'consistent-hash') problems.push(`upstreams.${name}.hashOn: only used with balance: consistent-hash`);
     up.targets.forEach((t, i) => {
@@ -306,35 +234,11 @@ function semanticProblems(cfg: GatewayConfig, files: ConfigFiles): string[] {
       }
     });
   });
-  const cidrProblems = (at: string, list: string[] | undefined) =>
-    (list ?? []).forEach((c, i) => { const why = checkCidr(c); if (why) problems.push(`${at}[${i}]: ${why}`); });
-  guardedCheck(() => {
-    cidrProblems('ipFilter.allow', cfg.ipFilter?.allow);
-    cidrProblems('ipFilter.deny', cfg.ipFilter?.deny);
-    cidrProblems('trustedProxies', cfg.trustedProxies);
-  });
-  cfg.routes.forEach((r, i) => guardedCheck(() => { cidrProblems(`routes[${i}].ipFilter.allow`, r.ipFilter?.allow); cidrProblems(`routes[${i}].ipFilter.deny`, r.ipFilter?.deny); }));
-  const consumerIds = new Set<string>();
-  const keyOwners = new Map<string, string>();
-  (cfg.consumers ?? []).forEach((c, i) => guardedCheck(() => {
-    if (consumerIds.has(c.id)) problems.push(`consumers[${i}].id: duplicate consumer "${c.id}"`);
-    if (c.plan !== undefined && !(c.plan in cfg.plans)) problems.push(`consumers[${i}].plan: unknown plan "${c.plan}" (define it under plans)`);
-    consumerIds.add(c.id);
-    c.keys.forEach((k, j) => {
-      const digest = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256.toLowerCase();
-      const owner = keyOwners.get(digest);
-      if (owner !== undefined) problems.push(`consumers[${i}].keys[${j}]: the same key is already given to "${owner}"`);
-      else keyOwners.set(digest, c.id);
-    });
-  }));
-  guardedCheck(() => grpcProblems(cfg, files, problems));
+  guardedCheck(() => (cfg.trustedProxies ?? []).forEach((c, i) => { const why = checkCidr(c); if (why) problems.push(`trustedProxies[${i}]: ${why}`); }));
   const names = new Map<string, number>();
   cfg.routes.forEach((r, i) => guardedCheck(() => {
     const at = `routes[${i}]`;
     if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
-    (r.auth ?? []).forEach((a, j) => { if (!(a in cfg.auth)) problems.push(`${at}.auth[${j}]: unknown authenticator "${a}"`); });
-    if (r.allow && !r.auth) problems.push(`${at}.allow: needs auth on the route`);
-    (r.allow?.consumers ?? []).forEach((c, j) => { if (!consumerIds.has(c)) problems.push(`${at}.allow.consumers[${j}]: unknown consumer "${c}"`); });
     if (r.name !== undefined) {
       if (names.has(r.name)) problems.push(`${at}.name: duplicate route name "${r.name}" (also routes[${names.get(r.name)}])`);
       else names.set(r.name, i);
@@ -360,6 +264,17 @@ function semanticProblems(cfg: GatewayConfig, files: ConfigFiles): string[] {
       }
     }
   }));
+}
+
+/** Resolve, then check (core and policies): every problem found. Edits `cfg` only in resolve. */
+function semanticProblems(cfg: GatewayConfig, files: ConfigFiles): string[] {
+  const problems: string[] = [];
+  cfg.upstreams ??= {};
+  cfg.routes = Array.isArray(cfg.routes) ? cfg.routes : [];
+  const env: CheckEnv = { problems, files };
+  resolveConfig(cfg, env);
+  checkCore(cfg, problems);
+  for (const p of policies()) if (p.check) guardedCheck(() => p.check!(cfg, env));
   return problems;
 }
 
@@ -377,11 +292,15 @@ export interface LoadOptions {
 export function validateConfig(raw: unknown, source = 'config', opts: LoadOptions = {}): GatewayConfig {
   const copy = structuredClone(raw ?? {});
   const files = new ConfigFiles(opts.baseDir ?? process.cwd(), opts.confineFiles ?? false);
-  if (!validate(copy)) {
-    const schema = schemaProblems(validate.errors ?? []);
+  const { shape, defaults } = schemaChecks();
+  const shapeOk = shape(copy);
+  const errors = shape.errors ?? [];
+  defaults(copy); // normalise: fill in defaults (where the shape allows)
+  if (!shapeOk) {
+    const schema = schemaProblems(errors);
     const semantic = typeof copy === 'object' && copy !== null && !Array.isArray(copy) ? semanticProblems(copy as unknown as GatewayConfig, files) : [];
     // A part the schema refused is not judged again: its problems are already listed.
-    const refused = (validate.errors ?? []).map((e) => displayPath(e.instancePath)).filter((p) => p !== '(root)');
+    const refused = errors.map((e) => displayPath(e.instancePath)).filter((p) => p !== '(root)');
     const extra = semantic.filter((m) => !refused.some((p) => m.startsWith(p + '.') || m.startsWith(p + ':') || m.startsWith(p + '[')));
     throw new ConfigError([...schema, ...extra], source);
   }

@@ -1,17 +1,10 @@
-// The JSON Schema every config must satisfy. It is the contract: docs/config.md documents
-// each key here, and unknown keys anywhere are errors (additionalProperties: false).
+// The JSON Schema every config must satisfy: the core's keys here, and each policy's
+// fragment (src/policies/*/index.ts) joined in by assembleSchema. It is the contract:
+// docs/config.md's reference tables are generated from it (npm run docs:config), and
+// unknown keys anywhere are errors (additionalProperties: false).
+import type { JsonSchema, PolicyFactory } from '../pipeline/policy.js';
 /** Mozilla's "intermediate" TLS 1.2 suites (forward secrecy and AEAD only). */
 export const MOZILLA_INTERMEDIATE = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305';
-
-const headerOps = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'Header edits applied in order: remove, then add (add replaces an existing value).',
-  properties: {
-    add: { type: 'object', additionalProperties: { type: 'string' }, description: 'Headers to set.' },
-    remove: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Header names to remove.' },
-  },
-} as const;
 
 /** Names of upstreams and authenticators (map keys). */
 const configName = { pattern: '^[A-Za-z0-9_.-]+$' } as const;
@@ -27,16 +20,6 @@ const timeoutsSchema = {
     connectMs: { type: 'integer', minimum: 1 },
     firstByteMs: { type: 'integer', minimum: 1 },
     totalMs: { type: 'integer', minimum: 1 },
-  },
-} as const;
-
-const ipFilterSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'CIDR lists (IPv4 and IPv6). Deny wins; with an allow list only listed addresses pass.',
-  properties: {
-    allow: stringList,
-    deny: stringList,
   },
 } as const;
 
@@ -57,108 +40,7 @@ const valueMatcher = {
   ],
 } as const;
 
-const apiKeyAuthSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['type'],
-  properties: {
-    type: { const: 'api-key' },
-    header: { type: 'string', minLength: 1, default: 'x-api-key' },
-    query: { type: 'string', minLength: 1 },
-    hideCredentials: { type: 'boolean', default: true, description: 'Remove the credential from the query string or cookie before forwarding (a header credential is forwarded; remove it with requestHeaders).' },
-  },
-} as const;
-
-export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
-
-const jwtKeySchema = {
-  type: 'object',
-  additionalProperties: false,
-  description: 'One verification key: an HMAC secret, a PEM public key (inline or a file relative to the config), or a JWK.',
-  properties: {
-    kid: { type: 'string', minLength: 1 },
-    secret: { type: 'string', minLength: 32 },
-    publicKey: { type: 'string', minLength: 1 },
-    publicKeyFile: { type: 'string', minLength: 1 },
-    jwk: { type: 'object' },
-  },
-  minProperties: 1,
-} as const;
-
-const jwtAuthSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['type', 'algorithms'],
-  properties: {
-    type: { const: 'jwt' },
-    header: { type: 'string', minLength: 1, default: 'authorization', description: 'Where the token is; "authorization" expects the Bearer scheme.' },
-    query: { type: 'string', minLength: 1 },
-    cookie: { type: 'string', minLength: 1 },
-    hideCredentials: { type: 'boolean', default: true, description: 'Remove the credential from the query string or cookie before forwarding (a header credential is forwarded; remove it with requestHeaders).' },
-    algorithms: { type: 'array', minItems: 1, items: { enum: JWT_ALGORITHMS } },
-    keys: { type: 'array', items: jwtKeySchema },
-    jwksUrl: { type: 'string', pattern: '^https?://' },
-    jwks: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        refreshMs: { type: 'integer', minimum: 1000, default: 300000, description: 'Age after which the key set is fetched again (in the background).' },
-        minRefreshIntervalMs: { type: 'integer', minimum: 0, default: 30000, description: 'An unknown kid triggers a fetch at most this often.' },
-        timeoutMs: { type: 'integer', minimum: 100, default: 5000 },
-      },
-      default: {},
-    },
-    issuers: stringList,
-    audiences: stringList,
-    clockSkewSec: { type: 'integer', minimum: 0, default: 30 },
-    maxAgeSec: { type: 'integer', minimum: 1, description: 'Reject tokens whose iat is older than this.' },
-    requiredClaims: stringList,
-    consumerClaim: { type: 'string', minLength: 1, default: 'sub' },
-    requireConsumer: { type: 'boolean', default: false, description: 'The consumer claim must name a configured consumer.' },
-    groupsClaim: { type: 'string', minLength: 1 },
-    claimHeaders: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, description: 'claim name → upstream header name.' },
-    cache: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        maxTokens: { type: 'integer', minimum: 0, default: 10000 },
-        ttlSec: { type: 'integer', minimum: 1, default: 300 },
-      },
-      default: {},
-    },
-  },
-} as const;
-
-const rateProperties = {
-  rate: { type: 'number', exclusiveMinimum: 0 },
-  per: { enum: ['second', 'minute', 'hour', 'day'], default: 'second' },
-  burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once (default: rate, at least 1).' },
-} as const;
-
-const plansSchema = {
-  type: 'object',
-  default: {},
-  propertyNames: configName,
-  description: 'Usage tiers: consumers with `plan: NAME` get these limits (keyed by consumer, across all routes) and quota.',
-  additionalProperties: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      limits: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['rate'], properties: rateProperties }, default: [] },
-      quota: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['requests'],
-        properties: {
-          requests: { type: 'integer', minimum: 0 },
-          per: { enum: ['day', 'month'], default: 'month' },
-        },
-      },
-    },
-  },
-} as const;
-
-export const configSchema = {
+const coreSchema = {
   $id: 'https://edge-gateway.local/config.schema.json',
   type: 'object',
   additionalProperties: false,
@@ -212,7 +94,6 @@ export const configSchema = {
       },
       default: {},
     },
-    responseHeaders: { ...headerOps, description: 'Header edits on every upstream response, before the route\'s own (e.g. remove: [server, x-powered-by]).' },
     admin: {
       type: 'object',
       additionalProperties: false,
@@ -251,7 +132,6 @@ export const configSchema = {
       },
       default: {},
     },
-    plans: plansSchema,
     transcoding: {
       type: 'object',
       additionalProperties: false,
@@ -265,79 +145,7 @@ export const configSchema = {
       },
       default: {},
     },
-    consumers: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['id'],
-        properties: {
-          id: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._@:-]+$' },
-          plan: { type: 'string', minLength: 1 },
-          groups: { type: 'array', items: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._:-]+$' }, default: [] },
-          tenant: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._:-]+$' },
-          keys: {
-            type: 'array',
-            items: {
-              oneOf: [
-                { type: 'object', additionalProperties: false, required: ['key'], properties: { key: { type: 'string', minLength: 8 } } },
-                { type: 'object', additionalProperties: false, required: ['sha256'], properties: { sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } } },
-              ],
-            },
-            default: [],
-          },
-        },
-      },
-    },
-    auth: {
-      type: 'object',
-      default: {},
-      propertyNames: configName,
-      description: 'Named authenticators; routes list the ones they accept.',
-      additionalProperties: {
-        type: 'object',
-        required: ['type'],
-        properties: { type: { enum: ['api-key', 'jwt'] } },
-        discriminator: { propertyName: 'type' },
-        oneOf: [apiKeyAuthSchema, jwtAuthSchema],
-      },
-    },
-    ipFilter: ipFilterSchema,
     trustedProxies: { ...stringList, description: 'CIDRs whose X-Forwarded-For is believed for the client address.' },
-    identityHeaders: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'Headers that carry the authenticated identity upstream; client-sent copies are always removed.',
-      properties: {
-        consumer: { type: 'string', minLength: 1, default: 'x-consumer-id' },
-        groups: { type: 'string', minLength: 1, default: 'x-consumer-groups' },
-        tenant: { type: 'string', minLength: 1, default: 'x-tenant-id' },
-      },
-      default: {},
-    },
-    rateLimit: {
-      type: 'object',
-      additionalProperties: false,
-      description: 'The shared limiter table (process-wide; size changes need a restart).',
-      properties: {
-        tableSize: { type: 'integer', minimum: 64, maximum: 16777216, default: 65536 },
-        onFull: { enum: ['allow', 'deny'], description: 'When no slot is free for a new key: let the request through (fail open) or answer 429. Default: deny for limits keyed by a header or query value (a client picks those), allow otherwise.' },
-        ipv6Prefix: { type: 'integer', minimum: 32, maximum: 128, default: 64, description: 'An "ip" key of an IPv6 client is its /N network (one host usually holds a whole /64).' },
-        backend: { enum: ['local', 'redis'], default: 'local', description: 'redis: route limits are shared by every gateway instance using the same Redis.' },
-        redis: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
-            commandTimeoutMs: { type: 'integer', minimum: 1, default: 50, description: 'A slower answer counts as Redis unavailable (local decision).' },
-            keyPrefix: { type: 'string', default: 'gw:rl:' },
-          },
-          default: {},
-        },
-      },
-      default: {},
-    },
     upstreams: {
       type: 'object',
       default: {},
@@ -492,8 +300,6 @@ export const configSchema = {
           upstream: { type: 'string', minLength: 1 },
           stripPrefix: { oneOf: [{ type: 'boolean' }, { type: 'string', pattern: '^/' }] },
           rewrite: { type: 'string', pattern: '^/' },
-          requestHeaders: headerOps,
-          responseHeaders: headerOps,
           timeoutMs: { type: 'integer', minimum: 1, description: 'Shorthand for timeouts.totalMs.' },
           timeouts: timeoutsSchema,
           retry: {
@@ -511,54 +317,6 @@ export const configSchema = {
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
             },
           },
-          validate: {
-            type: 'object',
-            additionalProperties: false,
-            description: 'JSON Schemas for the body (JSON), query and headers; { $ref: file } loads one relative to the config file.',
-            properties: {
-              body: { type: 'object' },
-              query: { type: 'object' },
-              headers: { type: 'object' },
-            },
-          },
-          ipFilter: ipFilterSchema,
-          cors: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['origins'],
-            properties: {
-              origins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://(\\*\\.)?[A-Za-z0-9.-]+(:\\d+)?)$' }, description: 'Exact origins, "https://*.example.org" (subdomains), or "*".' },
-              methods: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z]+$' } },
-              headers: stringList,
-              exposeHeaders: stringList,
-              credentials: { type: 'boolean', default: false },
-              maxAgeSec: { type: 'integer', minimum: 0 },
-            },
-          },
-          auth: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Authenticators (names under `auth`); any one must pass.' },
-          allow: {
-            type: 'object',
-            additionalProperties: false,
-            description: 'Authorization: the request passes when its consumer is listed, is in one of the groups, or its token has one of the scopes.',
-            properties: {
-              consumers: stringList,
-              groups: stringList,
-              scopes: stringList,
-            },
-          },
-          rateLimit: {
-            type: 'array',
-            description: 'Every limit must pass. A key is built from its parts; requests missing a part are not limited by that limit.',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['key', 'rate'],
-              properties: {
-                key: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(ip|route|consumer|header:[A-Za-z0-9-]+|param:[A-Za-z_][A-Za-z0-9_]*|query:[A-Za-z0-9_.-]+)$' } },
-                ...rateProperties,
-              },
-            },
-          },
           preserveHost: { type: 'boolean', default: false },
           allowInPath: { type: 'array', uniqueItems: true, items: { enum: ['encoded-slash', 'backslash', 'semicolon'] }, default: [], description: 'Path constructs this route accepts (all are a 400 by default): %2F or %5C, a raw backslash, ";" path parameters.' },
         },
@@ -566,3 +324,21 @@ export const configSchema = {
     },
   },
 } as const;
+
+/** The whole schema: the core's, with every policy's top-level and route keys added (a key owned twice is a bug). */
+export function assembleSchema(list: readonly PolicyFactory[]): JsonSchema {
+  const schema = structuredClone(coreSchema) as unknown as { properties: Record<string, JsonSchema> & { routes: { items: { properties: Record<string, JsonSchema> } } } };
+  const top = schema.properties;
+  const route = top.routes.items.properties;
+  const add = (into: Record<string, JsonSchema>, keys: Readonly<Record<string, JsonSchema>> | undefined, id: string, where: string) => {
+    for (const [k, v] of Object.entries(keys ?? {})) {
+      if (k in into) throw new Error(`policy "${id}" declares ${where} key "${k}", which is already taken`);
+      into[k] = structuredClone(v);
+    }
+  };
+  for (const p of list) {
+    add(top, p.configSchema, p.id, 'config');
+    add(route, p.routeSchema, p.id, 'route');
+  }
+  return schema as unknown as JsonSchema;
+}

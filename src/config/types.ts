@@ -132,8 +132,8 @@ export interface RouteConfig {
   rateLimit?: RateLimitRule[];
   auth?: string[];
   ipFilter?: { allow?: string[]; deny?: string[] };
-  cors?: import('../auth/cors.js').CorsConfig;
-  validate?: import('../auth/request-validation.js').ValidateConfig;
+  cors?: import('../policies/cors/cors-policy.js').CorsConfig;
+  validate?: import('../policies/validate/request-validation.js').ValidateConfig;
   allow?: { consumers?: string[]; groups?: string[]; scopes?: string[] };
   preserveHost: boolean;
   allowInPath: Array<'encoded-slash' | 'backslash' | 'semicolon'>;

@@ -1,6 +1,8 @@
 // Admin API answers computed from a gateway's state (used directly by a single-thread
 // front, and inside each front-end thread of a threaded one).
 import type { Gateway } from './gateway.js';
+import { consumersOf } from '../policies/auth/index.js';
+import { plansOf } from '../policies/quota/index.js';
 
 export function upstreamStatus(gateway: Gateway): Record<string, unknown> {
   const now = Date.now();
@@ -19,6 +21,6 @@ export function limiterStatus(gateway: Gateway): Record<string, unknown> {
 
 export function consumerUsage(gateway: Gateway, id: string): Record<string, unknown> | null {
   const table = gateway.routeTable;
-  const consumer = table.consumers.byId(id);
-  return consumer ? table.plans.usage(gateway.quotas, consumer) : null;
+  const consumer = consumersOf(table.state).byId(id);
+  return consumer ? plansOf(table.state).usage(gateway.quotas, consumer) : null;
 }

@@ -9,8 +9,13 @@ import { engineOptions } from './single-front.js';
 import { drain } from './drain.js';
 import { upstreamStatus } from './admin-state.js';
 import { log } from '../observability/logger.js';
+import { loadPolicyModules } from '../policies/registry.js';
 
-export interface ThreadData { config: GatewayConfig; shared: SharedState; port: number; index: number; /** started to replace one that died */ replacement?: boolean }
+export interface ThreadData {
+  config: GatewayConfig; shared: SharedState; port: number; index: number;
+  /** started to replace one that died */ replacement?: boolean;
+  /** policy modules the main thread loaded (--policy): this thread loads them too */ policyModules: readonly string[];
+}
 
 /** Requests that get a reply (matched by id). A reload is two-phase across threads: every
  * thread prepares (compiles, resolves DNS), then all commit, or all discard. */
@@ -37,6 +42,11 @@ process.on('uncaughtException', (e) => log.error({ err: { message: e.message, st
 process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), thread: data.index }, 'unhandled rejection in a front-end thread; still serving'));
 
 async function main(): Promise<void> {
+  try { await loadPolicyModules(data.policyModules); } catch (e) {
+    post({ type: 'failed', message: (e as Error).message });
+    port.close();
+    return;
+  }
   const gateway = new Gateway(data.config, data.shared);
   let engine: UwsEngine;
   try {

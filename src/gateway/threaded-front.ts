@@ -9,10 +9,11 @@ import net from 'node:net';
 import type { GatewayConfig } from '../config/types.js';
 import { GcraTable, randomSeed } from '../ratelimit/gcra-table.js';
 import { QuotaTable } from '../ratelimit/quota-table.js';
-import { PlanPolicies } from '../ratelimit/plan-limits.js';
-import { ConsumerRegistry } from '../auth/consumers.js';
+import { PlanPolicies } from '../policies/quota/plan-limits.js';
+import { ConsumerRegistry } from '../policies/auth/consumers.js';
 import type { SharedState } from './gateway.js';
 import type { Front } from './front.js';
+import { policyModules } from '../policies/registry.js';
 import type { FromThread, ThreadData, ThreadRequest, ToThread } from './front-thread.js';
 import { mergeUpstreamStatus } from './merge-status.js';
 import { log } from '../observability/logger.js';
@@ -87,8 +88,8 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
   const threads: FrontThread[] = [];
   try {
     // The first thread starts alone: a bad listener fails fast, before N copies of it.
-    threads.push(await startThread({ config, shared, port, index: 1 }));
-    threads.push(...(await Promise.all(Array.from({ length: workers - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2 })))));
+    threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules() }));
+    threads.push(...(await Promise.all(Array.from({ length: workers - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules() })))));
   } catch (e) {
     await Promise.all(threads.map((t) => t.worker.terminate()));
     throw e;
@@ -102,7 +103,7 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
       if (stopping) return;
       log.error({ thread: index, code }, 'a front-end thread died; starting a new one');
       const i = threads.indexOf(thread);
-      startThread({ config: current, shared, port, index, replacement: true }).then(
+      startThread({ config: current, shared, port, index, replacement: true, policyModules: policyModules() }).then(
         (fresh) => { if (i >= 0) threads[i] = fresh; watch(fresh, index); if (stopping) void fresh.worker.terminate(); },
         (e: Error) => log.error({ thread: index, err: e.message }, 'could not replace a front-end thread'),
       );

@@ -8,16 +8,15 @@ import type { RetryOn } from '../config/types.js';
 import type { UpstreamHandler } from '../upstream/http1-client.js';
 import type { Target, Upstream } from '../upstream/upstream.js';
 import type { ResponseSink } from '../server/types.js';
-import type { CompiledRoute } from '../gateway/route-table.js';
 import type { RequestBodyStream } from './request-body.js';
 import { connectionTokens, isHopByHop } from './request-headers.js';
-import { applyHeaderOps } from './header-ops.js';
+import type { HttpTargetSettings } from './http-target.js';
+import type { RequestCtx } from '../pipeline/request-ctx.js';
+import type { UpstreamHead } from '../pipeline/policy.js';
 import { log } from '../observability/logger.js';
 
-export type ErrorResponder = (sink: ResponseSink, err: GatewayError, requestId: string, extra?: string[]) => void;
-
 export interface CallPlan {
-  route: CompiledRoute;
+  target: HttpTargetSettings;
   method: string;
   path: string;
   /** upstream request headers without Host (added per attempt) */
@@ -28,9 +27,10 @@ export interface CallPlan {
   body: RequestBodyStream | Buffer | null;
   contentLength: number;
   hashKey: string | undefined;
-  requestId: string;
-  /** added to the response (rate-limit headers) */
-  responseHeaders: string[] | null;
+  /** the request: its sink, id, and the headers every answer carries */
+  ctx: RequestCtx;
+  /** the route's onResponse hooks, run on the upstream's status and headers before they are sent */
+  onResponse: ((res: UpstreamHead) => void) | null;
 }
 
 import { IDEMPOTENT } from '../upstream/http1-client.js';
@@ -90,12 +90,11 @@ export class ProxyCall implements UpstreamHandler {
   private readonly headless: boolean;
   private readonly onDrain = () => this.resumeUpstream?.();
 
-  constructor(
-    private readonly sink: ResponseSink,
-    private readonly plan: CallPlan,
-    private readonly respondError: ErrorResponder,
-  ) {
-    const route = plan.route;
+  private readonly sink: ResponseSink;
+
+  constructor(private readonly plan: CallPlan) {
+    const route = plan.target;
+    const sink = (this.sink = plan.ctx.sink);
     this.upstream = route.upstream!;
     this.headless = plan.method === 'HEAD';
     this.retriesLeft = route.retry.attempts;
@@ -110,7 +109,7 @@ export class ProxyCall implements UpstreamHandler {
   private guard(fn: () => void): () => void {
     return () => {
       try { fn(); } catch (e) {
-        log.error({ err: (e as Error).message, stack: (e as Error).stack, requestId: this.plan.requestId }, 'proxy call failed');
+        log.error({ err: (e as Error).message, stack: (e as Error).stack, requestId: this.plan.ctx.requestId }, 'proxy call failed');
         this.retriesLeft = 0;
         if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = null; }
         if (!this.finished) this.finishWithError(new GatewayError('internal_error', 'internal error', 'internal'));
@@ -119,7 +118,7 @@ export class ProxyCall implements UpstreamHandler {
   }
 
   start(): void {
-    this.plan.route.retryBudget.deposit();
+    this.plan.target.retryBudget.deposit();
     this.attempt(null);
   }
 
@@ -145,7 +144,7 @@ export class ProxyCall implements UpstreamHandler {
     target.inflight++;
     this.abortUpstream = null;
     this.pendingAbort = null;
-    const { timeouts } = this.plan.route;
+    const { timeouts } = this.plan.target;
     if (timeouts.connectMs !== undefined || timeouts.firstByteMs !== undefined) {
       const connect = timeouts.connectMs !== undefined;
       this.attemptTimer = setTimeout(this.guard(() => {
@@ -184,7 +183,7 @@ export class ProxyCall implements UpstreamHandler {
   }
 
   onConnected(): void {
-    const { timeouts } = this.plan.route;
+    const { timeouts } = this.plan.target;
     if (timeouts.connectMs === undefined || this.attemptTimer === null) return;
     clearTimeout(this.attemptTimer);
     this.attemptTimer = null;
@@ -224,10 +223,14 @@ export class ProxyCall implements UpstreamHandler {
     if (named) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if (named.includes(headers[i]!)) headers.splice(i, 2);
     }
-    const ops = this.plan.route.responseOps;
-    if (ops) applyHeaderOps(headers, ops);
-    headers.push('x-request-id', this.plan.requestId);
-    if (this.plan.responseHeaders) headers.push(...this.plan.responseHeaders);
+    if (this.plan.onResponse) {
+      const res: UpstreamHead = { status: statusCode, headers };
+      this.plan.onResponse(res);
+      statusCode = res.status;
+    }
+    headers.push('x-request-id', this.plan.ctx.requestId);
+    const extra = this.plan.ctx.responseHeaders;
+    if (extra) headers.push(...extra);
     this.responded = true;
     const headless = this.headless || statusCode === 204 || statusCode === 304;
     this.sink.start(statusCode, headers, contentLength, headless);
@@ -269,13 +272,13 @@ export class ProxyCall implements UpstreamHandler {
 
   /** May the request go out again after a failure of this kind? */
   private retryable(kind: RetryOn | 'other'): boolean {
-    const { retry } = this.plan.route;
+    const { retry } = this.plan.target;
     if (this.retriesLeft <= 0 || this.sink.aborted || !retry.on.includes(kind as RetryOn)) return false;
     // A body already streamed upstream cannot be replayed (one read whole can); an
     // idempotent method, or a connection that never opened, is safe to send again.
     if (this.plan.body !== null && !Buffer.isBuffer(this.plan.body)) return false;
     if (!IDEMPOTENT.has(this.plan.method) && kind !== 'connect-failure') return false;
-    return this.plan.route.retryBudget.tryWithdraw();
+    return this.plan.target.retryBudget.tryWithdraw();
   }
 
   private discardAndRetry(): void {
@@ -290,7 +293,7 @@ export class ProxyCall implements UpstreamHandler {
   private scheduleRetry(avoid: Target | null): void {
     this.retriesLeft--;
     this.retriesDone++;
-    const base = this.plan.route.retry.backoffMs * 2 ** (this.retriesDone - 1);
+    const base = this.plan.target.retry.backoffMs * 2 ** (this.retriesDone - 1);
     const delay = base * (0.5 + Math.random()); // jitter: 0.5–1.5 × base
     this.retryTimer = setTimeout(this.guard(() => { this.retryTimer = null; this.attempt(avoid); }), delay);
   }
@@ -302,7 +305,7 @@ export class ProxyCall implements UpstreamHandler {
 
   private finishWithError(err: GatewayError, extra?: string[]): void {
     this.finish();
-    if (!this.sink.aborted) this.respondError(this.sink, err, this.plan.requestId, extra);
+    if (!this.sink.aborted) this.plan.ctx.fail(err, extra);
   }
 
   /** Outcome of an attempt for outlier detection and the breaker (a probe's outcome is its verdict). */

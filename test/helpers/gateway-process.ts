@@ -26,7 +26,8 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startGatewayProcess(config: Record<string, unknown>, engine: EngineName, env: Record<string, string> = {}): Promise<GatewayProcess> {
+/** `args`: more command-line arguments (e.g. --policy FILE). */
+export async function startGatewayProcess(config: Record<string, unknown>, engine: EngineName, env: Record<string, string> = {}, args: string[] = []): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const configFile = join(dir, 'gateway.yaml');
   const full = {
@@ -39,7 +40,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
     engine,
   };
   writeFileSync(configFile, stringify(full));
-  const proc = spawn(process.execPath, [CLI, '--config', configFile], {
+  const proc = spawn(process.execPath, [CLI, '--config', configFile, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

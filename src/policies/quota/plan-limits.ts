@@ -1,12 +1,12 @@
 // Usage tiers: a consumer's plan gives it rate limits (keyed by consumer, across every
 // route) and a request quota per UTC day or month. Requests of consumers with a plan are
 // counted per period even without a quota: that count is what the usage endpoint reports.
-import type { PlanConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import type { PlanConfig } from '../../config/types.js';
+import { GatewayError } from '../../errors.js';
 import type { Consumer } from '../auth/consumers.js';
-import type { GcraTable } from './gcra-table.js';
-import { periodOf, type QuotaTable } from './quota-table.js';
-import { RouteLimits, type KeyInput, type LimitOptions } from './route-limits.js';
+import type { GcraTable } from '../../ratelimit/gcra-table.js';
+import { periodOf, type QuotaTable } from '../../ratelimit/quota-table.js';
+import { RouteLimits, type KeyInput, type LimitOptions } from '../rate-limit/route-limits.js';
 
 interface CompiledPlan { name: string; limits: RouteLimits | null; quota: PlanConfig['quota'] | null }
 

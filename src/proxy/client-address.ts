@@ -1,5 +1,5 @@
-// IP allow/deny lists by CIDR (IPv4 and IPv6) on node's BlockList, compiled once, and the
-// client address as seen through trusted proxies.
+// The client address as seen through trusted proxies, and the CIDR lists (node's
+// BlockList) that say which proxies are trusted and which addresses a filter admits.
 import { BlockList, isIP } from 'node:net';
 import type { RequestHead } from '../server/types.js';
 
@@ -25,11 +25,11 @@ export function blockListOf(cidrs: readonly string[]): BlockList {
   return list;
 }
 
-function normalise(ip: string): string {
+export function normaliseIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
-function contains(list: BlockList, ip: string): boolean {
+export function contains(list: BlockList, ip: string): boolean {
   const family = isIP(ip);
   return family !== 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
 }
@@ -39,7 +39,7 @@ function contains(list: BlockList, ip: string): boolean {
  * X-Forwarded-For entry that is not itself a trusted proxy.
  */
 export function clientAddress(head: RequestHead, trusted: BlockList | null): string {
-  const peer = normalise(head.remoteAddress);
+  const peer = normaliseIp(head.remoteAddress);
   if (!trusted || !contains(trusted, peer)) return peer;
   // Every X-Forwarded-For line, in order: a proxy appends its own line, so reading only the
   // first would believe whatever the client put in front of it.
@@ -47,7 +47,7 @@ export function clientAddress(head: RequestHead, trusted: BlockList | null): str
   const raw = head.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'x-forwarded-for') xff = xff ? `${xff},${raw[i + 1]}` : raw[i + 1]!;
   if (!xff) return peer;
-  const hops = xff.split(',').map((h) => normalise(h.trim()));
+  const hops = xff.split(',').map((h) => normaliseIp(h.trim()));
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hops[i]!;
     if (!isIP(hop)) return peer; // a malformed chain is not trusted at all
@@ -56,19 +56,3 @@ export function clientAddress(head: RequestHead, trusted: BlockList | null): str
   return hops[0] ?? peer;
 }
 
-export class IpFilter {
-  private readonly allow: BlockList | null;
-  private readonly deny: BlockList | null;
-
-  constructor(spec: { allow?: string[]; deny?: string[] }) {
-    this.allow = spec.allow?.length ? blockListOf(spec.allow) : null;
-    this.deny = spec.deny?.length ? blockListOf(spec.deny) : null;
-  }
-
-  /** Deny wins; with an allow list, only listed addresses pass. */
-  permits(ip: string): boolean {
-    if (this.deny && contains(this.deny, ip)) return false;
-    if (this.allow) return contains(this.allow, ip);
-    return true;
-  }
-}

@@ -14,6 +14,21 @@ export interface Violation { in: 'body' | 'query' | 'headers'; pointer: string; 
 const strictAjv = new Ajv({ allErrors: true, strict: false });
 const coercingAjv = new Ajv({ allErrors: true, strict: false, coerceTypes: 'array' });
 
+/** Compiled once per schema object (the load check and the table share it; it goes with the config). */
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Compiles a user schema (throws when it is not a valid JSON Schema). `coerce`: query and headers arrive as strings. */
+export function compileUserSchema(schema: Record<string, unknown>, coerce: boolean): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    const ajv = coerce ? coercingAjv : strictAjv;
+    fn = ajv.compile(schema);
+    ajv.removeSchema(schema); // ajv's own cache would keep every reload's schemas
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
 function violations(where: Violation['in'], errors: ErrorObject[] | null | undefined): Violation[] {
   return (errors ?? []).map((e) => {
     let pointer = e.instancePath || '';
@@ -29,9 +44,9 @@ export class RequestValidator {
   private readonly headers: ValidateFunction | null;
 
   constructor(cfg: ValidateConfig) {
-    this.body = cfg.body ? strictAjv.compile(cfg.body) : null;
-    this.query = cfg.query ? coercingAjv.compile(cfg.query) : null;
-    this.headers = cfg.headers ? coercingAjv.compile(cfg.headers) : null;
+    this.body = cfg.body ? compileUserSchema(cfg.body, false) : null;
+    this.query = cfg.query ? compileUserSchema(cfg.query, true) : null;
+    this.headers = cfg.headers ? compileUserSchema(cfg.headers, true) : null;
   }
 
   get needsBody(): boolean { return this.body !== null; }

@@ -1,6 +1,6 @@
 // What an authenticator hands the rest of the pipeline: who the caller is, the scopes
 // their token grants, and headers to send upstream (claims mapped to headers).
-import type { RequestHead } from '../server/types.js';
+import type { RequestHead } from '../../server/types.js';
 import type { Consumer } from './consumers.js';
 
 export interface Identity {
@@ -29,4 +29,15 @@ export interface Authenticator {
 
 export function isRejection(v: Verdict): v is Rejection {
   return typeof v === 'object' && 'invalid' in v;
+}
+
+/** One kind of authenticator (`auth.NAME.type`): a folder under src/policies/auth-<type>/, listed in the registry. */
+export interface AuthenticatorKind {
+  readonly type: string;
+  readonly summary: string;
+  /** the schema of `auth.NAME` for this type (its `type` property is `{ const: type }`) */
+  readonly schema: Record<string, unknown>;
+  /** What the schema cannot say; may read files the config names into the normalised config (`at`: "auth.NAME"). */
+  resolve?(cfg: Record<string, unknown>, at: string, env: import('../../pipeline/policy.js').CheckEnv): void;
+  create(name: string, cfg: Record<string, unknown>, consumers: import('./consumers.js').ConsumerRegistry): Authenticator;
 }

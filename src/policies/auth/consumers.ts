@@ -2,7 +2,7 @@
 // digests (plain keys in the config are hashed at load), so a lookup hashes the presented
 // key and compares digests: the work does not depend on how much of a key matches.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ConsumerConfig } from '../config/types.js';
+import type { ConsumerConfig } from '../../config/types.js';
 
 export interface Consumer {
   readonly id: string;

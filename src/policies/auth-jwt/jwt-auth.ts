@@ -4,12 +4,12 @@
 // included), bounded in count and by its `exp`, so repeat callers cost one map lookup.
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { JwtAuthConfig } from '../config/types.js';
-import type { RequestHead } from '../server/types.js';
-import { findHeader } from '../proxy/request-headers.js';
-import { cookieValue } from '../proxy/credentials.js';
-import type { Consumer, ConsumerRegistry } from './consumers.js';
-import type { Authenticator, Identity, Rejection, Verdict } from './identity.js';
+import type { JwtAuthConfig } from '../../config/types.js';
+import type { RequestHead } from '../../server/types.js';
+import { findHeader } from '../../proxy/request-headers.js';
+import { cookieValue } from '../../proxy/credentials.js';
+import type { Consumer, ConsumerRegistry } from '../auth/consumers.js';
+import type { Authenticator, Identity, Rejection, Verdict } from '../auth/identity.js';
 import { JwksSource, KeyUnavailableError, staticKeyResolver, type KeyResolver } from './jwt-keys.js';
 
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;

@@ -1,11 +1,11 @@
 // Per-route rate limits, compiled once per config: each rule becomes a GCRA limit and a key
 // builder. The key starts with the route name and the rule's own parameters, so a reload
 // that keeps a rule keeps its buckets, and a changed rule starts fresh.
-import type { RateLimitRule } from '../config/types.js';
-import type { RequestHead } from '../server/types.js';
-import { findHeader } from '../proxy/request-headers.js';
-import { makeLimit, type GcraTable, type Limit } from './gcra-table.js';
-import type { RedisLimiter } from './redis-limiter.js';
+import type { RateLimitRule } from '../../config/types.js';
+import type { RequestHead } from '../../server/types.js';
+import { findHeader } from '../../proxy/request-headers.js';
+import { makeLimit, type GcraTable, type Limit } from '../../ratelimit/gcra-table.js';
+import type { RedisLimiter } from '../../ratelimit/redis-limiter.js';
 
 const PERIOD_SEC = { second: 1, minute: 60, hour: 3600, day: 86400 } as const;
 

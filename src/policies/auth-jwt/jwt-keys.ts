@@ -4,8 +4,8 @@
 // kept (served stale) while the endpoint is down.
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
-import type { JwtAuthConfig, JwtKeyConfig } from '../config/types.js';
-import { log } from '../observability/logger.js';
+import type { JwtAuthConfig, JwtKeyConfig } from '../../config/types.js';
+import { log } from '../../observability/logger.js';
 
 export type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<KeyObject | CryptoKey> | KeyObject | CryptoKey;
 

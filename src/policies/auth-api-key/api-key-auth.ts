@@ -1,10 +1,10 @@
 // API keys from a header or a query parameter, looked up in the consumer registry
 // (constant-time digest comparison there).
-import type { ApiKeyAuthConfig } from '../config/types.js';
-import type { RequestHead } from '../server/types.js';
-import { findHeader } from '../proxy/request-headers.js';
-import type { ConsumerRegistry } from './consumers.js';
-import type { Authenticator, Identity, Verdict } from './identity.js';
+import type { ApiKeyAuthConfig } from '../../config/types.js';
+import type { RequestHead } from '../../server/types.js';
+import { findHeader } from '../../proxy/request-headers.js';
+import type { ConsumerRegistry } from '../auth/consumers.js';
+import type { Authenticator, Identity, Verdict } from '../auth/identity.js';
 
 export class ApiKeyAuthenticator implements Authenticator {
   readonly challenge: string;

@@ -1,33 +1,23 @@
-// Authentication and authorization of a route: the first of its authenticators that finds
-// a valid credential identifies the caller, then `allow` must admit them (listed consumer,
-// one of the groups, or one of the token scopes). Stays synchronous unless an authenticator
-// has to verify a token it has not seen yet.
-import type { RouteConfig } from '../config/types.js';
-import type { RequestHead } from '../server/types.js';
-import type { Consumer } from './consumers.js';
+// Authentication on a route: the first of its authenticators that finds a valid credential
+// identifies the caller (whether they may use the route is the acl policy's question).
+// Stays synchronous unless an authenticator has to verify a token it has not seen yet.
+import type { RequestHead } from '../../server/types.js';
 import { isRejection, type Authenticator, type Identity, type Verdict } from './identity.js';
 
 export type AuthResult =
   | { kind: 'ok'; identity: Identity }
   | { kind: 'missing'; challenge: string }
-  | { kind: 'invalid'; reason: string; challenge: string }
-  | { kind: 'forbidden'; consumer: Consumer };
+  | { kind: 'invalid'; reason: string; challenge: string };
 
 export class RouteAuth {
   private readonly list: Authenticator[];
-  private readonly allowConsumers: ReadonlySet<string> | null;
-  private readonly allowGroups: ReadonlySet<string> | null;
-  private readonly allowScopes: ReadonlySet<string> | null;
   private readonly missing: AuthResult;
   /** query parameters and cookies that carry credentials and are removed before forwarding */
   readonly hideQuery: ReadonlySet<string> | null;
   readonly hideCookies: ReadonlySet<string> | null;
 
-  constructor(route: RouteConfig, authenticators: ReadonlyMap<string, Authenticator>) {
-    this.list = (route.auth ?? []).map((name) => authenticators.get(name)!);
-    this.allowConsumers = route.allow?.consumers ? new Set(route.allow.consumers) : null;
-    this.allowGroups = route.allow?.groups ? new Set(route.allow.groups) : null;
-    this.allowScopes = route.allow?.scopes ? new Set(route.allow.scopes) : null;
+  constructor(names: readonly string[], authenticators: ReadonlyMap<string, Authenticator>) {
+    this.list = names.map((name) => authenticators.get(name)!);
     const q = this.list.map((a) => a.hidden?.query).filter((n): n is string => !!n);
     const c = this.list.map((a) => a.hidden?.cookie).filter((n): n is string => !!n);
     this.hideQuery = q.length ? new Set(q) : null;
@@ -63,13 +53,6 @@ export class RouteAuth {
   /** A decision when the verdict identifies someone, else null (try the next authenticator). */
   private judge(v: Verdict): AuthResult | null {
     if (v === 'absent' || isRejection(v)) return null;
-    return this.admits(v) ? { kind: 'ok', identity: v } : { kind: 'forbidden', consumer: v.consumer };
-  }
-
-  private admits(id: Identity): boolean {
-    if (!this.allowConsumers && !this.allowGroups && !this.allowScopes) return true;
-    if (this.allowConsumers?.has(id.consumer.id)) return true;
-    if (this.allowGroups && id.consumer.groups.some((g) => this.allowGroups!.has(g))) return true;
-    return !!this.allowScopes && id.scopes.some((s) => this.allowScopes!.has(s));
+    return { kind: 'ok', identity: v };
   }
 }

@@ -1,5 +1,5 @@
 // `requestHeaders` / `responseHeaders` edits, compiled once per route.
-import type { HeaderOps } from '../config/types.js';
+import type { HeaderOps } from '../../config/types.js';
 
 export interface CompiledHeaderOps {
   remove: ReadonlySet<string>;

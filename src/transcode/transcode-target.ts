@@ -1,0 +1,74 @@
+// The transcoding target of a route: the front thread matches the HTTP binding (404/405
+// like any route), reads the body, and hands the whole call to the pool; the answer comes
+// back as bytes (unary) or as a stream of events on a MessagePort (server streaming).
+import { GatewayError } from '../errors.js';
+import type { RequestCtx } from '../pipeline/request-ctx.js';
+import type { Target } from '../pipeline/target.js';
+import type { Policy, UpstreamHead } from '../pipeline/policy.js';
+import type { TranscodeRoute } from './transcode-route.js';
+import type { TranscodeResult } from './task.js';
+import { StreamRelay } from './stream-relay.js';
+import { QueueFullError, type TranscodePool } from './transcode-pool.js';
+import { log } from '../observability/logger.js';
+
+export class TranscodeTarget implements Target {
+  readonly kind = 'transcode';
+
+  constructor(
+    readonly route: TranscodeRoute,
+    private readonly pool: TranscodePool,
+    /** the deadline of a call, counted from the request's arrival */
+    private readonly totalMs: number,
+    /** the route's policies with an onResponse hook (unary answers) */
+    private readonly onResponse: readonly Policy[],
+  ) {}
+
+  call(ctx: RequestCtx): void {
+    const t = this.route;
+    const { head, path } = ctx;
+    const m = t.match(head.method, path);
+    if (m.kind === 'not-found') { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
+    if (m.kind === 'method-not-allowed') { ctx.fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
+    if (m.binding.clientStreaming) { ctx.fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
+    const headers = ctx.upstreamHeaders;
+    const metadata: Array<[string, string]> = [];
+    for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
+    const deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
+    const pool = this.pool;
+    const call = (bytes: Buffer | null) => {
+      const { sink, requestId } = ctx;
+      let ab: ArrayBuffer | null = null;
+      if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
+      const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, ctx.responseHeaders) : null;
+      if (stream) stream.sse = /text\/event-stream/i.test(ctx.header('accept') ?? '');
+      // No AbortSignal to Piscina: aborting a running task terminates its worker, and with it
+      // every other call that worker runs. A stream is cancelled through its port, a unary
+      // call through a shared cancel flag.
+      const cancellation = stream ? null : pool.cancellation();
+      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
+      pool.run({
+        upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
+        cancelSeq: cancellation?.seq,
+        stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
+      }).then(
+        ctx.guard((r: TranscodeResult) => {
+          if (r.status === 0) return; // a stream answered (or was cancelled) on its port
+          stream?.close();
+          const res: UpstreamHead = { status: r.status, headers: [...r.headers] };
+          for (const p of this.onResponse) p.onResponse!(ctx, res);
+          res.headers.push('x-request-id', requestId);
+          if (ctx.responseHeaders) res.headers.push(...ctx.responseHeaders);
+          sink.sendFull(res.status, res.headers, new Uint8Array(r.body));
+        }),
+        ctx.guard((e: Error) => {
+          stream?.close();
+          if (ctx.over) return;
+          if (e instanceof QueueFullError) ctx.fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
+          else { log.error({ err: e.message, requestId }, 'transcoding failed'); ctx.fail(new GatewayError('internal_error', 'transcoding failed', 'internal')); }
+        }),
+      );
+    };
+    if (ctx.hasBody) ctx.readWhole(call);
+    else call(null);
+  }
+}
