@@ -11,7 +11,7 @@ export const apiKeyAuth: AuthenticatorKind = {
     additionalProperties: false,
     required: ['type'],
     properties: {
-      type: { const: 'api-key' },
+      type: { const: 'api-key', description: 'An API-key authenticator.' },
       header: { type: 'string', minLength: 1, maxLength: 256, default: 'x-api-key', description: 'Request header that carries the key.' },
       query: { type: 'string', minLength: 1, maxLength: 256, description: 'Query parameter that may carry the key instead.' },
       hideCredentials: { type: 'boolean', default: true, description: 'Remove the credential from the query string or cookie before forwarding (a header credential is forwarded; remove it with requestHeaders).' },

@@ -57,7 +57,7 @@ export const jwtAuth: AuthenticatorKind = {
     additionalProperties: false,
     required: ['type', 'algorithms'],
     properties: {
-      type: { const: 'jwt' },
+      type: { const: 'jwt', description: 'A JWT authenticator.' },
       header: { type: 'string', minLength: 1, maxLength: 256, default: 'authorization', description: 'Where the token is; "authorization" expects the Bearer scheme.' },
       query: { type: 'string', minLength: 1, maxLength: 256, description: 'Query parameter that may carry the token.' },
       cookie: { type: 'string', minLength: 1, maxLength: 256, description: 'Cookie that may carry the token.' },

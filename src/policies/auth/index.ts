@@ -126,7 +126,7 @@ export function authPolicy(kinds: readonly AuthenticatorKind[]): PolicyFactory {
         additionalProperties: {
           type: 'object',
           required: ['type'],
-          properties: { type: { enum: kinds.map((k) => k.type) } },
+          properties: { type: { enum: kinds.map((k) => k.type), description: 'The kind of authenticator.' } },
           discriminator: { propertyName: 'type' },
           oneOf: kinds.map((k) => k.schema),
         },

@@ -38,7 +38,7 @@ function checkLists(at: string, cfg: IpFilterConfig | undefined, problems: strin
 export const ipFilterPolicy: PolicyFactory = {
   id: 'ip-filter',
   summary: 'Refuses client addresses by CIDR allow/deny lists (403).',
-  configSchema: { ipFilter: { ...ipFilterSchema, description: 'Gateway-wide CIDR lists, checked before routing. ' + String(ipFilterSchema.description) } },
+  configSchema: { ipFilter: { ...ipFilterSchema, description: 'Gateway-wide CIDR lists (IPv4 and IPv6), checked before routing (403). Deny wins; with an allow list only listed addresses pass.' } },
   routeSchema: { ipFilter: ipFilterSchema },
   check(config, { problems }: CheckEnv) {
     checkLists('ipFilter', config.ipFilter, problems);
