@@ -23,7 +23,7 @@ const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstr
 const dir = mkdtempSync(join(tmpdir(), 'bench-ab-'));
 const config = join(dir, 'gateway.yaml');
 writeFileSync(config, stringify({
-  engine: 'uws', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+  engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
   upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] } },
   routes: [
     ...Array.from({ length: 100 }, (_, i) => ({ name: `svc${i}`, match: { prefix: `/svc${i}` }, upstream: 'up' })),

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-auth-'));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify({
-    engine: 'uws', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     consumers: [{ id: 'bench', keys: [{ key: 'bench-api-key-0123456789' }] }],
     auth: {
       key: { type: 'api-key' },

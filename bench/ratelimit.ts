@@ -15,7 +15,7 @@ import { runLoad, PROXY_CORE, LOAD_CORE, generator } from './load-runner.js';
 function gatewayFile(upstreamPort: number, workers: number): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-rl-')), 'gateway.yaml');
   writeFileSync(file, stringify({
-    engine: 'uws', workers, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine: 'uws', threads: workers, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstreamPort}` }] } },
     routes: [
       { match: { path: '/none/small' }, upstream: 'up', rewrite: '/small' },

@@ -30,7 +30,7 @@ function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
   const file = join(dir, `gateway-${engine}.yaml`);
   writeFileSync(file, stringify({
-    engine, workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine, threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstreamPort}` }] } }, routes,
   }));
   return file;
@@ -48,7 +48,7 @@ async function resilienceScenarios(fastPort: number, cli: string): Promise<Recor
   const dir = mkdtempSync(join(tmpdir(), 'bench-res-'));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify({
-    engine: 'uws', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: {
       single: { targets: [t(fastPort)] },
       three: { targets: [t(fastPort), t(fastPort, '127.0.0.2'), t(fastPort, '127.0.0.3')] },

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const server = await startProc(LOAD_CORE, process.execPath, [join(here, 'grpc-server.js')]);
   const file = join(mkdtempSync(join(tmpdir(), 'bench-tc-')), 'gateway.yaml');
   writeFileSync(file, stringify({
-    engine: 'uws', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0) },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],

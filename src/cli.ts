@@ -12,9 +12,9 @@ import { log } from './observability/logger.js';
 import { loadPolicyModules } from './policies/registry.js';
 
 const USAGE = `usage:
-  gateway --config FILE [--engine uws|node] [--port N] [--workers N] [--policy FILE ...]
+  gateway --config FILE [--engine uws|node] [--port N] [--threads N] [--policy FILE ...]
   gateway validate FILE [--policy FILE ...]
-  gateway demo [--engine uws|node] [--port N] [--workers N]
+  gateway demo [--engine uws|node] [--port N] [--threads N]
 
   --policy FILE   load a policy module (its default export is a PolicyFactory; docs/extending.md)`;
 
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
         config: { type: 'string', short: 'c' },
         engine: { type: 'string' },
         port: { type: 'string' },
-        workers: { type: 'string' },
+        threads: { type: 'string' },
+        workers: { type: 'string' }, // the old name of --threads
         policy: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
@@ -46,8 +47,9 @@ async function main(): Promise<void> {
   if (engine !== undefined && engine !== 'uws' && engine !== 'node') fail(`--engine must be uws or node\n${USAGE}`, 2);
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) fail(`--port must be 0..65535`, 2);
-  const workers = values.workers === undefined ? undefined : Number(values.workers);
-  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) fail(`--workers must be 1..256`, 2);
+  const threadsArg = values.threads ?? values.workers;
+  const threads = threadsArg === undefined ? undefined : Number(threadsArg);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) fail(`--threads must be 1..256`, 2);
 
   try { await loadPolicyModules(values.policy ?? []); } catch (e) {
     fail(`cannot load a policy module: ${(e as Error).message}`);
@@ -73,9 +75,9 @@ async function main(): Promise<void> {
       const catalog = await startCatalogServer();
       const ports = { ...Object.fromEntries(services.map((s) => [s.name, s.port])), catalog: catalog.port };
       const config = parseConfig(demoConfigYaml(ports, port ?? 8080, PROTO_DIR), 'demo config');
-      running = await startGateway({ config, engine: engine as 'uws' | 'node' | undefined, workers, installSignals: true });
+      running = await startGateway({ config, engine: engine as 'uws' | 'node' | undefined, threads, installSignals: true });
       const base = `http://127.0.0.1:${running.port}`;
-      process.stdout.write(`\nDemo gateway (${running.front.engineName} engine, ${running.front.workers} thread${running.front.workers === 1 ? '' : 's'}) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
+      process.stdout.write(`\nDemo gateway (${running.front.engineName} engine, ${running.front.threads} thread${running.front.threads === 1 ? '' : 's'}) on ${base}, admin on http://127.0.0.1:${running.adminPort}\nTry:\n` +
         `  curl -i ${base}/api/users\n  curl -i ${base}/api/users/1\n  curl -i ${base}/api/orders/100\n  curl -i ${base}/nope            # 404 JSON\n` +
         `  curl -i -X DELETE ${base}/api/users/1   # 405 with Allow\n` +
         `  curl -s ${base}/v1/shelves/classics/books/1              # REST/JSON → gRPC (demo.catalog.v1.Catalog)\n` +
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
     } else if (command === undefined || command === 'start') {
       if (!values.config) fail(USAGE, 2);
       const config = loadConfigFile(values.config);
-      running = await startGateway({ config, configFile: values.config, engine: engine as 'uws' | 'node' | undefined, port, workers, installSignals: true });
+      running = await startGateway({ config, configFile: values.config, engine: engine as 'uws' | 'node' | undefined, port, threads, installSignals: true });
     } else {
       fail(`unknown command "${command}"\n${USAGE}`, 2);
     }
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError || e instanceof UwsUnavailableError) fail(e.message);
     fail(`gateway failed to start: ${(e as Error).message}`);
   }
-  log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, workers: running.front.workers, redirectPort: running.redirectPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
+  log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, threads: running.front.threads, redirectPort: running.redirectPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
 }
 
 // Every request continuation is guarded (a bug answers that request 500). Whatever still

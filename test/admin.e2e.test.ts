@@ -68,7 +68,7 @@ t.test('admin API without a token (loopback)', async (t) => {
   });
 
   await t.test('a reload body must be JSON or YAML (no form posts)', async (t) => {
-    const cfg = stringify({ engine: 'node', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, upstreams: { up: { targets: [{ url: up.url }] } }, routes: [{ match: { prefix: '/' }, upstream: 'up' }] });
+    const cfg = stringify({ engine: 'node', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, upstreams: { up: { targets: [{ url: up.url }] } }, routes: [{ match: { prefix: '/' }, upstream: 'up' }] });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
       const r = await admin(port, '/admin/reload', { method: 'POST', headers: { 'content-type': type }, body: cfg });
       t.equal(r.status, 415, `${type}: 415`);
@@ -79,7 +79,7 @@ t.test('admin API without a token (loopback)', async (t) => {
   });
 
   await t.test('a posted config may name files only inside the config directory', async (t) => {
-    const base = { engine: 'node', workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } };
+    const base = { engine: 'node', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } };
     const probes: Array<[string, Record<string, unknown>]> = [
       ['tls.caFile', { upstreams: { up: { targets: [{ url: 'https://127.0.0.1:1' }], tls: { caFile: '/etc/passwd' } } }, routes: [{ match: { prefix: '/' }, upstream: 'up' }] }],
       ['validate $ref', { upstreams: { up: { targets: [{ url: up.url }] } }, routes: [{ match: { prefix: '/' }, upstream: 'up', validate: { body: { $ref: '../../../../etc/passwd' } } }] }],

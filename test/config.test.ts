@@ -253,3 +253,18 @@ routes:
     'routes[0]: missing required key "upstream"', 'routes[1]: missing required key "match"',
   ], 'a proxying route still needs match and upstream');
 });
+
+t.test('the old top-level name "workers" is refused with its new name', async (t) => {
+  const list = problems(`
+workers: 2
+upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes: [ { match: { path: /x }, upstream: a } ]
+`);
+  t.same(list, ['workers: renamed to "threads"']);
+  t.equal(parseConfig(`
+threads: 2
+transcoding: { workers: 3 }
+upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes: [ { match: { path: /x }, upstream: a } ]
+`).threads, 2, 'threads is the front-end thread count; transcoding.workers the pool\'s');
+});

@@ -28,7 +28,7 @@ for (const engine of ENGINES) {
   for (const workers of engine === 'uws' ? [1, 2] : [1]) {
     t.test(`${engine} engine, ${workers} thread(s)`, async (t) => {
       const up = await startUpstream();
-      const gw = await startGatewayProcess({ ...routes(up.url), workers }, engine, {}, ['--policy', POLICY]);
+      const gw = await startGatewayProcess({ ...routes(up.url), threads: workers }, engine, {}, ['--policy', POLICY]);
       t.teardown(async () => { await gw.stop(); await up.close(); });
 
       // several requests: with 2 threads the kernel spreads connections over both

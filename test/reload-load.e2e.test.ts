@@ -32,7 +32,7 @@ t.test('10 reloads at ~300 req/s with the cores busy: no abort, every answer pro
     if (req.url?.startsWith('/slow') && slow++ % 2 === 0) setTimeout(answer, 30); else answer();
   });
   const config = (variant: number) => ({
-    workers: 2,
+    threads: 2,
     auth: { jwt: { type: 'jwt', algorithms: ['HS256'], keys: [{ secret: SECRET }], cache: { maxTokens: 0 } } },
     upstreams: { up: { targets: [{ url: up.url }] } },
     routes: [
@@ -97,7 +97,7 @@ t.test('a request waiting in retry backoff during a reload finishes on its table
     const gw = await startGatewayProcess(cfg('before'), engine);
     const pending = request(`${gw.url}/retry-me`);
     await new Promise((r) => setTimeout(r, 300)); // the first attempt got 503; the retry waits ~0.5–1.5 s
-    const reload = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: JSON.stringify({ ...cfg('after'), engine, workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
+    const reload = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: JSON.stringify({ ...cfg('after'), engine, threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } }) });
     t.equal(reload.status, 200, `${engine}: reloaded while the request waits`);
     const r = await pending;
     t.equal(r.status, 200, `${engine}: the retry went out on the old table's pool, which was still open`);

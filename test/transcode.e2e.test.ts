@@ -228,7 +228,7 @@ t.test('transcoding', async (t) => {
         const next = structuredClone(config);
         next.upstreams.catalog.protos = { files: ['demo/catalog.proto', 'demo/catalog_admin.proto'], includeDirs: [PROTO_DIR, join(FIXTURES, 'protos-v2')] };
         next.routes[1]!.transcode.services!.push('demo.catalog.v1.CatalogAdmin');
-        writeFileSync(gw.configFile, stringify({ ...next, workers: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine }));
+        writeFileSync(gw.configFile, stringify({ ...next, threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine }));
         const r = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' });
         t.equal(r.status, 200, r.body);
         const a = await post('/v1/shelves/s/books/1:archive', {});
@@ -243,7 +243,7 @@ t.test('transcoding', async (t) => {
 t.test('a full transcoding queue answers 503 at once', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
+    transcoding: { threads: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ timeoutMs: 1000, transcode: { upstream: 'catalog' } }],
   }, 'uws');
@@ -264,7 +264,7 @@ t.test('targets are balanced by weight', async (t) => {
   const a = await startCatalogServer();
   const b = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { workers: 1 },
+    transcoding: { threads: 1 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${a.port}`, weight: 3 }, { url: `grpc://127.0.0.1:${b.port}`, weight: 1 }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }, 'uws');

@@ -1,4 +1,4 @@
-// workers: N front-end threads on one port (uws engine): the kernel spreads connections
+// threads: N front-end threads on one port (uws engine): the kernel spreads connections
 // over the threads; rate limits and quotas are exact across them (one SharedArrayBuffer);
 // reload and graceful shutdown reach every thread.
 import t from 'tap';
@@ -14,7 +14,7 @@ t.test('two front-end threads', async (t) => {
     setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'), delay);
   });
   const config = {
-    workers: 2,
+    threads: 2,
     plans: { tiny: { quota: { requests: 10, per: 'day' } } },
     consumers: [{ id: 'tina', plan: 'tiny', keys: [{ key: 'tina-key-123' }] }],
     auth: { keys: { type: 'api-key' } },
@@ -35,11 +35,11 @@ t.test('two front-end threads', async (t) => {
   };
 
   await t.test('both threads serve; the admin API merges their state', async (t) => {
-    t.equal(gw.info.workers, 2);
+    t.equal(gw.info.threads, 2);
     const statuses = await many(60, '/hello');
     t.same([...new Set(statuses)], [200]);
     const health = await request(`${gw.adminUrl}/admin/health`);
-    t.equal(health.json.workers, 2);
+    t.equal(health.json.threads, 2);
     const target = (await request(`${gw.adminUrl}/admin/upstreams`)).json.up.targets[0];
     t.equal(target.requests, 60, 'requests summed over the threads');
     t.equal(target.requestsByThread.length, 2);
@@ -80,9 +80,9 @@ t.test('two front-end threads', async (t) => {
 
 t.test('the node engine runs one thread whatever workers says', async (t) => {
   const up = await startUpstream();
-  const gw = await startGatewayProcess({ workers: 2, upstreams: { up: { targets: [{ url: up.url }] } }, routes: [{ match: { prefix: '/' }, upstream: 'up' }] }, 'node');
+  const gw = await startGatewayProcess({ threads: 2, upstreams: { up: { targets: [{ url: up.url }] } }, routes: [{ match: { prefix: '/' }, upstream: 'up' }] }, 'node');
   t.teardown(async () => { await gw.stop(); await up.close(); });
-  t.equal(gw.info.workers, 1);
+  t.equal(gw.info.threads, 1);
   t.match(gw.output(), /node engine runs one front-end thread/);
   t.equal((await request(`${gw.url}/x`)).status, 200);
 });
@@ -90,7 +90,7 @@ t.test('the node engine runs one thread whatever workers says', async (t) => {
 t.test('an exception that escapes in a front-end thread is logged; the thread keeps serving', async (t) => {
   const up = await startUpstream();
   const gw = await startGatewayProcess({
-    workers: 2,
+    threads: 2,
     upstreams: { up: { targets: [{ url: up.url }] } },
     routes: [{ match: { prefix: '/' }, upstream: 'up' }],
   }, 'uws', { GATEWAY_TEST_THREAD_THROW_MS: '300' });
@@ -100,7 +100,7 @@ t.test('an exception that escapes in a front-end thread is logged; the thread ke
   t.match(gw.output(), /injected fault/);
   const health = await request(`${gw.adminUrl}/admin/health`);
   t.equal(health.status, 200, 'both threads answer the admin query');
-  t.equal(health.json.workers, 2);
+  t.equal(health.json.threads, 2);
   let ok = 0;
   for (let i = 0; i < 40; i++) if ((await request(`${gw.url}/x${i}`)).status === 200) ok++;
   t.equal(ok, 40, 'requests are served');

@@ -46,6 +46,9 @@ export function configSchema(): Record<string, unknown> {
   return assembleSchema(policies());
 }
 
+/** Top-level keys that have a new name (the old one is an error that says so). */
+const RENAMED: Record<string, string> = { workers: 'threads' };
+
 /** `/routes/3/match` → `routes[3].match` */
 function displayPath(pointer: string): string {
   let out = '';
@@ -60,8 +63,11 @@ function displayPath(pointer: string): string {
 function describe(e: ErrorObject): string | undefined {
   const at = displayPath(e.instancePath);
   switch (e.keyword) {
-    case 'additionalProperties':
-      return `${at}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const renamed = at === '(root)' ? RENAMED[key] : undefined;
+      return renamed ? `${key}: renamed to "${renamed}"` : `${at}: unknown key "${key}"`;
+    }
     case 'required':
       return `${at}: missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
     case 'enum':

@@ -46,7 +46,7 @@ const coreSchema = {
   required: ['routes'],
   properties: {
     engine: { enum: ['uws', 'node'], default: 'uws', description: 'HTTP front end: uws is uWebSockets.js (the native binary is required: the gateway refuses to start on the package\'s JS fallback), node is the portable node:http engine. --engine overrides it.' },
-    workers: { type: 'integer', minimum: 1, maximum: 256, description: 'Front-end threads sharing the port (uws engine; the node engine always uses one). Default: one per core. --workers overrides it. See rate-limiting.md.' },
+    threads: { type: 'integer', minimum: 1, maximum: 256, description: 'Front-end threads sharing the port (uws engine; the node engine always uses one). Default: one per core. --threads overrides it. (Called workers before 0.2; transcoding.workers are the Piscina pool\'s.) See rate-limiting.md.' },
     listen: {
       type: 'object',
       additionalProperties: false,

@@ -142,7 +142,7 @@ export interface RouteConfig {
 export interface GatewayConfig {
   engine: 'uws' | 'node';
   /** front-end threads; absent: one per core (uws) — set at start */
-  workers?: number;
+  threads?: number;
   listen: { host: string; port: number; tls?: ListenTls; redirectHttp?: { host?: string; port: number } };
   responseHeaders?: HeaderOps;
   /** token: after load, also the contents of tokenFile */

@@ -1,4 +1,4 @@
-// One front-end thread (workers: N): its own Gateway and uWS App on the shared port, the
+// One front-end thread (threads: N): its own Gateway and uWS App on the shared port, the
 // limiter and quota SharedArrayBuffers of the main thread, and a message loop for reload,
 // admin queries and graceful stop. The kernel spreads connections (SO_REUSEPORT).
 import { parentPort, workerData } from 'node:worker_threads';

@@ -37,7 +37,7 @@ export interface StartOptions {
   configFile?: string;
   engine?: 'uws' | 'node';
   port?: number;
-  workers?: number;
+  threads?: number;
   installSignals?: boolean;
 }
 
@@ -53,25 +53,25 @@ export interface RunningGateway {
 
 /** Settings a reload cannot change: they shape listeners, threads and shared tables that already exist. */
 function fixedAtStart(c: GatewayConfig): string {
-  return JSON.stringify([c.engine, c.workers, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit]);
+  return JSON.stringify([c.engine, c.threads, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit]);
 }
 
-/** workers: the config's, else one per core for uws; the node engine runs in one thread. */
-export function workersFor(config: GatewayConfig): number {
+/** threads: the config's, else one per core for uws; the node engine runs in one thread. */
+export function threadsFor(config: GatewayConfig): number {
   if (config.engine === 'node') return 1;
-  return config.workers ?? availableParallelism();
+  return config.threads ?? availableParallelism();
 }
 
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const config = opts.config;
   if (opts.engine) config.engine = opts.engine;
   if (opts.port !== undefined) config.listen.port = opts.port;
-  if (opts.workers !== undefined) config.workers = opts.workers;
-  if (config.engine === 'node' && (config.workers ?? 1) > 1) {
-    log.warn({ workers: config.workers }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
+  if (opts.threads !== undefined) config.threads = opts.threads;
+  if (config.engine === 'node' && (config.threads ?? 1) > 1) {
+    log.warn({ threads: config.threads }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
-  config.workers = workersFor(config);
-  const front = config.workers > 1 ? await startThreadedFront(config, config.workers) : await startSingleFront(config);
+  config.threads = threadsFor(config);
+  const front = config.threads > 1 ? await startThreadedFront(config, config.threads) : await startSingleFront(config);
   const port = front.port;
   let redirect: http.Server | null = null;
   if (config.listen.redirectHttp) {
@@ -88,12 +88,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     else next = structuredClone(front.config());
     // Listener, thread and limiter-table settings stay as started (documented in docs/config.md).
     const current = front.config();
-    next.workers ??= current.workers;
+    next.threads ??= current.threads;
     if (fixedAtStart(next) !== fixedAtStart(current)) {
-      log.warn('reload: engine, workers, listen, admin, rateLimit, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
+      log.warn('reload: engine, threads, listen, admin, rateLimit, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
     }
     next.engine = current.engine;
-    next.workers = current.workers;
+    next.threads = current.threads;
     next.listen = current.listen;
     next.admin = current.admin;
     next.rateLimit = current.rateLimit;

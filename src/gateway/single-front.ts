@@ -36,9 +36,9 @@ export async function startSingleFront(config: GatewayConfig): Promise<Front> {
   return {
     engineName: engine.name,
     port,
-    workers: 1,
+    threads: 1,
     config: () => gateway.config,
-    health: async () => ({ inflight: gateway.inflight, workers: 1 }),
+    health: async () => ({ inflight: gateway.inflight, threads: 1 }),
     upstreams: async () => upstreamStatus(gateway),
     ratelimit: async () => limiterStatus(gateway),
     usage: async (id) => consumerUsage(gateway, id),

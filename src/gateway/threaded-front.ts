@@ -1,4 +1,4 @@
-// workers: N (uws engine): N front-end threads, each with its own uWS App on the same port.
+// threads: N (uws engine): N front-end threads, each with its own uWS App on the same port.
 // This thread owns the config, the admin API and the lifecycle; it makes the limiter and
 // quota SharedArrayBuffers once and hands the same ones to every thread, so limits and
 // quotas are exact across threads. Upstream pools, balancers, health checks, outlier and
@@ -80,7 +80,7 @@ function startThread(data: ThreadData): Promise<FrontThread> {
   });
 }
 
-export async function startThreadedFront(config: GatewayConfig, workers: number): Promise<Front> {
+export async function startThreadedFront(config: GatewayConfig, threadCount: number): Promise<Front> {
   const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed() };
   const limiter = new GcraTable(shared.limiter, shared.seed);
   const quotas = new QuotaTable(shared.quotas);
@@ -89,7 +89,7 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
   try {
     // The first thread starts alone: a bad listener fails fast, before N copies of it.
     threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules() }));
-    threads.push(...(await Promise.all(Array.from({ length: workers - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules() })))));
+    threads.push(...(await Promise.all(Array.from({ length: threadCount - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules() })))));
   } catch (e) {
     await Promise.all(threads.map((t) => t.worker.terminate()));
     throw e;
@@ -116,9 +116,9 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
   return {
     engineName: 'uws',
     port,
-    workers,
+    threads: threadCount,
     config: () => current,
-    health: async () => ({ inflight: (await all<{ inflight: number }>({ type: 'query', what: 'health' })).reduce((a, h) => a + h.inflight, 0), workers }),
+    health: async () => ({ inflight: (await all<{ inflight: number }>({ type: 'query', what: 'health' })).reduce((a, h) => a + h.inflight, 0), threads: threadCount }),
     upstreams: async () => mergeUpstreamStatus(await all<Record<string, unknown>>({ type: 'query', what: 'upstreams' })),
     ratelimit: async () => {
       const st = limiter.stats();
@@ -146,8 +146,8 @@ export async function startThreadedFront(config: GatewayConfig, workers: number)
       const failed = prepared.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length) {
         await Promise.allSettled(threads.map((t) => t.ask({ type: 'discard' })));
-        log.error({ failed: failed.length, workers, err: String(failed[0]!.reason?.message ?? failed[0]!.reason) }, 'reload failed in some front-end threads; every thread keeps the running config');
-        throw new Error(`reload failed in ${failed.length} of ${workers} front-end threads: ${failed[0]!.reason?.message ?? failed[0]!.reason}`);
+        log.error({ failed: failed.length, threads: threadCount, err: String(failed[0]!.reason?.message ?? failed[0]!.reason) }, 'reload failed in some front-end threads; every thread keeps the running config');
+        throw new Error(`reload failed in ${failed.length} of ${threadCount} front-end threads: ${failed[0]!.reason?.message ?? failed[0]!.reason}`);
       }
       const committed = await Promise.allSettled(threads.map((t) => t.ask({ type: 'commit' })));
       if (committed.some((r) => r.status === 'rejected')) log.error('a front-end thread did not confirm the switch to the new config');

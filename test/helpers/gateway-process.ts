@@ -33,7 +33,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
   const full = {
     // One front-end thread unless a test asks for more: per-thread state (breakers, outlier
     // ejection, pools) is then the whole gateway's, as those tests assume.
-    workers: 1,
+    threads: 1,
     listen: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
     ...config,
@@ -56,7 +56,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
         const msg = JSON.parse(line) as { port: number; adminPort: number } & Record<string, unknown>;
         clearTimeout(timer);
         // The engine under test must be the one that answers (a silent fallback would test the other).
-        if (msg.engine !== engine) { reject(new Error(`asked for the ${engine} engine, the gateway runs ${String(msg.engine)}`)); return; }
+        if (msg.engine !== engine) { proc.kill('SIGKILL'); reject(new Error(`asked for the ${engine} engine, the gateway runs ${String(msg.engine)}`)); return; }
         resolve(msg);
         return;
       }
