@@ -1,52 +1,69 @@
-// One error type for everything the gateway answers with itself. A stable `code`,
-// where it came from, whether a retry may help, and the HTTP status, mapped in one place.
+// One error type for everything the gateway answers with itself: a stable `code`, its HTTP
+// status, where it came from (`source`) and whether another attempt may help (`retryable`),
+// all fixed per code in one table — the table docs/errors.md is generated from.
 export type ErrorSource = 'client' | 'upstream' | 'internal';
 
-export const ERROR_STATUS = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  route_not_found: 404,
-  method_not_allowed: 405,
-  request_timeout: 408,
-  payload_too_large: 413,
-  uri_too_long: 414,
-  unsupported_media_type: 415,
-  header_fields_too_large: 431,
-  rate_limited: 429,
-  quota_exceeded: 429,
-  internal_error: 500,
-  not_implemented: 501,
-  upstream_unavailable: 502,
-  upstream_reset: 502,
-  upstream_bad_response: 502,
-  service_unavailable: 503,
-  upstream_timeout: 504,
-} as const;
+interface ErrorSpec { readonly status: number; readonly source: ErrorSource; readonly retryable: boolean; readonly when: string }
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+const spec = (status: number, source: ErrorSource, retryable: boolean, when: string): ErrorSpec => ({ status, source, retryable, when });
+
+export const ERRORS = {
+  bad_request: spec(400, 'client', false, 'a malformed request: framing (conflicting Content-Length, Content-Length with Transfer-Encoding, a Transfer-Encoding other than chunked or on HTTP/1.0, Connection naming a framing header, HTTP/1.1 without Host: these close the connection), control or non-ASCII bytes, a bad path or query, a path construct the route does not accept, a request that does not match the route\'s schema (details lists every violation)'),
+  unauthorized: spec(401, 'client', false, 'no credentials, or none valid (with WWW-Authenticate)'),
+  forbidden: spec(403, 'client', false, 'refused by ip-filter, acl or a CORS preflight; a foreign Origin on the admin API'),
+  route_not_found: spec(404, 'client', false, 'no route (or no gRPC binding) for the method and path'),
+  not_found: spec(404, 'client', false, 'admin API: no such endpoint or consumer'),
+  method_not_allowed: spec(405, 'client', false, 'the path is routed, the method is not (with Allow)'),
+  request_timeout: spec(408, 'client', false, 'node engine: headers or the whole request not received in time'),
+  payload_too_large: spec(413, 'client', false, 'a body over limits.maxBodyBytes, or over limits.maxBufferedBodyBytes where it is read whole'),
+  uri_too_long: spec(414, 'client', false, 'a request target over limits.maxUriBytes'),
+  unsupported_media_type: spec(415, 'client', false, 'a route validating bodies got a non-JSON one; an admin reload body that is not JSON or YAML'),
+  misdirected_request: spec(421, 'client', false, 'admin API: the Host header does not name the admin listener'),
+  rate_limited: spec(429, 'client', true, 'a route or plan rate limit (with Retry-After, RateLimit, RateLimit-Policy)'),
+  quota_exceeded: spec(429, 'client', true, 'the consumer\'s plan quota is used up (with Retry-After, X-Quota-*)'),
+  header_fields_too_large: spec(431, 'client', false, 'headers over limits.maxHeaderBytes or limits.maxHeaderCount'),
+  client_closed: spec(499, 'client', false, 'the client went away before the answer (internal: nothing is sent)'),
+  invalid_config: spec(400, 'client', false, 'admin API: a reload with a config that does not load (problems lists every one); the running config is kept'),
+  internal_error: spec(500, 'internal', false, 'a bug in the gateway: logged with the request id; that one request only'),
+  not_implemented: spec(501, 'client', false, 'a client-streaming gRPC method on a transcoding route'),
+  upstream_unavailable: spec(502, 'upstream', true, 'the connection to the upstream failed (refused, unreachable, DNS)'),
+  upstream_tls: spec(502, 'upstream', false, 'the upstream\'s TLS handshake failed (certificate not trusted, wrong name, ...)'),
+  upstream_reset: spec(502, 'upstream', true, 'the upstream closed or reset the connection before its answer'),
+  upstream_bad_response: spec(502, 'upstream', false, 'the upstream\'s answer was not valid HTTP'),
+  circuit_open: spec(503, 'upstream', true, 'the upstream\'s circuit breaker is open (with Retry-After)'),
+  no_healthy_target: spec(503, 'upstream', true, 'every target of the upstream is unhealthy or ejected'),
+  upstream_saturated: spec(503, 'upstream', true, 'the connection queue of the upstream target is full (upstreams.NAME.maxQueue)'),
+  transcoding_saturated: spec(503, 'internal', true, 'the transcoding pool\'s queue is full (transcoding.maxQueue; with Retry-After)'),
+  service_unavailable: spec(503, 'internal', true, 'the gateway is shutting down (or the upstream pool of a retired config closed), or (uws) limits.maxConnections requests are in progress'),
+  upstream_timeout: spec(504, 'upstream', true, 'the route\'s timeout (totalMs, or firstByteMs per attempt) expired before the upstream answered'),
+  upstream_connect_timeout: spec(504, 'upstream', true, 'no connection to the upstream within timeouts.connectMs'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly source: ErrorSource;
+  /** another attempt (a retry to another target, or the client later) may succeed */
   readonly retryable: boolean;
   /** machine-readable specifics (e.g. schema violations), sent in error.details */
   details?: unknown[];
-  constructor(code: ErrorCode, message: string, source: ErrorSource = 'client', retryable = false) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     // Expected errors are created per request on hot paths: skip the stack capture.
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(message);
+    super(message, options);
     Error.stackTraceLimit = limit;
+    const s: ErrorSpec = ERRORS[code];
     this.code = code;
-    this.status = ERROR_STATUS[code];
-    this.source = source;
-    this.retryable = retryable;
+    this.status = s.status;
+    this.source = s.source;
+    this.retryable = s.retryable;
   }
 }
 
 /** The JSON body every gateway-generated error carries. */
-export function errorBody(code: string, message: string, requestId: string, details?: unknown[]): string {
+export function errorBody(code: ErrorCode, message: string, requestId: string, details?: unknown[]): string {
   return JSON.stringify({ error: details ? { code, message, requestId, details } : { code, message, requestId } });
 }

@@ -73,6 +73,7 @@ for (const engine of ENGINES) {
       t.equal(codes.filter((c) => c === 503).length, 3, `1 on the connection, 2 queued, 3 refused (${codes})`);
       t.equal(codes.filter((c) => c === 200).length, 3, 'the queued ones are served once the connection is free (with their Host header)');
       t.ok(answers.filter((a) => a?.status === 503).every((a) => a!.json.error.message.includes('queue full')), 'named as a full queue');
+      t.same([...new Set(answers.filter((a) => a?.status === 503).map((a) => a!.json.error.code))], ['upstream_saturated'], 'with its own stable code');
     });
 
     await t.test('a half-open probe whose client left gives its slot back', async (t) => {

@@ -21,7 +21,7 @@ for (const engine of ENGINES) {
     const before = up.seen.filter((s) => s.url !== '/health').length;
     const r = await request(`${gw.url}/x`);
     t.equal(r.status, 503);
-    t.equal(r.json.error.code, 'service_unavailable');
+    t.equal(r.json.error.code, 'no_healthy_target');
     t.match(r.json.error.message, /no healthy target in upstream "up"/);
     t.equal(up.seen.filter((s) => s.url !== '/health').length, before, 'nothing forwarded');
     healthy = true;

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
 
 export interface AdminHooks {
@@ -19,6 +20,11 @@ export interface AdminHooks {
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
+
+/** An admin error answer: the status is the code's (src/errors.ts), like every gateway error. */
+function fail(res: http.ServerResponse, code: ErrorCode, message: string, more: Record<string, unknown> = {}, extra: Record<string, string> = {}): void {
+  send(res, ERRORS[code].status, { error: { code, message, ...more } }, extra);
+}
 
 function send(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -81,17 +87,17 @@ export function redactedConfig(config: GatewayConfig): GatewayConfig {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** The checks every admin request passes before an endpoint sees it; the refusal, or null. */
-function refusal(req: http.IncomingMessage, hostOk: (host: string) => boolean, token: Buffer | null): { status: number; code: string; message: string } | null {
+function refusal(req: http.IncomingMessage, hostOk: (host: string) => boolean, token: Buffer | null): { code: ErrorCode; message: string } | null {
   const host = (req.headers.host ?? '').toLowerCase();
-  if (!hostOk(host)) return { status: 421, code: 'misdirected_request', message: 'the Host header must name the admin listener (or localhost)' };
+  if (!hostOk(host)) return { code: 'misdirected_request', message: 'the Host header must name the admin listener (or localhost)' };
   const origin = req.headers.origin;
   // A browser sends Origin on cross-origin requests (and on every POST): only the admin's own passes.
   if (origin !== undefined && !hostOk(origin.toLowerCase().replace(/^https?:\/\//, ''))) {
-    return { status: 403, code: 'forbidden', message: 'cross-origin admin requests are refused' };
+    return { code: 'forbidden', message: 'cross-origin admin requests are refused' };
   }
   if (token) {
     const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]!), token)) return { status: 401, code: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer ...)' };
+    if (!m || !timingSafeEqual(digest(m[1]!), token)) return { code: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer ...)' };
   }
   return null;
 }
@@ -126,7 +132,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
         // An empty body re-reads the config file; a body must say it is JSON or YAML (a
         // browser form cannot send those types without a CORS preflight, which never passes).
         if ((length > 0 || req.headers['transfer-encoding']) && !CONFIG_TYPES.test(type ?? '')) {
-          send(res, 415, { error: { code: 'unsupported_media_type', message: 'a reload body must be application/json or application/yaml' } });
+          fail(res, 'unsupported_media_type', 'a reload body must be application/json or application/yaml');
           req.resume();
           return;
         }
@@ -134,7 +140,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
         try {
           text = await readBody(req);
         } catch {
-          send(res, 413, { error: { code: 'payload_too_large', message: `config body over ${MAX_BODY} bytes` } });
+          fail(res, 'payload_too_large', `config body over ${MAX_BODY} bytes`);
           return;
         }
         try {
@@ -142,7 +148,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
           send(res, 200, { reloaded: true, routes: hooks.view.config().routes.length });
         } catch (e) {
           const problems = e instanceof ConfigError ? e.problems : [String((e as Error).message)];
-          send(res, 400, { error: { code: 'invalid_config', message: 'reload failed; the running config is unchanged', problems } });
+          fail(res, 'invalid_config', 'reload failed; the running config is unchanged', { problems });
         }
       },
     },
@@ -150,25 +156,25 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
   /** GET /admin/consumers/:id/usage: the consumer's count this period (the billing hook). */
   const usage = async (id: string, res: http.ServerResponse): Promise<void> => {
     const u = await hooks.view.usage(id);
-    if (!u) send(res, 404, { error: { code: 'not_found', message: `no consumer "${id}"` } });
+    if (!u) fail(res, 'not_found', `no consumer "${id}"`);
     else send(res, 200, u);
   };
   return http.createServer((req, res) => {
     const refused = refusal(req, hostOk, token);
-    if (refused) { send(res, refused.status, { error: { code: refused.code, message: refused.message } }); req.resume(); return; }
+    if (refused) { fail(res, refused.code, refused.message); req.resume(); return; }
     const path = (req.url ?? '/').split('?')[0]!;
     const m = /^\/admin\/consumers\/([^/]+)\/usage$/.exec(path);
     if (m) {
-      if (req.method !== 'GET') { send(res, 405, { error: { code: 'method_not_allowed', message: 'use GET' } }, { allow: 'GET' }); return; }
+      if (req.method !== 'GET') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }
       let id: string;
-      try { id = decodeURIComponent(m[1]!); } catch { send(res, 400, { error: { code: 'bad_request', message: 'malformed consumer id' } }); return; }
-      usage(id, res).catch(() => { if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'admin request failed' } }); });
+      try { id = decodeURIComponent(m[1]!); } catch { fail(res, 'bad_request', 'malformed consumer id'); return; }
+      usage(id, res).catch(() => { if (!res.headersSent) fail(res, 'internal_error', 'admin request failed'); });
       return;
     }
     const ep = endpoints[path];
-    if (!ep) { send(res, 404, { error: { code: 'not_found', message: `no admin endpoint ${path}` } }); return; }
+    if (!ep) { fail(res, 'not_found', `no admin endpoint ${path}`); return; }
     const handler = ep[req.method ?? 'GET'];
-    if (!handler) { send(res, 405, { error: { code: 'method_not_allowed', message: `use ${Object.keys(ep).join(', ')}` } }, { allow: Object.keys(ep).join(', ') }); return; }
-    Promise.resolve(handler(req, res)).catch(() => { if (!res.headersSent) send(res, 500, { error: { code: 'internal_error', message: 'admin request failed' } }); });
+    if (!handler) { fail(res, 'method_not_allowed', `use ${Object.keys(ep).join(', ')}`, {}, { allow: Object.keys(ep).join(', ') }); return; }
+    Promise.resolve(handler(req, res)).catch(() => { if (!res.headersSent) fail(res, 'internal_error', 'admin request failed'); });
   });
 }

@@ -4,9 +4,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { JsonSchema } from '../pipeline/policy.js';
+import { ERRORS } from '../errors.js';
 
 export const START = '<!-- reference:start (generated from the schema by `npm run docs:config`; edit the schema, not this) -->';
 export const END = '<!-- reference:end -->';
+export const ERRORS_START = '<!-- errors:start (generated from src/errors.ts by `npm run docs:config`) -->';
+export const ERRORS_END = '<!-- errors:end -->';
 
 type S = JsonSchema & {
   type?: string | string[]; enum?: unknown[]; discriminator?: unknown; const?: unknown; default?: unknown; description?: string;
@@ -98,12 +101,24 @@ export function renderReference(schema: JsonSchema): string {
   return [`## Top level\n\n${table(top)}`, ...sections].join('\n\n');
 }
 
-/** The doc text with its generated part replaced. */
+/** The error table: every code the gateway answers with, from the one table in src/errors.ts. */
+export function renderErrors(): string {
+  const rows = Object.entries(ERRORS).sort(([, a], [, b]) => a.status - b.status)
+    .map(([code, e]) => `| ${e.status} | \`${code}\` | ${e.source} | ${e.retryable ? 'yes' : 'no'} | ${cell(e.when)} |`);
+  return ['| status | code | source | retryable | when |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+function replaceBetween(doc: string, start: string, end: string, text: string): string {
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`the doc has no ${start} … ${end} markers`);
+  return `${doc.slice(0, a + start.length)}\n\n${text}\n\n${doc.slice(b)}`;
+}
+
+/** The doc text with its generated parts replaced (the error table too, where it has its markers). */
 export function withReference(doc: string, reference: string): string {
-  const a = doc.indexOf(START);
-  const b = doc.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`the doc has no ${START} … ${END} markers`);
-  return `${doc.slice(0, a + START.length)}\n\n${reference}\n\n${doc.slice(b)}`;
+  const out = replaceBetween(doc, START, END, reference);
+  return out.includes(ERRORS_START) ? replaceBetween(out, ERRORS_START, ERRORS_END, renderErrors()) : out;
 }
 
 // node dist/src/config/reference-doc.js docs/config.md: rewrite the generated part

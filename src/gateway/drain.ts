@@ -9,7 +9,7 @@ export async function drain(gateway: Gateway, engine: Engine, deadline: number):
   engine.stopListening();
   while (gateway.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (gateway.inflight > 0) log.warn({ inflight: gateway.inflight }, 'shutdown deadline reached; closing remaining requests');
-  const shuttingDown = new GatewayError('service_unavailable', 'the gateway is shutting down', 'internal', true);
+  const shuttingDown = new GatewayError('service_unavailable', 'the gateway is shutting down');
   await Promise.race([gateway.destroy(shuttingDown), new Promise((r) => setTimeout(r, 500))]);
   await new Promise((r) => setTimeout(r, 20)); // let the 503s reach the socket
   engine.closeAll();

@@ -161,7 +161,7 @@ export class RequestCtx {
   crashed(e: unknown): void {
     log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), requestId: this.requestId, path: this.head.path }, 'request handling failed');
     if (!this.sink.responded && !this.sink.aborted) {
-      try { sendError(this.sink, new GatewayError('internal_error', 'internal error', 'internal'), this.requestId, null, true); } catch { this.sink.destroy(); }
+      try { sendError(this.sink, new GatewayError('internal_error', 'internal error'), this.requestId, null, true); } catch { this.sink.destroy(); }
     }
   }
 

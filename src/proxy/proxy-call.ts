@@ -37,37 +37,18 @@ import { IDEMPOTENT } from '../upstream/http1-client.js';
 
 type FailureKind = 'connect-failure' | 'reset' | 'timeout' | 'other';
 
-function failureKind(err: Error & { code?: string }): FailureKind {
+/** Which `retry.on` kind an upstream failure is (by its stable code). */
+function failureKind(err: GatewayError): FailureKind {
   switch (err.code) {
-    case 'ECONNREFUSED': case 'ENOTFOUND': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EAI_AGAIN':
-    case 'UPSTREAM_CONNECT_TIMEOUT': case 'ETIMEDOUT':
+    case 'upstream_unavailable': case 'upstream_connect_timeout':
       return 'connect-failure';
-    case 'ECONNRESET': case 'EPIPE': case 'UPSTREAM_CLOSED':
+    case 'upstream_reset':
       return 'reset';
     case 'upstream_timeout':
       return 'timeout';
     default:
       return 'other';
   }
-}
-
-/** Maps a transport error from the upstream client to the gateway error a client sees. */
-export function upstreamError(err: Error & { code?: string }): GatewayError {
-  if (err instanceof GatewayError) return err;
-  if (err.code === 'UPSTREAM_CONNECT_TIMEOUT') return new GatewayError('upstream_timeout', 'upstream connection was not established in time', 'upstream', true);
-  switch (failureKind(err)) {
-    case 'connect-failure':
-      return new GatewayError('upstream_unavailable', 'upstream is unavailable (connection failed)', 'upstream', true);
-    case 'reset':
-      return new GatewayError('upstream_reset', 'upstream closed the connection', 'upstream', true);
-  }
-  if (err.code === 'UPSTREAM_POOL_CLOSED') return new GatewayError('service_unavailable', 'upstream pool is closed', 'internal', true);
-  if (err.code === 'UPSTREAM_QUEUE_FULL') return new GatewayError('service_unavailable', 'upstream is saturated (connection queue full); try again', 'upstream', true);
-  if (err.code === 'UPSTREAM_HANDLER_FAILED') return new GatewayError('internal_error', 'internal error', 'internal');
-  if (err.code === 'UPSTREAM_INVALID_HEAD') return new GatewayError('internal_error', 'the upstream request would carry an invalid header', 'internal');
-  if (err.code?.startsWith('HPE_')) return new GatewayError('upstream_bad_response', 'upstream sent an invalid response', 'upstream');
-  if (err.code === 'UPSTREAM_TLS') return new GatewayError('upstream_unavailable', 'upstream TLS handshake failed', 'upstream');
-  return new GatewayError('upstream_bad_response', 'upstream request failed', 'upstream');
 }
 
 export class ProxyCall implements UpstreamHandler {
@@ -100,9 +81,9 @@ export class ProxyCall implements UpstreamHandler {
     this.retriesLeft = route.retry.attempts;
     this.totalTimer = setTimeout(this.guard(() => {
       this.totalTimer = null;
-      this.fail(new GatewayError('upstream_timeout', `upstream did not answer within ${route.timeouts.totalMs} ms`, 'upstream', true));
+      this.fail(new GatewayError('upstream_timeout', `upstream did not answer within ${route.timeouts.totalMs} ms`));
     }), route.timeouts.totalMs);
-    sink.onAborted(this.guard(() => this.fail(new GatewayError('bad_request', 'client closed the connection'))));
+    sink.onAborted(this.guard(() => this.fail(new GatewayError('client_closed', 'client closed the connection'))));
   }
 
   /** A timer or abort callback: a throw ends this call with a 500 (logged), never the process. */
@@ -112,7 +93,7 @@ export class ProxyCall implements UpstreamHandler {
         log.error({ err: (e as Error).message, stack: (e as Error).stack, requestId: this.plan.ctx.requestId }, 'proxy call failed');
         this.retriesLeft = 0;
         if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = null; }
-        if (!this.finished) this.finishWithError(new GatewayError('internal_error', 'internal error', 'internal'));
+        if (!this.finished) this.finishWithError(new GatewayError('internal_error', 'internal error'));
       }
     };
   }
@@ -130,14 +111,14 @@ export class ProxyCall implements UpstreamHandler {
       this.releaseProbe();
       const verdict = breaker.allow(now);
       if (!verdict) {
-        this.finishWithError(new GatewayError('service_unavailable', `upstream "${this.upstream.name}" is failing; circuit open`, 'upstream', true), ['retry-after', String(breaker.retryAfterSec(now))]);
+        this.finishWithError(new GatewayError('circuit_open', `upstream "${this.upstream.name}" is failing; circuit open`), ['retry-after', String(breaker.retryAfterSec(now))]);
         return;
       }
       this.probing = verdict === 'probe';
     }
     const target = this.upstream.pick({ hashKey: this.plan.hashKey, avoid, now });
     if (!target) {
-      this.finishWithError(new GatewayError('service_unavailable', `no healthy target in upstream "${this.upstream.name}"`, 'upstream', true));
+      this.finishWithError(new GatewayError('no_healthy_target', `no healthy target in upstream "${this.upstream.name}"`));
       return;
     }
     this.target = target;
@@ -150,8 +131,8 @@ export class ProxyCall implements UpstreamHandler {
       this.attemptTimer = setTimeout(this.guard(() => {
         this.attemptTimer = null;
         this.abortAttempt(connect
-          ? Object.assign(new Error(`connect timeout after ${timeouts.connectMs} ms`), { code: 'UPSTREAM_CONNECT_TIMEOUT' })
-          : new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+          ? new GatewayError('upstream_connect_timeout', `upstream connection was not established within ${timeouts.connectMs} ms`)
+          : new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`));
       }), connect ? timeouts.connectMs! : timeouts.firstByteMs!);
     }
     const p = this.plan;
@@ -190,7 +171,7 @@ export class ProxyCall implements UpstreamHandler {
     if (timeouts.firstByteMs !== undefined) {
       this.attemptTimer = setTimeout(this.guard(() => {
         this.attemptTimer = null;
-        this.abortAttempt(new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`, 'upstream', true));
+        this.abortAttempt(new GatewayError('upstream_timeout', `upstream sent no response within ${timeouts.firstByteMs} ms`));
       }), timeouts.firstByteMs);
     }
   }
@@ -249,7 +230,7 @@ export class ProxyCall implements UpstreamHandler {
     this.sink.end();
   }
 
-  onError(err: Error & { code?: string }): void {
+  onError(err: GatewayError): void {
     if (this.discarding) { this.discarding = false; return; }
     const target = this.target;
     this.endAttempt();
@@ -263,11 +244,11 @@ export class ProxyCall implements UpstreamHandler {
     }
     const kind = failureKind(err);
     if (kind !== 'other' && target) this.record(target, false, Date.now());
-    if (kind !== 'other' && this.retryable(kind)) {
+    if (err.retryable && kind !== 'other' && this.retryable(kind)) {
       this.scheduleRetry(target);
       return;
     }
-    this.finishWithError(upstreamError(err));
+    this.finishWithError(err);
   }
 
   /** May the request go out again after a failure of this kind? */
@@ -305,6 +286,7 @@ export class ProxyCall implements UpstreamHandler {
 
   private finishWithError(err: GatewayError, extra?: string[]): void {
     this.finish();
+    if (err.source === 'internal' && err.cause) log.error({ err: String((err.cause as Error).stack ?? err.cause), requestId: this.plan.ctx.requestId }, 'upstream exchange failed inside the gateway');
     if (!this.sink.aborted) this.plan.ctx.fail(err, extra);
   }
 

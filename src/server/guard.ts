@@ -1,6 +1,6 @@
 // A bug in request handling must cost one request a 500, not the process.
 import { randomUUID } from 'node:crypto';
-import { errorBody } from '../errors.js';
+import { ERRORS, errorBody } from '../errors.js';
 import { log } from '../observability/logger.js';
 import type { BodySource, RequestHandler, RequestHead, ResponseSink } from './types.js';
 
@@ -11,7 +11,7 @@ export function guarded(handler: RequestHandler): RequestHandler {
     } catch (err) {
       log.error({ err, method: head.method, path: head.path }, 'request handler failed');
       const id = randomUUID();
-      sink.sendFull(500, ['content-type', 'application/json', 'x-request-id', id], errorBody('internal_error', 'internal error', id));
+      sink.sendFull(ERRORS.internal_error.status, ['content-type', 'application/json', 'x-request-id', id], errorBody('internal_error', 'internal error', id));
     }
   };
 }

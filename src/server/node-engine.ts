@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { errorBody } from '../errors.js';
+import { ERRORS, errorBody } from '../errors.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
 import { statusLine } from './status-line.js';
@@ -159,12 +159,12 @@ export class NodeEngine implements Engine {
       const uriTooLong = tooLarge && (line < 0 || line > opts.maxUriBytes);
       if (uriTooLong) tooLarge = false;
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT';
-      const [status, code, message] = uriTooLong ? [414, 'uri_too_long', 'the request target is too long'] as const
-        : tooLarge ? [431, 'header_fields_too_large', 'request headers are too large'] as const
-        : timeout ? [408, 'request_timeout', 'the request was not received in time'] as const
-        : [400, 'bad_request', 'malformed HTTP request'] as const;
+      const [code, message] = uriTooLong ? ['uri_too_long', 'the request target is too long'] as const
+        : tooLarge ? ['header_fields_too_large', 'request headers are too large'] as const
+        : timeout ? ['request_timeout', 'the request was not received in time'] as const
+        : ['bad_request', 'malformed HTTP request'] as const;
       const body = errorBody(code, message, randomUUID());
-      socket.end(`HTTP/1.1 ${statusLine(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${statusLine(ERRORS[code].status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
 

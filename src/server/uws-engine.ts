@@ -7,7 +7,7 @@ import { loadNativeUws, type Uws } from './uws-loader.js';
 import { statusLine } from './status-line.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
-import { errorBody } from '../errors.js';
+import { ERRORS, errorBody } from '../errors.js';
 
 /**
  * uWS 20.30 parses every request already in a connection's buffer, even after a handler
@@ -56,7 +56,7 @@ class UwsExchange implements BodySource, ResponseSink {
   /** Bytes behind a framing error, parsed as a request: never handled; answered 400 and closed
    * (closing at once would drop the answer to the framing error, still in the cork buffer). */
   refusePipelined(): void {
-    this.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'bytes after a framing error on this connection', '-'), true);
+    this.sendFull(ERRORS.bad_request.status, ['content-type', 'application/json'], errorBody('bad_request', 'bytes after a framing error on this connection', '-'), true);
   }
 
   handleAbort(): void {
@@ -260,7 +260,7 @@ export class UwsEngine implements Engine {
       }
       // uWS 20.30 tells JS nothing about connections: the cap counts requests in progress.
       if (live.size > maxActive) {
-        ex.sendFull(503, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
+        ex.sendFull(ERRORS.service_unavailable.status, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
         return;
       }
       const rawHeaders: string[] = [];

@@ -63,8 +63,8 @@ export class TranscodeTarget implements Target {
         ctx.guard((e: Error) => {
           stream?.close();
           if (ctx.over) return;
-          if (e instanceof QueueFullError) ctx.fail(new GatewayError('service_unavailable', 'transcoding is saturated; try again', 'internal', true), ['retry-after', '1']);
-          else { log.error({ err: e.message, requestId }, 'transcoding failed'); ctx.fail(new GatewayError('internal_error', 'transcoding failed', 'internal')); }
+          if (e instanceof QueueFullError) ctx.fail(new GatewayError('transcoding_saturated', 'transcoding is saturated; try again'), ['retry-after', '1']);
+          else { log.error({ err: e.message, requestId }, 'transcoding failed'); ctx.fail(new GatewayError('internal_error', 'transcoding failed')); }
         }),
       );
     };

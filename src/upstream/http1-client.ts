@@ -3,6 +3,8 @@
 // Measured here against undici's Pool.dispatch in the same uWS front end: ~35% less CPU per
 // small proxied request (docs/architecture.md). undici's legacy dispatch-handler shape is
 // kept, so ProxyCall does not care which client runs it.
+import { GatewayError } from '../errors.js';
+import { upstreamClosed, upstreamFailure } from './upstream-errors.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
@@ -35,7 +37,8 @@ export interface UpstreamHandler {
   /** false: pause until resume(). `chunk` is only valid during the call: copy it to keep it. */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
-  onError(err: Error): void;
+  /** Always a GatewayError (src/upstream/upstream-errors.ts): its code says what failed, `retryable` whether to try again. */
+  onError(err: GatewayError): void;
 }
 
 export interface UpstreamRequest {
@@ -63,16 +66,13 @@ export interface ClientTls {
 
 export interface ClientOptions {
   connections: number;
-  /** exchanges waiting for a connection beyond this fail at once (UPSTREAM_QUEUE_FULL) */
+  /** exchanges waiting for a connection beyond this fail at once (upstream_saturated) */
   maxQueue?: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
   tls?: ClientTls;
 }
 
-export class UpstreamError extends Error {
-  constructor(message: string, readonly code: string) { super(message); }
-}
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
@@ -137,10 +137,10 @@ class Connection {
       } catch (e) {
         // A handler (onHeaders, onData, onComplete) threw inside the parser: this exchange
         // fails (the connection is not reused); the socket callback must not throw.
-        this.fail(Object.assign(new UpstreamError(`upstream response handler failed: ${(e as Error).message}`, 'UPSTREAM_HANDLER_FAILED'), { cause: e }));
+        this.fail(new GatewayError('internal_error', 'internal error', { cause: e }));
         return;
       }
-      if (r instanceof Error) this.fail(new UpstreamError('invalid upstream response', (r as Error & { code?: string }).code ?? 'HPE_INVALID'));
+      if (r instanceof Error) this.fail(new GatewayError('upstream_bad_response', 'upstream sent an invalid response', { cause: r }));
     };
     if (url.protocol === 'https:') {
       const o = pool.options.tls;
@@ -154,7 +154,7 @@ class Connection {
       this.socket = net.connect({ host, port, onread: { buffer: READ_BUFFER, callback: (n) => { onBytes(READ_BUFFER.subarray(0, n)); return true; } } });
     }
     this.socket.setNoDelay(true);
-    const connectTimer = setTimeout(() => this.fail(new UpstreamError('connect timeout', 'UPSTREAM_CONNECT_TIMEOUT')), pool.options.connectTimeoutMs);
+    const connectTimer = setTimeout(() => this.fail(new GatewayError('upstream_connect_timeout', 'upstream connection was not established in time')), pool.options.connectTimeoutMs);
     this.socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
     this.socket.once('close', () => clearTimeout(connectTimer));
 
@@ -197,8 +197,8 @@ class Connection {
       if (this.closed) return;
       // A response delimited by the connection closing ends here.
       const r = this.parser.finish();
-      if (r instanceof Error) this.fail(new UpstreamError('invalid upstream response', 'HPE_INVALID'));
-      else this.fail(new UpstreamError('upstream closed the connection', 'UPSTREAM_CLOSED'));
+      if (r instanceof Error) this.fail(new GatewayError('upstream_bad_response', 'upstream sent an invalid response', { cause: r }));
+      else this.fail(upstreamClosed());
     });
     if (url.protocol === 'https:') {
       // Errors after TCP connected and before the handshake finished are TLS failures (untrusted
@@ -206,17 +206,18 @@ class Connection {
       let tcp = false, secure = false;
       this.socket.once('connect', () => { tcp = true; });
       this.socket.once('secureConnect', () => { secure = true; });
-      this.socket.on('error', (err: NodeJS.ErrnoException) => this.fail(tcp && !secure ? new UpstreamError(`TLS handshake failed: ${err.code ?? err.message}`, 'UPSTREAM_TLS') : err));
+      this.socket.on('error', (err: NodeJS.ErrnoException) => this.fail(tcp && !secure ? new GatewayError('upstream_tls', 'upstream TLS handshake failed', { cause: err }) : err));
     } else {
       this.socket.on('error', (err) => this.fail(err));
     }
-    this.socket.on('close', () => this.fail(new UpstreamError('upstream closed the connection', 'UPSTREAM_CLOSED')));
+    this.socket.on('close', () => this.fail(upstreamClosed()));
     this.socket.on('timeout', () => { if (!this.ex) this.destroy(); }); // idle keep-alive expiry
   }
 
   /** The connection is unusable: fail its exchange (or retry it) and forget it. */
-  fail(err: Error): void {
+  fail(cause: Error): void {
     if (this.closed) return;
+    const err = upstreamFailure(cause);
     this.markClosed();
     const ex = this.ex;
     this.ex = null;
@@ -259,7 +260,7 @@ class Connection {
     const { req } = ex;
     const head = requestHead(req);
     if (head === null) {
-      this.fail(new UpstreamError('refusing to write an upstream request head with control or non-latin1 characters', 'UPSTREAM_INVALID_HEAD'));
+      this.fail(new GatewayError('internal_error', 'the upstream request would carry an invalid header'));
       return;
     }
     if (Buffer.isBuffer(req.body) || req.body === null) ex.bodySent = true;
@@ -309,7 +310,7 @@ export class Http1Pool {
   private readonly all = new Set<Connection>();
   private readonly queue: Exchange[] = [];
   private closing: (() => void) | null = null;
-  private closedErr: Error | null = null;
+  private closedErr: GatewayError | null = null;
 
   constructor(origin: string, readonly options: ClientOptions) {
     this.url = new URL(origin);
@@ -335,7 +336,7 @@ export class Http1Pool {
     } else {
       if (this.queue.length >= (this.options.maxQueue ?? Infinity)) {
         ex.done = true;
-        ex.handler.onError(new UpstreamError('the connection queue of this upstream target is full', 'UPSTREAM_QUEUE_FULL'));
+        ex.handler.onError(new GatewayError('upstream_saturated', 'upstream is saturated (connection queue full); try again'));
         return;
       }
       this.queue.push(ex);
@@ -349,8 +350,9 @@ export class Http1Pool {
     this.assign(ex);
   }
 
-  private abort(ex: Exchange, err: Error): void {
+  private abort(ex: Exchange, cause: Error): void {
     if (ex.done) return;
+    const err = upstreamFailure(cause);
     if (ex.conn) {
       // Mid-exchange: the connection cannot be reused.
       const conn = ex.conn;
@@ -401,13 +403,13 @@ export class Http1Pool {
 
   /** Finish queued and running exchanges, then close every connection. */
   close(): Promise<void> {
-    this.closedErr ??= new UpstreamError('upstream pool is closed', 'UPSTREAM_POOL_CLOSED');
+    this.closedErr ??= new GatewayError('service_unavailable', 'upstream pool is closed');
     return new Promise((resolve) => { this.closing = resolve; this.checkClosed(); });
   }
 
   /** Fail everything still running with `err`, close every connection. */
   async destroy(err?: Error): Promise<void> {
-    const reason = err ?? new UpstreamError('upstream pool destroyed', 'UPSTREAM_POOL_CLOSED');
+    const reason = err ? upstreamFailure(err) : new GatewayError('service_unavailable', 'upstream pool destroyed');
     this.closedErr = reason;
     for (const ex of this.queue.splice(0)) { ex.done = true; ex.handler.onError(reason); }
     for (const conn of [...this.all]) {
