@@ -243,7 +243,7 @@ t.test('transcoding', async (t) => {
 t.test('a full transcoding queue answers 503 at once', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { threads: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
+    transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ timeoutMs: 1000, transcode: { upstream: 'catalog' } }],
   }, 'uws');
@@ -264,7 +264,7 @@ t.test('targets are balanced by weight', async (t) => {
   const a = await startCatalogServer();
   const b = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { threads: 1 },
+    transcoding: { workers: 1 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${a.port}`, weight: 3 }, { url: `grpc://127.0.0.1:${b.port}`, weight: 1 }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }, 'uws');
@@ -306,7 +306,8 @@ t.test('grpcs:// upstreams: the certificate is verified with the configured CA',
 t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { inlineBelowBytes: 1024 },
+    // one pool slot and no queue: while a stream holds the slot, only inline calls can run
+    transcoding: { inlineBelowBytes: 1024, workers: 1, concurrentTasksPerWorker: 1, maxQueue: 0 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }, 'uws');
@@ -321,4 +322,16 @@ t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers
   t.equal((await request(`${gw.url}/v1/shelves/s/books/error-7`)).status, 403);
   const book = await request(`${gw.url}/v1/shelves/classics/books/1`);
   t.equal(book.headers['grpc-metadata-x-served-by'], 'catalog');
+
+  // Tell inline from pool: a stream (never inline) takes the pool's only slot for ~3 s.
+  const stream = new Promise<number>((resolve) => {
+    http.get(`${gw.url}/v1/shelves/slow:watch?page_size=30`, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const inline = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'while the pool is busy' }) });
+  t.equal(inline.status, 200, 'a small call runs inline: the busy pool does not matter');
+  const pooled = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'y'.repeat(2000) }) });
+  t.equal(pooled.status, 503, 'a large call goes to the pool, which is full');
+  t.equal(pooled.json.error.code, 'transcoding_saturated');
+  t.equal(await stream, 200, 'the stream itself completes');
 });

@@ -17,6 +17,8 @@ export interface AdminHooks {
   engine: string;
   /** every request must carry `Authorization: Bearer <token>` */
   token?: string;
+  /** the process's transcoding pool: its workers (0 until a config needs it) and the generation it serves */
+  transcoding?: () => { workers: number; generation: number };
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
@@ -109,7 +111,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
   const token = hooks.token ? digest(hooks.token) : null;
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
     '/admin/health': {
-      GET: async (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, ...(await hooks.view.health()) }),
+      GET: async (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, ...(await hooks.view.health()), ...(hooks.transcoding ? { transcoding: hooks.transcoding() } : {}) }),
     },
     '/admin/config': {
       GET: (_req, res) => send(res, 200, redactedConfig(hooks.view.config())),

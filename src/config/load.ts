@@ -13,7 +13,7 @@ import { ConfigFiles } from './config-files.js';
 import { checkPathPattern } from '../router/path-pattern.js';
 import { checkCidr } from '../proxy/client-address.js';
 import type protobuf from 'protobufjs';
-import { bindingsOf, loadProtos, servicesOf } from '../transcode/proto-registry.js';
+import { bindingsOf, loadProtosCached, servicesOf } from '../transcode/proto-registry.js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { onPoliciesChanged, policies } from '../policies/registry.js';
 import type { CheckEnv } from '../pipeline/policy.js';
@@ -108,7 +108,7 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
     if (badFile >= 0 && files.confined) { problems.push(`upstreams.${name}.protos.files[${badFile}]: must be a path inside the include directories (no "..", not absolute)`); continue; }
     up.protos.includeDirs = dirs as string[];
     try {
-      roots.set(name, loadProtos(up.protos, baseDir));
+      roots.set(name, loadProtosCached(up.protos, '.')); // include dirs are absolute by now
     } catch (e) {
       problems.push(`upstreams.${name}.protos: ${(e as Error).message.split('\n')[0]}`);
       roots.set(name, null);

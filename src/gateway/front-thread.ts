@@ -1,7 +1,8 @@
 // One front-end thread (threads: N): its own Gateway and uWS App on the shared port, the
 // limiter and quota SharedArrayBuffers of the main thread, and a message loop for reload,
 // admin queries and graceful stop. The kernel spreads connections (SO_REUSEPORT).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { RemoteTranscoder } from '../transcode/transcoder.js';
 import type { GatewayConfig } from '../config/types.js';
 import { Gateway, type SharedState } from './gateway.js';
 import { UwsEngine } from '../server/uws-engine.js';
@@ -15,12 +16,14 @@ export interface ThreadData {
   config: GatewayConfig; shared: SharedState; port: number; index: number;
   /** started to replace one that died */ replacement?: boolean;
   /** policy modules the main thread loaded (--policy): this thread loads them too */ policyModules: readonly string[];
+  /** the main thread's transcoding pool: a port to it, and the generation of `config` */
+  transcoding: { port: MessagePort; generation: number | null } | null;
 }
 
 /** Requests that get a reply (matched by id). A reload is two-phase across threads: every
  * thread prepares (compiles, resolves DNS), then all commit, or all discard. */
 export type ThreadRequest =
-  | { type: 'prepare'; config: GatewayConfig } | { type: 'commit' } | { type: 'discard' }
+  | { type: 'prepare'; config: GatewayConfig; generation: number | null } | { type: 'commit' } | { type: 'discard' }
   | { type: 'query'; what: 'health' | 'upstreams' | 'remote' };
 
 export type ToThread = (ThreadRequest & { id: number }) | { type: 'stop'; deadline: number };
@@ -47,7 +50,8 @@ async function main(): Promise<void> {
     port.close();
     return;
   }
-  const gateway = new Gateway(data.config, data.shared);
+  const transcoder = data.transcoding ? new RemoteTranscoder(data.transcoding.port) : null;
+  const gateway = new Gateway(data.config, { shared: data.shared, transcoder, generation: data.transcoding?.generation ?? null });
   let engine: UwsEngine;
   try {
     engine = new UwsEngine(engineOptions(data.config, data.port), gateway.handle);
@@ -61,7 +65,7 @@ async function main(): Promise<void> {
   }
   port.on('message', (m: ToThread) => {
     if (m.type === 'prepare') {
-      gateway.prepare(m.config).then(
+      gateway.prepare(m.config, m.generation).then(
         () => post({ type: 'reply', id: m.id, ok: true }),
         (e: Error) => post({ type: 'reply', id: m.id, ok: false, error: e.message }),
       );

@@ -17,6 +17,8 @@ import { RequestCtx } from '../pipeline/request-ctx.js';
 import { runChain } from '../pipeline/runner.js';
 import { sendError } from '../pipeline/error-answer.js';
 import type { SharedTables } from '../pipeline/policy.js';
+import type { Transcoder } from '../transcode/transcoder.js';
+import { allocateCancelFlags } from '../transcode/cancellation.js';
 
 export { sendError };
 
@@ -25,7 +27,22 @@ const METHOD = /^[A-Z]{1,20}$/;
 const PATH_FLAG_TEXT = ['', 'an encoded slash (%2F or %5C)', 'a backslash', '', 'a ";" path parameter'];
 
 /** The state every front-end thread shares: SharedArrayBuffers, made once by the main thread. */
-export interface SharedState { limiter: SharedArrayBuffer; quotas: SharedArrayBuffer; /** the limiter's hash seed, made at process start */ seed: number }
+export interface SharedState {
+  limiter: SharedArrayBuffer; quotas: SharedArrayBuffer;
+  /** the limiter's hash seed, made at process start */ seed: number;
+  /** the transcoding cancel flags (cancellation.ts) */ cancelFlags: SharedArrayBuffer;
+}
+
+export interface GatewayOptions {
+  /** the limiter, quota and cancel buffers of the process (front-end threads share them) */
+  shared?: SharedState;
+  /** the transcoding pool, or this thread's way to it */
+  transcoder?: Transcoder | null;
+  /** the pool generation of the first config (from the pool's configure) */
+  generation?: number | null;
+  /** the pool's cancel flags, when `shared` does not carry them (the front end in the main thread) */
+  cancelFlags?: SharedArrayBuffer;
+}
 
 /** Removes, in place, the headers named in `names` from a flat list. */
 function stripHeaders(flat: string[], names: ReadonlySet<string>): void {
@@ -70,13 +87,13 @@ export class Gateway {
   /** a table compiled by prepare(), waiting for commit() */
   private prepared: RouteTable | null = null;
 
-  /** `shared`: the limiter and quota buffers of another thread (front-end threads share them). */
-  constructor(config: GatewayConfig, shared?: SharedState) {
+  constructor(config: GatewayConfig, opts: GatewayOptions = {}) {
+    const shared = opts.shared;
     this.limiter = new GcraTable(shared?.limiter ?? GcraTable.allocate(config.rateLimit.tableSize), shared?.seed ?? randomSeed());
     this.quotas = new QuotaTable(shared?.quotas ?? QuotaTable.allocate());
     this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
-    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter };
-    this.table = new RouteTable(config, this.shared);
+    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter, transcoder: opts.transcoder ?? null, cancelFlags: shared?.cancelFlags ?? opts.cancelFlags ?? allocateCancelFlags() };
+    this.table = new RouteTable(config, this.shared, opts.generation ?? null);
   }
 
   get config(): GatewayConfig { return this.table.config; }
@@ -87,10 +104,15 @@ export class Gateway {
     return this.table.ready();
   }
 
-  /** Compiles `config` into a table (DNS resolved) without serving it yet; throws when it cannot. */
-  async prepare(config: GatewayConfig): Promise<void> {
+  /**
+   * Compiles `config` into a table (DNS resolved, the transcoding pool configured) without
+   * serving it yet; throws when it cannot. `generation`: the pool already has this config
+   * (front-end threads get it from the main thread, which owns the pool).
+   */
+  async prepare(config: GatewayConfig, generation?: number | null): Promise<void> {
     this.discard();
-    const next = new RouteTable(config, this.shared);
+    const gen = generation !== undefined ? generation : (await this.shared.transcoder?.configure?.(config)) ?? null;
+    const next = new RouteTable(config, this.shared, gen);
     this.prepared = next;
     try { await next.ready(); } catch (e) { this.discard(); throw e; }
   }

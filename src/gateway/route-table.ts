@@ -9,9 +9,11 @@ import { parsePathPattern } from '../router/path-pattern.js';
 import { Upstream } from '../upstream/upstream.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import { TranscodeRoute } from '../transcode/transcode-route.js';
-import { TranscodePool } from '../transcode/transcode-pool.js';
-import { TranscodeTarget } from '../transcode/transcode-target.js';
-import { loadProtos } from '../transcode/proto-registry.js';
+import { TranscodeTarget, type TranscodeEnv } from '../transcode/transcode-target.js';
+import { loadProtosCached } from '../transcode/proto-registry.js';
+import { Cancellations } from '../transcode/cancellation.js';
+import { configure as configureInline, useCancelFlags } from '../transcode/transcode-call.js';
+import { poolDataOf } from '../transcode/pool-data.js';
 import type protobuf from 'protobufjs';
 import { blockListOf } from '../proxy/client-address.js';
 import { HttpTarget, type PathBuilder } from '../proxy/http-target.js';
@@ -70,6 +72,19 @@ function pathBuilderOf(r: RouteConfig, pattern: string): PathBuilder | null {
   return null;
 }
 
+let inlineFlags: SharedArrayBuffer | null = null;
+
+/** The transcoding side of a table: the process's pool, and (inlineBelowBytes) this thread compiled for small calls. */
+function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number | null): TranscodeEnv {
+  if (!shared.transcoder || gen === null) throw new Error('a config with transcoding routes needs the transcoding pool (no generation was prepared)');
+  const inlineBelow = config.transcoding.inlineBelowBytes;
+  if (inlineBelow > 0) {
+    if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
+    configureInline(gen, poolDataOf(config));
+  }
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow });
+}
+
 export class RouteTable {
   readonly router: Router<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
@@ -80,14 +95,15 @@ export class RouteTable {
   readonly identityStrip: ReadonlySet<string>;
   /** proxies whose X-Forwarded-For is believed */
   readonly trustedProxies: BlockList | null;
-  /** runs the transcoding routes' calls; null without such routes */
-  readonly transcodePool: TranscodePool | null;
+  /** how this table's transcoding routes reach the pool; null without such routes */
+  readonly transcoding: TranscodeEnv | null;
   /** what the policies compiled for the whole table (consumers, authenticators, plans) */
   readonly state = new Map<string, unknown>();
   private readonly env: CompileEnv;
   private readonly factories: readonly PolicyFactory[];
 
-  constructor(readonly config: GatewayConfig, shared: SharedTables) {
+  /** `gen`: the transcoding pool's generation for this config (null: it has no transcoding routes) */
+  constructor(readonly config: GatewayConfig, shared: SharedTables, gen: number | null = null) {
     this.trustedProxies = config.trustedProxies?.length ? blockListOf(config.trustedProxies) : null;
     const ids = config.identityHeaders;
     const claimHeaders = Object.values(config.auth).flatMap((a) => (a.type === 'jwt' ? Object.values(a.claimHeaders ?? {}) : []));
@@ -99,11 +115,11 @@ export class RouteTable {
     const factories = (this.factories = policies());
     for (const f of factories) f.prepareTable?.(env);
     this.gatewayChain = Object.freeze(factories.map((f) => f.compileGateway?.(env) ?? null).filter((p): p is Policy => p?.onRequest !== undefined));
-    this.transcodePool = config.routes.some((r) => r.transcode) ? new TranscodePool(config) : null;
+    this.transcoding = config.routes.some((r) => r.transcode) ? transcodeEnvOf(config, shared, gen) : null;
     const roots = new Map<string, protobuf.Root>();
     const rootOf = (name: string) => {
       let root = roots.get(name);
-      if (!root) roots.set(name, (root = loadProtos(config.upstreams[name]!.protos!, '.')));
+      if (!root) roots.set(name, (root = loadProtosCached(config.upstreams[name]!.protos!, '.')));
       return root;
     };
     const identity = [ids.consumer, ids.groups, ids.tenant].map((h) => h.toLowerCase());
@@ -136,7 +152,7 @@ export class RouteTable {
     });
     const pattern = patternOf(r.match);
     const target: Target = r.transcode
-      ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcodePool!, timeouts.totalMs, onResponse)
+      ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, timeouts.totalMs, onResponse)
       : new HttpTarget(Object.freeze({
         upstream: this.upstreams.get(r.upstream)!,
         buildPath: pathBuilderOf(r, pattern),
@@ -181,12 +197,10 @@ export class RouteTable {
     if (this.inflight > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });
     for (const f of this.factories) f.disposeTable?.(this.env);
     await Promise.all([...this.upstreams.values()].map((u) => u.close()));
-    await this.transcodePool?.close();
   }
 
   async destroy(err?: Error): Promise<void> {
     for (const f of this.factories) f.disposeTable?.(this.env);
     await Promise.all([...this.upstreams.values()].map((u) => u.destroy(err)));
-    await this.transcodePool?.destroy();
   }
 }

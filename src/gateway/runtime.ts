@@ -13,6 +13,7 @@ import { log } from '../observability/logger.js';
 import type { Front } from './front.js';
 import { startSingleFront } from './single-front.js';
 import { startThreadedFront } from './threaded-front.js';
+import { TranscodeHost } from '../transcode/transcode-host.js';
 
 /**
  * Which Host values the admin listener answers to: localhost and its own address, with its
@@ -71,7 +72,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log.warn({ threads: config.threads }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
   config.threads = threadsFor(config);
-  const front = config.threads > 1 ? await startThreadedFront(config, config.threads) : await startSingleFront(config);
+  // One transcoding pool for the process, whatever the thread count; kept across reloads.
+  const transcoding = new TranscodeHost();
+  const generation = await transcoding.configure(config);
+  const front = config.threads > 1 ? await startThreadedFront(config, config.threads, transcoding, generation) : await startSingleFront(config, transcoding, generation);
   const port = front.port;
   let redirect: http.Server | null = null;
   if (config.listen.redirectHttp) {
@@ -107,7 +111,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let adminPort: number | null = null;
   if (config.admin.enabled) {
     let hostOk: (h: string) => boolean = () => false;
-    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token }, (h) => hostOk(h));
+    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }) }, (h) => hostOk(h));
     adminPort = await new Promise<number>((resolve, reject) => {
       admin!.once('error', reject);
       admin!.listen(config.admin.port, config.admin.host, () => resolve((admin!.address() as { port: number }).port));
@@ -122,6 +126,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       redirect?.close();
       redirect?.closeAllConnections();
       await front.stop(Date.now() + config.limits.shutdownTimeoutMs);
+      await transcoding.destroy();
       admin?.closeAllConnections();
     })();
     return stopping;

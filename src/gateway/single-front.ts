@@ -5,6 +5,7 @@ import { UwsEngine } from '../server/uws-engine.js';
 import { NodeEngine } from '../server/node-engine.js';
 import type { Engine, EngineOptions } from '../server/types.js';
 import type { Front } from './front.js';
+import type { TranscodeHost } from '../transcode/transcode-host.js';
 import { drain } from './drain.js';
 import { consumerUsage, limiterStatus, upstreamStatus } from './admin-state.js';
 
@@ -22,8 +23,9 @@ export function engineOptions(config: GatewayConfig, port = config.listen.port):
   };
 }
 
-export async function startSingleFront(config: GatewayConfig): Promise<Front> {
-  const gateway = new Gateway(config);
+/** `host`: the process's transcoding pool; `generation`: its generation for `config`. */
+export async function startSingleFront(config: GatewayConfig, host: TranscodeHost, generation: number | null): Promise<Front> {
+  const gateway = new Gateway(config, { transcoder: host, generation, cancelFlags: host.cancelFlags });
   let engine: Engine;
   try {
     engine = config.engine === 'uws' ? new UwsEngine(engineOptions(config), gateway.handle) : new NodeEngine(engineOptions(config), gateway.handle);

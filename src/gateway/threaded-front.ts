@@ -17,6 +17,7 @@ import { policyModules } from '../policies/registry.js';
 import type { FromThread, ThreadData, ThreadRequest, ToThread } from './front-thread.js';
 import { mergeUpstreamStatus } from './merge-status.js';
 import { log } from '../observability/logger.js';
+import type { TranscodeHost } from '../transcode/transcode-host.js';
 
 const THREAD_FILE = new URL('./front-thread.js', import.meta.url);
 /** admin queries and reload steps; a prepare resolves DNS, so it gets longer */
@@ -67,7 +68,7 @@ class FrontThread {
 }
 
 function startThread(data: ThreadData): Promise<FrontThread> {
-  const worker = new Worker(THREAD_FILE, { workerData: data });
+  const worker = new Worker(THREAD_FILE, { workerData: data, transferList: data.transcoding ? [data.transcoding.port] : [] });
   const thread = new FrontThread(worker);
   return new Promise((resolve, reject) => {
     const onMessage = (m: FromThread) => {
@@ -80,16 +81,19 @@ function startThread(data: ThreadData): Promise<FrontThread> {
   });
 }
 
-export async function startThreadedFront(config: GatewayConfig, threadCount: number): Promise<Front> {
-  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed() };
+/** `host`: the process's transcoding pool (each thread gets a port to it); `generation`: its generation for `config`. */
+export async function startThreadedFront(config: GatewayConfig, threadCount: number, host: TranscodeHost, generation: number | null): Promise<Front> {
+  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed(), cancelFlags: host.cancelFlags };
+  let currentGen = generation;
+  const transcoding = () => ({ port: host.serve(), generation: currentGen });
   const limiter = new GcraTable(shared.limiter, shared.seed);
   const quotas = new QuotaTable(shared.quotas);
   const port = await fixedPort(config.listen.host, config.listen.port);
   const threads: FrontThread[] = [];
   try {
     // The first thread starts alone: a bad listener fails fast, before N copies of it.
-    threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules() }));
-    threads.push(...(await Promise.all(Array.from({ length: threadCount - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules() })))));
+    threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules(), transcoding: transcoding() }));
+    threads.push(...(await Promise.all(Array.from({ length: threadCount - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules(), transcoding: transcoding() })))));
   } catch (e) {
     await Promise.all(threads.map((t) => t.worker.terminate()));
     throw e;
@@ -103,7 +107,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
       if (stopping) return;
       log.error({ thread: index, code }, 'a front-end thread died; starting a new one');
       const i = threads.indexOf(thread);
-      startThread({ config: current, shared, port, index, replacement: true, policyModules: policyModules() }).then(
+      startThread({ config: current, shared, port, index, replacement: true, policyModules: policyModules(), transcoding: transcoding() }).then(
         (fresh) => { if (i >= 0) threads[i] = fresh; watch(fresh, index); if (stopping) void fresh.worker.terminate(); },
         (e: Error) => log.error({ thread: index, err: e.message }, 'could not replace a front-end thread'),
       );
@@ -142,7 +146,9 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
     apply: async (next) => {
       // All or none: every thread compiles the new table first; only when all have it do
       // they switch, so no thread can be left serving another config than the others.
-      const prepared = await Promise.allSettled(threads.map((t) => t.ask({ type: 'prepare', config: next }, PREPARE_TIMEOUT_MS)));
+      // The pool compiles the new config first (all its workers), then every thread.
+      const gen = await host.configure(next);
+      const prepared = await Promise.allSettled(threads.map((t) => t.ask({ type: 'prepare', config: next, generation: gen }, PREPARE_TIMEOUT_MS)));
       const failed = prepared.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length) {
         await Promise.allSettled(threads.map((t) => t.ask({ type: 'discard' })));
@@ -152,6 +158,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
       const committed = await Promise.allSettled(threads.map((t) => t.ask({ type: 'commit' })));
       if (committed.some((r) => r.status === 'rejected')) log.error('a front-end thread did not confirm the switch to the new config');
       current = next;
+      currentGen = gen;
       plans = new PlanPolicies(next.plans, next.rateLimit);
       consumers = new ConsumerRegistry(next.consumers);
     },

@@ -8,6 +8,7 @@ import type { QuotaTable } from '../ratelimit/quota-table.js';
 import type { RedisLimiter } from '../ratelimit/redis-limiter.js';
 import type { ConfigFiles } from '../config/config-files.js';
 import type { RequestCtx } from './request-ctx.js';
+import type { Transcoder } from '../transcode/transcoder.js';
 
 /** 'continue': the next policy (then the target) runs; 'responded': the hook answered (ctx.fail, ...). */
 export type Verdict = 'continue' | 'responded';
@@ -36,6 +37,9 @@ export interface SharedTables {
   readonly quotas: QuotaTable;
   /** rateLimit.backend: redis */
   readonly remoteLimiter: RedisLimiter | null;
+  /** the process's transcoding pool (this thread's way to it), and its cancel flags */
+  readonly transcoder: Transcoder | null;
+  readonly cancelFlags: SharedArrayBuffer;
 }
 
 /** What a factory compiles with. `table` holds what the config's policies share (consumers, authenticators). */

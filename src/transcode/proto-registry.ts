@@ -3,7 +3,7 @@
 // google.api.http rule and its additional_bindings.
 import protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseTemplate, type PathTemplate } from './path-template.js';
 
@@ -26,6 +26,26 @@ export function loadProtos(src: ProtoSource, baseDir: string): protobuf.Root {
   };
   root.loadSync(src.files, { keepCase: true });
   root.resolveAll();
+  return root;
+}
+
+/** Parsed roots by source, kept while none of the files they read changed (a reload with
+ * the same protos parses nothing; an edited import is parsed again). */
+const parsed = new Map<string, { root: protobuf.Root; stamps: Array<[string, number]> }>();
+
+function stampOf(file: string): number {
+  try { const s = statSync(file); return s.mtimeMs * 1e3 + s.size; } catch { return -1; }
+}
+
+/** loadProtos, once per thread for the same unchanged files. */
+export function loadProtosCached(src: ProtoSource, baseDir: string): protobuf.Root {
+  const key = JSON.stringify([src.files, src.includeDirs, baseDir]);
+  const hit = parsed.get(key);
+  if (hit && hit.stamps.every(([f, st]) => stampOf(f) === st)) return hit.root;
+  const root = loadProtos(src, baseDir);
+  const files = root.files.filter((f) => !(f in protobuf.common));
+  if (parsed.size >= 16) parsed.delete(parsed.keys().next().value!);
+  parsed.set(key, { root, stamps: files.map((f) => [f, stampOf(f)]) });
   return root;
 }
 

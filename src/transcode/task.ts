@@ -4,15 +4,29 @@ import type { ProtoSource } from './proto-registry.js';
 /** grpcs:// targets: how the certificate is checked (as for https upstreams). */
 export interface UpstreamTls { ca?: string; servername?: string; rejectUnauthorized: boolean }
 
-/** workerData of a transcoding pool: the gRPC upstreams it may call. */
+/** One configuration of the pool (a "generation"): the gRPC upstreams its routes call and their bindings. */
 export interface PoolData {
   /** targets: grpc://host:port or grpcs://host:port, each repeated `weight` times (weighted round-robin) */
-  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls }>;
-  /** Int32 cancel flags shared with the front thread: slot = seq % length, value = seq when cancelled */
-  cancelFlags: SharedArrayBuffer;
+  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; bindings: TaskBinding[] }>;
   /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
   maxMessageBytes: number;
 }
+
+/** workerData of the pool's workers. */
+export interface WorkerSetup {
+  /** the process-wide cancel flags (cancellation.ts) */
+  cancelFlags: SharedArrayBuffer;
+  /** the BroadcastChannel new generations arrive on */
+  channel: string;
+  /** generations configured before this worker started */
+  generations: Array<[number, PoolData]>;
+}
+
+/** On the BroadcastChannel: host → workers, and workers' answers. */
+export type PoolMessage =
+  | { type: 'configure'; gen: number; data: PoolData }
+  | { type: 'ack'; gen: number; worker: number; error?: string }
+  | { type: 'hello'; worker: number };
 
 export interface TaskBinding {
   grpcPath: string;
@@ -35,6 +49,8 @@ export type StreamEvent =
 export type StreamControl = { type: 'credit'; n: number } | { type: 'cancel' };
 
 export interface TranscodeTask {
+  /** the pool configuration this call was routed with */
+  gen: number;
   upstream: string;
   binding: TaskBinding;
   vars: Array<[string, string]>;

@@ -3,51 +3,106 @@
 // response body goes back as a transferred ArrayBuffer so the front-end thread never parses
 // JSON or protobuf; or inline in the front thread for bodies under
 // transcoding.inlineBelowBytes (measured, see docs/transcoding.md).
-// Each thread loads the protos once per configuration and runs many calls at once.
+// Each thread compiles a configuration ("generation") when it arrives — protos, message
+// types, channels — and runs many calls at once; connections survive reloads.
 import type protobuf from 'protobufjs';
 import { Piscina } from 'piscina';
-import { loadProtos } from './proto-registry.js';
+import { loadProtosCached } from './proto-registry.js';
+import { Cancellations } from './cancellation.js';
 import { encodeRequest, decodeResponse, type Mapper } from './message-mapping.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
-import type { PoolData, StreamControl, StreamEvent, TranscodeTask, TranscodeResult } from './task.js';
+import type { PoolData, StreamControl, StreamEvent, TaskBinding, TranscodeTask, TranscodeResult } from './task.js';
 
-let data: PoolData = { upstreams: {}, cancelFlags: new SharedArrayBuffer(4), maxMessageBytes: 4 * 1024 * 1024 };
-let cancelFlags = new Int32Array(data.cancelFlags);
+let cancellations: Cancellations | null = null;
 let transfer = true;
-let upstreams = new Map<string, UpstreamState>();
 
-/** Sets this thread's upstreams (a new configuration starts with fresh channels). */
-export function configure(next: PoolData, transferResults: boolean): void {
-  data = next;
-  cancelFlags = new Int32Array(next.cancelFlags);
+/** The cancel flags every thread of the process shares (set once per thread). */
+export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boolean): void {
+  cancellations = new Cancellations(buffer);
   transfer = transferResults;
-  for (const u of upstreams.values()) for (const c of new Set(u.channels)) c.close();
-  upstreams = new Map();
 }
 
 interface UpstreamState { root: protobuf.Root; channels: GrpcH2Channel[]; next: number; mappers: Map<string, Mapper> }
-function upstream(name: string): UpstreamState {
-  let u = upstreams.get(name);
-  if (!u) {
-    const spec = data.upstreams[name]!;
-    const root = loadProtos(spec.protos, spec.baseDir);
-    // one channel per distinct target; weights repeat it in the rotation
-    const byTarget = new Map(spec.targets.map((t) => [t, new GrpcH2Channel(t, spec.tls, data.maxMessageBytes)]));
-    u = { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers: new Map() };
-    upstreams.set(name, u);
+
+/** A configuration of the pool ("generation"): its upstreams, compiled when it arrives. */
+interface Generation { upstreams: Map<string, UpstreamState>; channelKeys: string[] }
+
+/** Generations kept: the newest, and older ones requests that started before a reload may still use. */
+const KEEP = 4;
+const generations = new Map<number, Generation>();
+/** HTTP/2 channels by target and settings, shared by the generations that use them (a reload keeps connections). */
+const channels = new Map<string, { channel: GrpcH2Channel; users: number }>();
+
+function mapperKey(b: TaskBinding): string {
+  return `${b.grpcPath}|${b.httpMethod}|${b.template}`;
+}
+
+function channelFor(key: string, make: () => GrpcH2Channel): GrpcH2Channel {
+  let c = channels.get(key);
+  if (!c) channels.set(key, (c = { channel: make(), users: 0 }));
+  c.users++;
+  return c.channel;
+}
+
+function release(gen: Generation): void {
+  for (const key of gen.channelKeys) {
+    const c = channels.get(key);
+    if (c && --c.users === 0) { c.channel.close(); channels.delete(key); }
   }
+}
+
+/**
+ * Compiles generation `gen` in this thread at once: protos parsed (or reused when
+ * unchanged), every binding's message types resolved, channels made (or kept). Throws
+ * when something does not compile: the reload that sent it then fails.
+ */
+export function configure(gen: number, data: PoolData): void {
+  if (generations.has(gen)) return;
+  const next: Generation = { upstreams: new Map(), channelKeys: [] };
+  try {
+    for (const [name, spec] of Object.entries(data.upstreams)) {
+      const root = loadProtosCached(spec.protos, spec.baseDir);
+      const mappers = new Map<string, Mapper>();
+      for (const b of spec.bindings) {
+        mappers.set(mapperKey(b), { binding: b, requestType: root.lookupType(b.requestType), responseType: root.lookupType(b.responseType), root });
+      }
+      // one channel per distinct target; weights repeat it in the rotation
+      const byTarget = new Map<string, GrpcH2Channel>();
+      for (const t of new Set(spec.targets)) {
+        const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes]);
+        next.channelKeys.push(key);
+        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes)));
+      }
+      next.upstreams.set(name, { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers });
+    }
+  } catch (e) {
+    release(next);
+    throw e;
+  }
+  generations.set(gen, next);
+  for (const old of [...generations.keys()].sort((a, b) => a - b).slice(0, Math.max(0, generations.size - KEEP))) {
+    release(generations.get(old)!);
+    generations.delete(old);
+  }
+}
+
+/** Closes every channel (the thread is ending). */
+export function closeAll(): void {
+  for (const g of generations.values()) release(g);
+  generations.clear();
+}
+
+function upstream(task: TranscodeTask): UpstreamState {
+  const u = generations.get(task.gen)?.upstreams.get(task.upstream);
+  if (!u) throw new Error(`transcoding generation ${task.gen} (upstream "${task.upstream}") is not configured in this thread`);
   return u;
 }
 
 function mapperOf(u: UpstreamState, t: TranscodeTask): Mapper {
-  const key = `${t.binding.grpcPath}|${t.binding.httpMethod}|${t.binding.template}`;
-  let m = u.mappers.get(key);
-  if (!m) {
-    m = { binding: t.binding, requestType: u.root.lookupType(t.binding.requestType), responseType: u.root.lookupType(t.binding.responseType), root: u.root };
-    u.mappers.set(key, m);
-  }
+  const m = u.mappers.get(mapperKey(t.binding));
+  if (!m) throw new Error(`binding ${t.binding.grpcPath} was not compiled for this generation`);
   return m;
 }
 
@@ -89,7 +144,7 @@ function watch(seq: number, call: ActiveCall): void {
   watched.set(seq, call);
   poller ??= setInterval(() => {
     for (const [s, c] of watched) {
-      if (Atomics.load(cancelFlags, s % cancelFlags.length) === s) { watched.delete(s); c.cancel(); }
+      if (cancellations?.cancelled(s)) { watched.delete(s); c.cancel(); }
     }
     if (watched.size === 0 && poller) { clearInterval(poller); poller = null; }
   }, 20);
@@ -154,7 +209,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
 }
 
 export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
-  const u = upstream(task.upstream);
+  const u = upstream(task);
   const m = mapperOf(u, task);
   let request: Uint8Array;
   try {

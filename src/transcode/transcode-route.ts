@@ -12,6 +12,11 @@ export type TranscodeMatch =
   | { kind: 'method-not-allowed'; allow: string[] }
   | { kind: 'not-found' };
 
+/** What a worker needs of a binding to run its calls. */
+export function taskBindingOf(b: HttpBinding): TaskBinding {
+  return { grpcPath: b.grpcPath, httpMethod: b.httpMethod, template: b.template.source, requestType: b.requestType, responseType: b.responseType, body: b.body, responseBody: b.responseBody };
+}
+
 /** Metadata forwarded by default (plus the gateway's identity headers). */
 const DEFAULT_METADATA = ['authorization', 'x-request-id', 'traceparent', 'tracestate'];
 
@@ -33,10 +38,7 @@ export class TranscodeRoute {
     list.sort((a, b) => b.template.literals - a.template.literals
       || Number(a.template.segments.includes('**')) - Number(b.template.segments.includes('**'))
       || Number(b.template.verb !== null) - Number(a.template.verb !== null));
-    this.bindings = list.map((b) => ({
-      b,
-      task: { grpcPath: b.grpcPath, httpMethod: b.httpMethod, template: b.template.source, requestType: b.requestType, responseType: b.responseType, body: b.body, responseBody: b.responseBody },
-    }));
+    this.bindings = list.map((b) => ({ b, task: taskBindingOf(b) }));
   }
 
 

@@ -8,15 +8,27 @@ import type { Policy, UpstreamHead } from '../pipeline/policy.js';
 import type { TranscodeRoute } from './transcode-route.js';
 import type { TranscodeResult } from './task.js';
 import { StreamRelay } from './stream-relay.js';
-import { QueueFullError, type TranscodePool } from './transcode-pool.js';
+import { QueueFullError, type Transcoder } from './transcoder.js';
+import type { Cancellations } from './cancellation.js';
+import { runCall } from './transcode-call.js';
 import { log } from '../observability/logger.js';
+
+/** What a table's transcoding targets share: the pool, the configuration it was sent, cancel flags, the inline threshold. */
+export interface TranscodeEnv {
+  readonly transcoder: Transcoder;
+  /** the pool generation of this table's configuration */
+  readonly gen: number;
+  readonly cancellations: Cancellations;
+  /** unary calls with a smaller body run in this thread (transcoding.inlineBelowBytes; 0: never) */
+  readonly inlineBelow: number;
+}
 
 export class TranscodeTarget implements Target {
   readonly kind = 'transcode';
 
   constructor(
     readonly route: TranscodeRoute,
-    private readonly pool: TranscodePool,
+    private readonly env: TranscodeEnv,
     /** the deadline of a call, counted from the request's arrival */
     private readonly totalMs: number,
     /** the route's policies with an onResponse hook (unary answers) */
@@ -34,23 +46,25 @@ export class TranscodeTarget implements Target {
     const metadata: Array<[string, string]> = [];
     for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
     const deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
-    const pool = this.pool;
+    const env = this.env;
     const call = (bytes: Buffer | null) => {
       const { sink, requestId } = ctx;
       let ab: ArrayBuffer | null = null;
       if (bytes) { ab = new ArrayBuffer(bytes.length); new Uint8Array(ab).set(bytes); } // own buffer: it is transferred
       const stream = m.binding.serverStreaming ? new StreamRelay(sink, requestId, ctx.responseHeaders) : null;
       if (stream) stream.sse = /text\/event-stream/i.test(ctx.header('accept') ?? '');
-      // No AbortSignal to Piscina: aborting a running task terminates its worker, and with it
-      // every other call that worker runs. A stream is cancelled through its port, a unary
-      // call through a shared cancel flag.
-      const cancellation = stream ? null : pool.cancellation();
+      // A stream is cancelled through its port, a unary call through a shared cancel flag
+      // (cancellation.ts: a Piscina abort would end the worker and every call it runs).
+      const cancellation = stream ? null : env.cancellations.next();
       sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
-      pool.run({
-        upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
+      const task = {
+        gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults,
         cancelSeq: cancellation?.seq,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
-      }).then(
+      };
+      // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
+      const inline = !stream && (ab?.byteLength ?? 0) < env.inlineBelow;
+      (inline ? runCall(task) : env.transcoder.run(task)).then(
         ctx.guard((r: TranscodeResult) => {
           if (r.status === 0) return; // a stream answered (or was cancelled) on its port
           stream?.close();

@@ -1,0 +1,34 @@
+// What a configuration asks of the transcoding pool: for each gRPC upstream a transcoding
+// route calls, its protos, its targets (weighted), TLS, and every binding the routes expose
+// — so a worker compiles all of it when the configuration arrives, not on a first request.
+import type { GatewayConfig } from '../config/types.js';
+import type { PoolData, TaskBinding } from './task.js';
+import { bindingsOf, loadProtosCached } from './proto-registry.js';
+import { taskBindingOf } from './transcode-route.js';
+
+export function poolDataOf(config: GatewayConfig): PoolData {
+  const data: PoolData = { upstreams: {}, maxMessageBytes: config.transcoding.maxMessageBytes };
+  const bindings = new Map<string, Map<string, TaskBinding>>();
+  for (const r of config.routes) {
+    const t = r.transcode;
+    if (!t) continue;
+    const u = config.upstreams[t.upstream]!;
+    const root = loadProtosCached(u.protos!, '.');
+    let list = bindings.get(t.upstream);
+    if (!list) bindings.set(t.upstream, (list = new Map()));
+    for (const b of bindingsOf(root, t.services, t.fallback)) {
+      const tb = taskBindingOf(b);
+      list.set(`${tb.grpcPath}|${tb.httpMethod}|${tb.template}`, tb);
+    }
+  }
+  for (const [name, list] of bindings) {
+    const u = config.upstreams[name]!;
+    // Weighted round-robin: a target appears `weight` times, spread over the cycle.
+    const slots: string[] = [];
+    const max = Math.max(...u.targets.map((t) => t.weight));
+    for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(t.url!.replace(/\/+$/, ''));
+    const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
+    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, bindings: [...list.values()] };
+  }
+  return data;
+}
