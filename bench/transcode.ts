@@ -16,6 +16,11 @@ import { PROTO_DIR } from '../src/demo/catalog-service.js';
 
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const poolWorkers = Number(process.env.BENCH_POOL_WORKERS ?? 2);
+/** front-end threads (2: calls cross from a front thread to the main thread's pool) */
+const threads = Number(process.env.BENCH_THREADS ?? 1);
+/** another build to measure instead (an older commit's dist/src/cli.js), and its name for the thread count key */
+const cli = process.env.BENCH_CLI ?? join(root, 'dist', 'src', 'cli.js');
+const threadsKey = process.env.BENCH_THREADS_KEY ?? 'threads';
 
 function direct(port: number, size: string): Promise<{ rps: number; requests: number; errors: number }> {
   const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, 'grpc-direct-load.js'), String(port), String(connections), String(seconds), size]);
@@ -31,12 +36,13 @@ async function main(): Promise<void> {
   const server = await startProc(LOAD_CORE, process.execPath, [join(here, 'grpc-server.js')]);
   const file = join(mkdtempSync(join(tmpdir(), 'bench-tc-')), 'gateway.yaml');
   writeFileSync(file, stringify({
-    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    engine: 'uws', [threadsKey]: threads, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0) },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }));
-  const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+  // one front thread: pinned with the pool to core 0; two: unpinned (they need both cores)
+  const gw = await startProc(threads > 1 ? null : PROXY_CORE, process.execPath, [cli, '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
   const rows: Array<{ size: string; target: string; rps: number; p99: number | null; cpuUsPerReq: number | null }> = [];
   try {
     for (const size of ['small', 'large'] as const) {
@@ -68,14 +74,14 @@ async function main(): Promise<void> {
   }
   const ratio = (size: string) => +(rows.find((r) => r.size === size && r.target.startsWith('gateway'))!.rps / rows.find((r) => r.size === size && r.target.startsWith('direct'))!.rps).toFixed(3);
   const report = {
-    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), loadGenerator: generator },
+    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads, cli: process.env.BENCH_CLI ? 'BENCH_CLI' : 'this build', inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), loadGenerator: generator },
     results: rows,
     transcodedVsDirect: { small: ratio('small'), large: ratio('large') },
     target: 'small: transcoded ≥ 70% of the direct grpc-js client',
     met: ratio('small') >= 0.7,
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}${process.env.BENCH_INLINE_BELOW ? '-inline' : ''}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}${process.env.BENCH_INLINE_BELOW ? '-inline' : ''}${threads > 1 ? `-threads${threads}` : ''}${process.env.BENCH_CLI ? '-baseline' : ''}.json`), JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
 }
 

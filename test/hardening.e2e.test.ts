@@ -133,10 +133,36 @@ for (const engine of ENGINES) {
       const before = up.seen.length;
       for (const len of [9000, 70_000]) {
         const r = await send(gw, `GET /${'a'.repeat(len)} HTTP/1.1\r\nHost: a\r\n\r\n`, 4000);
-        t.equal(r.status, 414, `${len} bytes: 414`);
+        // uWS 20.30 drops a head over ~4 KB that arrives in more than one read (70 KB is two
+        // loopback segments; on a loaded machine they are read apart): no answer, never forwarded.
+        if (engine === 'uws' && len > 65_000) t.ok(r.status === 414 || (r.status === null && r.closed), `${len} bytes: 414, or dropped unanswered by uWS (${r.status})`);
+        else t.equal(r.status, 414, `${len} bytes: 414`);
       }
       t.equal(up.seen.length, before, 'not forwarded');
       await assertAlive(t, gw.port, 'long targets');
+    });
+
+    await t.test('a request head over 4 KB that arrives in two reads: node serves it, uWS 20.30 drops it (documented)', async (t) => {
+      const before = up.seen.length;
+      const head = `GET /${'b'.repeat(6000)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`;
+      const r = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+        const s = net.connect(gw.port, '127.0.0.1');
+        let text = '';
+        s.on('data', (d) => { text += d; });
+        s.on('close', () => resolve({ text, closed: true }));
+        s.on('error', () => undefined);
+        s.write(head.slice(0, 3000));
+        setTimeout(() => s.write(head.slice(3000)), 100);
+        setTimeout(() => { s.destroy(); }, 3000);
+      });
+      if (engine === 'node') {
+        t.equal(statusOf(r.text), 200, 'served');
+        t.equal(up.seen.length, before + 1);
+      } else {
+        t.equal(statusOf(r.text), null, 'uWS closes without an answer');
+        t.equal(up.seen.length, before, 'nothing forwarded');
+      }
+      await assertAlive(t, gw.port, 'a split long head');
     });
 
     await t.test('after a framing error the connection is closed: the body never runs as a request', async (t) => {

@@ -9,7 +9,7 @@ export interface AclConfig { consumers?: string[]; groups?: string[]; scopes?: s
 
 const stringList = (description: string) => ({ type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1 }, description });
 
-class Acl implements Policy {
+export class Acl implements Policy {
   readonly id = 'acl';
   private readonly consumers: ReadonlySet<string> | null;
   private readonly groups: ReadonlySet<string> | null;
@@ -19,6 +19,7 @@ class Acl implements Policy {
     this.consumers = cfg.consumers ? new Set(cfg.consumers) : null;
     this.groups = cfg.groups ? new Set(cfg.groups) : null;
     this.scopes = cfg.scopes ? new Set(cfg.scopes) : null;
+    Object.freeze(this);
   }
 
   admits(id: Identity): boolean {

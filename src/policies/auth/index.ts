@@ -81,7 +81,8 @@ class AuthRoute implements Policy {
   private readonly ids: { consumer: string; groups: string; tenant: string };
   constructor(private readonly auth: RouteAuth, config: GatewayConfig) {
     const h = config.identityHeaders;
-    this.ids = { consumer: h.consumer.toLowerCase(), groups: h.groups.toLowerCase(), tenant: h.tenant.toLowerCase() };
+    this.ids = Object.freeze({ consumer: h.consumer.toLowerCase(), groups: h.groups.toLowerCase(), tenant: h.tenant.toLowerCase() });
+    Object.freeze(this);
   }
 
   onRequest(ctx: RequestCtx): Verdict | Promise<Verdict> {

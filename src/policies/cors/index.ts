@@ -10,7 +10,7 @@ const stringList = { type: 'array', maxItems: 1000, items: { type: 'string', min
 
 class CorsRoute implements Policy {
   readonly id = 'cors';
-  constructor(readonly cors: CorsPolicy) {}
+  constructor(readonly cors: CorsPolicy) { Object.freeze(this); }
   onRequest(ctx: RequestCtx): 'continue' {
     ctx.addHeaders(this.cors.response(ctx.header('origin')));
     return 'continue';

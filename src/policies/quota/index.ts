@@ -15,7 +15,7 @@ export function plansOf(state: ReadonlyMap<string, unknown>): PlanPolicies {
 
 class QuotaRoute implements Policy {
   readonly id = 'quota';
-  constructor(private readonly plans: PlanPolicies, private readonly env: CompileEnv) {}
+  constructor(private readonly plans: PlanPolicies, private readonly env: CompileEnv) { Object.freeze(this); }
 
   onRequest(ctx: RequestCtx): 'continue' | 'responded' {
     const consumer = ctx.identity?.consumer;

@@ -21,7 +21,7 @@ export function keyInputOf(ctx: RequestCtx): KeyInput {
 
 class RateLimitRoute implements Policy {
   readonly id = 'rate-limit';
-  constructor(private readonly limits: RouteLimits, private readonly shared: SharedTables) {}
+  constructor(private readonly limits: RouteLimits, private readonly shared: SharedTables) { Object.freeze(this); }
 
   onRequest(ctx: RequestCtx): Verdict | Promise<Verdict> {
     const o = this.limits.check(this.shared.limiter, keyInputOf(ctx), this.shared.remoteLimiter);

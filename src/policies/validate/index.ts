@@ -16,7 +16,7 @@ function invalidRequest(violations: Violation[]): GatewayError {
 
 class ValidateRoute implements Policy {
   readonly id = 'validate';
-  constructor(private readonly v: RequestValidator) {}
+  constructor(private readonly v: RequestValidator) { Object.freeze(this); }
 
   onRequest(ctx: RequestCtx): Verdict | Promise<Verdict> {
     const v = this.v;
