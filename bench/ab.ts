@@ -5,14 +5,12 @@
 // BENCH_SECONDS (default 8). Results in bench/results/ab-<generator>.json.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds } from './processes.js';
 import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
+import { here, root } from './scenario-settings.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const other = process.argv[2];
 if (!other) { process.stderr.write('usage: node dist/bench/ab.js OTHER/dist/src/cli.js\n'); process.exit(2); }
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);

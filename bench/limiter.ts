@@ -41,7 +41,7 @@ if (!isMainThread) {
       console.log(`${mode.padEnd(6)} ${n} thread(s): ${(perSec / 1e6).toFixed(2)} M decisions/s`);
     }
   }
-  const dir = join(dirname(file), '..', '..', 'bench', 'results');
+  const dir = join(dirname(file), '..', '..', '..', 'bench', 'results'); // bench/dist/bench → the repository
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'limiter.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: cpus().length, results: out }, null, 2) + '\n');
 }

@@ -3,6 +3,8 @@
 // anything reached the upstream. Prints the markdown table docs/security.md carries and
 // writes bench/results/malformed.json.  npm run measure:malformed
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { root } from './scenario-settings.js';
 import { ENGINES, startGatewayProcess } from '../test/helpers/gateway-process.js';
 import { startUpstream } from '../test/helpers/upstream.js';
 import { rawExchange, statusOf } from '../test/helpers/client.js';
@@ -24,5 +26,5 @@ for (const engine of ENGINES) {
 await up.close();
 const lines = ['| request | uws | node |', '|---|---|---|', ...Object.entries(results).map(([what, r]) => `| ${what} | ${r.uws} | ${r.node} |`)];
 process.stdout.write(lines.join('\n') + '\n');
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/malformed.json', JSON.stringify({ measuredAt: new Date().toISOString(), node: process.version, results }, null, 2) + '\n');
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileSync(join(root, 'bench', 'results', 'malformed.json'), JSON.stringify({ measuredAt: new Date().toISOString(), node: process.version, results }, null, 2) + '\n');

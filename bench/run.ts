@@ -5,15 +5,13 @@
 // (uws) slower than the fastest Node peer.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds, HAS_TASKSET, type Proc } from './processes.js';
 import { ensureNginx, startNginx } from './nginx.js';
 import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
+import { here, root } from './scenario-settings.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const short = process.argv.includes('--short');
 const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 10));
 const warmup = Number(process.env.BENCH_WARMUP ?? (short ? 1 : 2));

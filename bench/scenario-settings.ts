@@ -3,10 +3,10 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** dist/bench: the compiled benchmark scripts */
+/** bench/dist/bench: the compiled benchmark scripts (bench/ is its own package) */
 export const here = dirname(fileURLToPath(import.meta.url));
-/** the repository (bench/results lives here) */
-export const root = join(here, '..', '..');
+/** the repository (the gateway's build is dist/src/cli.js there; results go to bench/results) */
+export const root = join(here, '..', '..', '..');
 export const short = process.argv.includes('--short');
 export const seconds = Number(process.env.BENCH_SECONDS ?? (short ? 3 : 8));
 export const rounds = short ? 1 : 2;

@@ -1,10 +1,11 @@
 // Balancing, ejection, retries, timeouts and the breaker, against real upstreams on loopback
-// through the real gateway process (uws engine; both engines share this code path).
+// through the real gateway process (uws engine; the body replay path differs per engine, so
+// that test runs on both).
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
 import { stringify } from 'yaml';
-import { startGatewayProcess } from './helpers/gateway-process.js';
+import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { request } from './helpers/client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,15 +131,23 @@ t.test('a target killed mid-load: no client errors for GETs, and it is ejected',
   const started = Date.now();
   const inflight: Promise<void>[] = [];
   let attemptsSeenEarly = -1;
+  const servedBy = new Map<string, number>();
+  let servedByDeadLate = 0;
   for (let i = 0; i < 1200; i++) {
     const due = started + i * 5;
     if (due > Date.now()) await sleep(due - Date.now());
     if (deadAt && Date.now() - deadAt > 1500 && attemptsSeenEarly < 0) attemptsSeenEarly = attemptsOnDead;
-    inflight.push(request(`${gw.url}/x`).then((r) => { if (r.status === 200) ok++; else errors++; }, () => { errors++; }));
+    const sent = Date.now();
+    inflight.push(request(`${gw.url}/x`).then((r) => {
+      if (r.status === 200) { ok++; servedBy.set(r.body, (servedBy.get(r.body) ?? 0) + 1); if (deadAt && sent > deadAt + 100 && r.body === 'c') servedByDeadLate++; } else errors++;
+    }, () => { errors++; }));
   }
   await Promise.all(inflight);
   clearTimeout(killer);
   t.equal(ok, 1200, 'every one of the 1200 requests answered 200');
+  t.same([...servedBy.keys()].sort(), ['a', 'b', 'c'], 'every answer came from an upstream (its body names it)');
+  t.equal([...servedBy.values()].reduce((a, b) => a + b, 0), 1200, 'the upstreams served all 1200');
+  t.equal(servedByDeadLate, 0, 'nothing came from c after it died');
   t.equal(errors, 0, 'zero client-visible errors');
   t.ok(attemptsSeenEarly > 0 && attemptsSeenEarly <= 20, `a few attempts reached the dead target before ejection (${attemptsSeenEarly})`);
   t.equal(attemptsOnDead, attemptsSeenEarly, 'and none after it was ejected (checked over the last 2.5 s)');
@@ -206,7 +215,11 @@ t.test('connect timeout: 504 at the configured bound; the retry goes elsewhere',
 
 t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and closes on recovery', async (t) => {
   let failing = true;
-  const up = await counted('up', (_req, res) => { res.writeHead(failing ? 500 : 200); res.end(failing ? 'boom' : 'ok'); });
+  let slowMs = 0;
+  const up = await counted('up', (_req, res) => {
+    const answer = () => { res.writeHead(failing ? 500 : 200); res.end(failing ? 'boom' : 'ok'); };
+    if (slowMs) setTimeout(answer, slowMs); else answer();
+  });
   const gw = await startGatewayProcess({
     upstreams: { u: { targets: [{ url: up.url }], outlier: { enabled: false }, breaker: { failureRatio: 0.5, windowMs: 5000, minRequests: 10, openMs: 700, halfOpenRequests: 2 } } },
     routes: [{ match: { prefix: '/x' }, upstream: 'u', retry: { attempts: 0 } }],
@@ -245,10 +258,24 @@ t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and 
   t.equal(up.hits, hitsWhenOpened, 'the upstream saw nothing while open');
   const st = await request(`${gw.adminUrl}/admin/upstreams`);
   t.equal(st.json.u.breaker, 'open');
-  failing = false;
+  // Past openMs with the upstream still failing: the probe fails and reopens the breaker.
   await sleep(800);
-  t.equal((await request(`${gw.url}/x`)).status, 200, 'half-open probe 1');
-  t.equal((await request(`${gw.url}/x`)).status, 200, 'half-open probe 2');
+  t.equal((await request(`${gw.url}/x`)).status, 500, 'the half-open probe reaches the upstream, which still fails');
+  t.equal((await request(`${gw.adminUrl}/admin/upstreams`)).json.u.breaker, 'open', 'a failing probe reopens it');
+  t.equal((await request(`${gw.url}/x`)).status, 503, 'and it answers 503 again');
+  // Recovered (slowly): halfOpenRequests (2) probes go through, a third at the same time is
+  // refused; the half-open state is visible while they run; both passing close it.
+  failing = false;
+  slowMs = 400;
+  await sleep(800);
+  const hitsBefore = up.hits;
+  const probes = [0, 1, 2].map((i) => sleep(i * 20).then(() => request(`${gw.url}/x`)));
+  await sleep(150);
+  t.equal((await request(`${gw.adminUrl}/admin/upstreams`)).json.u.breaker, 'half-open', 'half-open while the probes run');
+  const statuses = (await Promise.all(probes)).map((r) => r.status);
+  t.same([...statuses].sort(), [200, 200, 503], `two probes pass, the third is refused (${statuses})`);
+  t.equal(up.hits - hitsBefore, 2, 'only the two probes reached the upstream');
+  slowMs = 0;
   t.equal((await request(`${gw.adminUrl}/admin/upstreams`)).json.u.breaker, 'closed');
   t.equal((await request(`${gw.url}/x`)).status, 200, 'closed again');
 });
@@ -267,7 +294,7 @@ t.test('retry budget: with every target failing, attempts ≤ (1 + budget) × re
   t.ok(attempts > 200, 'some retries happened');
 });
 
-t.test('retries go to another target; a streamed body is never replayed, a buffered one is', async (t) => {
+for (const engine of ENGINES) t.test(`retries go to another target; a streamed body is never replayed, a buffered one is (${engine})`, async (t) => {
   const bad = await counted('bad', (req, res) => { req.resume(); res.writeHead(502); res.end('bad'); });
   const bodies: string[] = [];
   const good = await counted('good', (req, res) => {
@@ -281,13 +308,16 @@ t.test('retries go to another target; a streamed body is never replayed, a buffe
       { match: { prefix: '/buffered' }, upstream: 'u', retry: { attempts: 1, on: [502], backoffMs: 1, budgetPercent: 100, bufferBodyBytes: 1024 } },
       { match: { prefix: '/' }, upstream: 'u', retry: { attempts: 1, on: [502], backoffMs: 1, budgetPercent: 100 } },
     ],
-  }, 'uws');
+  }, engine);
   t.teardown(async () => { await gw.stop(); await bad.close(); await good.close(); });
   for (let i = 0; i < 10; i++) t.equal((await request(`${gw.url}/x`)).body, 'good');
   const badBefore = bad.hits;
+  const goodBefore = good.hits;
   const posts = await Promise.all(Array.from({ length: 6 }, () => request(`${gw.url}/x`, { method: 'PUT', body: 'payload' })));
-  t.ok(posts.some((p) => p.status === 502), 'a request with a body that hit the bad target is not retried');
-  t.ok(bad.hits > badBefore);
+  const failed = posts.filter((p) => p.status === 502).length;
+  t.ok(bad.hits > badBefore, 'some PUTs went to the bad target');
+  t.equal(failed, bad.hits - badBefore, 'every PUT that hit the bad target answered 502: none was replayed');
+  t.equal(good.hits - goodBefore, 6 - failed, 'the others reached the good target once each');
   bodies.length = 0;
   const buffered = await Promise.all(Array.from({ length: 6 }, (_, i) => request(`${gw.url}/buffered`, { method: 'PUT', body: `payload-${i}` })));
   t.same(buffered.map((b) => b.body), Array(6).fill('good'), 'bodies under retry.bufferBodyBytes are replayed on another target');

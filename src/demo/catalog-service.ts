@@ -19,7 +19,13 @@ const BOOKS: Book[] = [
   { name: 'shelves/classics/books/2', title: 'On Computable Numbers', author: 'Alan Turing', genre: 'SCIENCE', isbn: '9780000000002', tags: [], pages: 36 },
 ];
 
-export interface CatalogServer { server: grpc.Server; port: number; calls: Array<{ method: string; metadata: Record<string, unknown>; request: unknown }>; cancelled: number; streamed: number; close(): Promise<void> }
+export interface CatalogServer {
+  server: grpc.Server; port: number; calls: Array<{ method: string; metadata: Record<string, unknown>; request: unknown }>;
+  cancelled: number;
+  /** x-request-id of each cancelled call (tests tell their own cancel from another's) */
+  cancelledIds: string[];
+  streamed: number; close(): Promise<void>;
+}
 
 function detailsFor(code: number): Buffer {
   // google.rpc.Status { code, message, details: [Any(demo.catalog.v1.Nested)] }
@@ -32,7 +38,8 @@ function detailsFor(code: number): Buffer {
 export async function startCatalogServer(port = 0, credentials = grpc.ServerCredentials.createInsecure()): Promise<CatalogServer> {
   const def = protoLoader.loadSync('demo/catalog.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
-  const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, streamed: 0 };
+  const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, cancelledIds: [], streamed: 0 };
+  const cancelledBy = (call: { metadata: grpc.Metadata }) => { state.cancelled++; state.cancelledIds.push(String(call.metadata.get('x-request-id')[0] ?? '')); };
   const record = (method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
     if (state.calls.length > 1000) state.calls.shift();
     state.calls.push({ method, metadata: call.metadata.getMap(), request: call.request });
@@ -54,7 +61,7 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
       record('GetBook', call);
       if (call.request.name.endsWith('/slow')) {
         const t = setTimeout(() => cb(null, BOOKS[0]!), 3000);
-        call.on('cancelled', () => { clearTimeout(t); state.cancelled++; });
+        call.on('cancelled', () => { clearTimeout(t); cancelledBy(call); });
         return;
       }
       const book = find(call.request.name, cb as grpc.sendUnaryData<unknown>);
@@ -86,7 +93,7 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
       const n = call.request.page_size || 3;
       let i = 0;
       let cancelled = false;
-      call.on('cancelled', () => { cancelled = true; state.cancelled++; });
+      call.on('cancelled', () => { cancelled = true; cancelledBy(call); });
       if (call.request.shelf === 'fast') {
         // As fast as the client takes them: write until HTTP/2 flow control says stop.
         const pump = () => {
@@ -125,6 +132,7 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
     ...state,
     get calls() { return state.calls; },
     get cancelled() { return state.cancelled; },
+    get cancelledIds() { return state.cancelledIds; },
     get streamed() { return state.streamed; },
     server,
     port: bound,
