@@ -21,7 +21,8 @@ const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstr
 const dir = mkdtempSync(join(tmpdir(), 'bench-ab-'));
 const config = join(dir, 'gateway.yaml');
 writeFileSync(config, stringify({
-  engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+  // one front thread via --workers (the flag both old and new builds take; the config key was renamed)
+  engine: 'uws', listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
   upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] } },
   routes: [
     ...Array.from({ length: 100 }, (_, i) => ({ name: `svc${i}`, match: { prefix: `/svc${i}` }, upstream: 'up' })),
@@ -35,7 +36,7 @@ const samples: Record<string, Record<Key, Array<{ rps: number; p99: number; cpuU
 const order: Key[] = [];
 for (let r = 0; r < rounds; r++) order.push(...(r % 2 === 0 ? ['A', 'B'] as Key[] : ['B', 'A'] as Key[]));
 for (const key of order) {
-  const gw = await startProc(PROXY_CORE, process.execPath, [builds[key], '--config', config], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+  const gw = await startProc(PROXY_CORE, process.execPath, [builds[key], '--config', config, '--workers', '1'], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
   for (const scenario of ['small', 'large'] as const) {
     const url = `http://127.0.0.1:${gw.port}/${scenario}`;
     await runLoad(url, 1);

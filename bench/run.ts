@@ -28,7 +28,8 @@ function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
   const file = join(dir, `gateway-${engine}.yaml`);
   writeFileSync(file, stringify({
-    engine, threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    // one front thread through --workers (a flag every build takes; the config key was renamed)
+    engine, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstreamPort}` }] } }, routes,
   }));
   return file;
@@ -86,10 +87,10 @@ async function main(): Promise<void> {
   const targets: Array<{ name: string; start: () => Promise<Proc | null> }> = [
     { name: 'direct (upstream)', start: async () => null },
     ...(nginxBin ? [{ name: 'nginx', start: () => startNginx(nginxBin, PROXY_CORE, upstream.port) }] : []),
-    { name: 'gateway (uws)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('uws', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
+    { name: 'gateway (uws)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('uws', upstream.port), '--workers', '1'], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
     // BENCH_BASELINE_CLI: another build's dist/src/cli.js (e.g. the previous main) in the same run
-    ...(process.env.BENCH_BASELINE_CLI ? [{ name: 'gateway (uws) baseline', start: () => startProc(PROXY_CORE, process.execPath, [process.env.BENCH_BASELINE_CLI!, '--config', gatewayConfig('uws', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) }] : []),
-    { name: 'gateway (node)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('node', upstream.port)], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
+    ...(process.env.BENCH_BASELINE_CLI ? [{ name: 'gateway (uws) baseline', start: () => startProc(PROXY_CORE, process.execPath, [process.env.BENCH_BASELINE_CLI!, '--config', gatewayConfig('uws', upstream.port), '--workers', '1'], { LOG_LEVEL: 'info' }, /"port":(\d+)/) }] : []),
+    { name: 'gateway (node)', start: () => startProc(PROXY_CORE, process.execPath, [cli, '--config', gatewayConfig('node', upstream.port), '--workers', '1'], { LOG_LEVEL: 'info' }, /"port":(\d+)/) },
     { name: '@fastify/http-proxy', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fastify-proxy.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
     { name: 'fast-gateway', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fast-gateway.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
   ];
