@@ -110,8 +110,34 @@ const CONFIG_TYPES = /^(application\/(json|yaml|x-yaml)|text\/yaml)\s*(;|$)/i;
 export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => boolean): http.Server {
   const token = hooks.token ? digest(hooks.token) : null;
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
+    // Liveness: the process and every front-end thread answer (a thread that does not
+    // within its ask timeout makes this a 503).
     '/admin/health': {
-      GET: async (_req, res) => send(res, 200, { status: 'ok', engine: hooks.engine, ...(await hooks.view.health()), ...(hooks.transcoding ? { transcoding: hooks.transcoding() } : {}) }),
+      GET: async (_req, res) => {
+        let health: Awaited<ReturnType<AdminView['health']>>;
+        try { health = await hooks.view.health(); } catch (e) {
+          send(res, 503, { status: 'unhealthy', engine: hooks.engine, reason: (e as Error).message });
+          return;
+        }
+        send(res, 200, { status: 'ok', engine: hooks.engine, ...health, ...(hooks.transcoding ? { transcoding: hooks.transcoding() } : {}) });
+      },
+    },
+    // Readiness: a config is serving, DNS targets are resolved, every upstream has a
+    // healthy target (neither failing its health check nor ejected), the transcoding pool
+    // runs when routes need it. 503 with every reason otherwise.
+    '/admin/ready': {
+      GET: async (_req, res) => {
+        const reasons: string[] = [];
+        try {
+          for (const [name, u] of Object.entries(await hooks.view.upstreams()) as Array<[string, { targets: Array<{ health: string }> }]>) {
+            if (u.targets.length === 0) reasons.push(`upstream "${name}" has no resolved targets`);
+            else if (!u.targets.some((t) => t.health === 'healthy')) reasons.push(`upstream "${name}" has no healthy target (${u.targets.map((t) => t.health).join(', ')})`);
+          }
+        } catch (e) { reasons.push(`front-end threads did not answer: ${(e as Error).message}`); }
+        const needsPool = hooks.view.config().routes.some((r) => r.transcode);
+        if (needsPool && hooks.transcoding && hooks.transcoding().workers === 0) reasons.push('the transcoding pool is not running');
+        send(res, reasons.length ? 503 : 200, { status: reasons.length ? 'not ready' : 'ready', reasons });
+      },
     },
     '/admin/config': {
       GET: (_req, res) => send(res, 200, redactedConfig(hooks.view.config())),
