@@ -6,7 +6,7 @@
 import { GatewayError } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
 import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
-import { scanRequestHeaders } from '../proxy/request-headers.js';
+import { removeHeaders, scanRequestHeaders } from '../proxy/request-headers.js';
 import { checkQuery, normalisePath } from '../router/normalise-path.js';
 import { clientAddress } from '../proxy/client-address.js';
 import { RouteTable } from './route-table.js';
@@ -42,17 +42,6 @@ export interface GatewayOptions {
   generation?: number | null;
   /** the pool's cancel flags, when `shared` does not carry them (the front end in the main thread) */
   cancelFlags?: SharedArrayBuffer;
-}
-
-/** Removes, in place, the headers named in `names` from a flat list. */
-function stripHeaders(flat: string[], names: ReadonlySet<string>): void {
-  let w = 0;
-  for (let r = 0; r < flat.length; r += 2) {
-    if (names.has(flat[r]!)) continue;
-    flat[w++] = flat[r]!;
-    flat[w++] = flat[r + 1]!;
-  }
-  flat.length = w;
 }
 
 /** The headers the gateway itself adds to every upstream request, after the policies ran. */
@@ -146,19 +135,24 @@ export class Gateway {
     await Promise.all([this.table.destroy(err), this.remoteLimiter?.close()]);
   }
 
-  private readonly finished = (ctx: RequestCtx): void => {
+  /** A request of `table` is over (its response finished, or the client left). */
+  private leave(table: RouteTable): void {
     this.inflight--;
-    ctx.table.leave();
-  };
+    table.leave();
+  }
+
+  private readonly finished = (ctx: RequestCtx): void => this.leave(ctx.table);
 
   readonly handle = (head: RequestHead, body: BodySource | null, sink: ResponseSink): void => {
     const table = this.table;
     const limits = table.config.limits;
     this.inflight++;
     table.enter();
+    // Once, whichever way the request ends: through its context, or refused before it has one.
+    let ctx: RequestCtx | null = null;
+    sink.onFinished(() => { if (ctx) ctx.finish(); else this.leave(table); });
     const scanned = scanRequestHeaders(head.rawHeaders, limits, head.http10);
     if (scanned instanceof GatewayError) {
-      sink.onFinished(() => { this.inflight--; table.leave(); });
       sendError(sink, scanned, '-', null, 'framing'); // never trust what follows on this connection
       return;
     }
@@ -175,15 +169,13 @@ export class Gateway {
       if (!normal.ok || badQuery) refusal = new GatewayError('bad_request', normal.ok ? badQuery! : normal.reason);
     }
     if (refusal || !normal?.ok) {
-      sink.onFinished(() => { this.inflight--; table.leave(); });
       sendError(sink, refusal!, requestId, null, close);
       return;
     }
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
     const clientIp = table.trustedProxies ? clientAddress(head, table.trustedProxies) : head.remoteAddress;
-    const ctx = new RequestCtx(table, head, sink, scanned, normal.path, normal.flags, clientIp, hasBody, body, this.finished);
-    sink.onFinished(() => ctx.finish());
-    ctx.run(() => this.route(ctx));
+    const c = (ctx = new RequestCtx(table, head, sink, scanned, normal.path, normal.flags, clientIp, hasBody, body, this.finished));
+    c.run(() => this.route(c));
   };
 
   /** Routing, the gateway-wide hooks, the route's checks, then its policies and target. */
@@ -204,7 +196,7 @@ export class Gateway {
       const limits = table.config.limits;
       if (c.scanned.contentLength > limits.maxBodyBytes) { c.fail(new GatewayError('payload_too_large', `request body exceeds ${limits.maxBodyBytes} bytes`)); return; }
       // Identity headers come from the gateway only: client-sent copies never pass.
-      stripHeaders(c.upstreamHeaders, table.identityStrip);
+      removeHeaders(c.upstreamHeaders, table.identityStrip);
       if (route.onRequest.length === 0) toTarget(c);
       else runChain(c, route.onRequest, 0, toTarget);
     };

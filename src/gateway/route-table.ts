@@ -107,7 +107,8 @@ export class RouteTable {
     this.trustedProxies = config.trustedProxies?.length ? blockListOf(config.trustedProxies) : null;
     const ids = config.identityHeaders;
     const claimHeaders = Object.values(config.auth).flatMap((a) => (a.type === 'jwt' ? Object.values(a.claimHeaders ?? {}) : []));
-    this.identityStrip = new Set([ids.consumer, ids.groups, ids.tenant, ...claimHeaders].map((h) => h.toLowerCase()));
+    const identity = [ids.consumer, ids.groups, ids.tenant].map((h) => h.toLowerCase());
+    this.identityStrip = new Set([...identity, ...claimHeaders.map((h) => h.toLowerCase())]);
     const upstreams = new Map<string, Upstream>();
     for (const [name, u] of Object.entries(config.upstreams)) if (u.protocol !== 'grpc') upstreams.set(name, new Upstream(name, u));
     this.upstreams = upstreams;
@@ -122,7 +123,6 @@ export class RouteTable {
       if (!root) roots.set(name, (root = loadProtosCached(config.upstreams[name]!.protos!, '.')));
       return root;
     };
-    const identity = [ids.consumer, ids.groups, ids.tenant].map((h) => h.toLowerCase());
     this.routes = config.routes.map((r, i) => this.compileRoute(r, i, rootOf, identity));
     this.router = new Router(
       config.routes.map((r, i) => ({

@@ -11,7 +11,6 @@ import type { RetryBudget } from '../upstream/retry-budget.js';
 import { ProxyCall, type CallPlan } from './proxy-call.js';
 import { RequestBodyStream } from './request-body.js';
 import { cookieValue } from './credentials.js';
-import { findHeader } from './request-headers.js';
 
 export type PathBuilder = (path: string, params: Record<string, string>, wildcard: string | null) => string;
 
@@ -31,7 +30,7 @@ export interface HttpTargetSettings {
 function hashKeyOf(on: HashOn, ctx: RequestCtx): string | undefined {
   if (on === 'ip') return ctx.clientIp;
   if ('header' in on) return ctx.header(on.header.toLowerCase());
-  return cookieValue(findHeader(ctx.head.rawHeaders, 'cookie'), on.cookie);
+  return cookieValue(ctx.header('cookie'), on.cookie);
 }
 
 export class HttpTarget implements Target {

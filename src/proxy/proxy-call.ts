@@ -9,7 +9,7 @@ import type { UpstreamHandler } from '../upstream/http1-client.js';
 import type { Target, Upstream } from '../upstream/upstream.js';
 import type { ResponseSink } from '../server/types.js';
 import type { RequestBodyStream } from './request-body.js';
-import { connectionTokens, isHopByHop } from './request-headers.js';
+import { connectionTokens, isHopByHop, removeHeaders } from './request-headers.js';
 import type { HttpTargetSettings } from './http-target.js';
 import type { RequestCtx } from '../pipeline/request-ctx.js';
 import type { UpstreamHead } from '../pipeline/policy.js';
@@ -201,9 +201,7 @@ export class ProxyCall implements UpstreamHandler {
       if (isHopByHop(name)) continue;
       headers.push(name, rawHeaders[i + 1]!);
     }
-    if (named) {
-      for (let i = headers.length - 2; i >= 0; i -= 2) if (named.includes(headers[i]!)) headers.splice(i, 2);
-    }
+    if (named) removeHeaders(headers, new Set(named));
     if (this.plan.onResponse) {
       const res: UpstreamHead = { status: statusCode, headers };
       this.plan.onResponse(res);

@@ -36,6 +36,17 @@ const NOT_NOMINABLE = new Set(['content-length', 'transfer-encoding', 'host']);
  * reach a path the router never matched. Never forwarded. */
 const URL_OVERRIDES = new Set(['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']);
 
+/** Removes, in place, the headers whose (lower-case) names are in `names` from a flat list. */
+export function removeHeaders(flat: string[], names: ReadonlySet<string>): void {
+  let w = 0;
+  for (let r = 0; r < flat.length; r += 2) {
+    if (names.has(flat[r]!)) continue;
+    flat[w++] = flat[r]!;
+    flat[w++] = flat[r + 1]!;
+  }
+  flat.length = w;
+}
+
 /** Headers that describe one connection, never forwarded (RFC 9110 7.6.1). */
 export function isHopByHop(name: string): boolean {
   switch (name) {

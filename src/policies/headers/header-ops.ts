@@ -1,5 +1,6 @@
 // `requestHeaders` / `responseHeaders` edits, compiled once per route.
 import type { HeaderOps } from '../../config/types.js';
+import { removeHeaders } from '../../proxy/request-headers.js';
 
 export interface CompiledHeaderOps {
   remove: ReadonlySet<string>;
@@ -19,14 +20,6 @@ export function compileHeaderOps(ops: HeaderOps | undefined): CompiledHeaderOps 
 
 /** Applies the edits to a flat header list in place. */
 export function applyHeaderOps(flat: string[], ops: CompiledHeaderOps): void {
-  if (ops.remove.size) {
-    let w = 0;
-    for (let r = 0; r < flat.length; r += 2) {
-      if (ops.remove.has(flat[r]!)) continue;
-      flat[w++] = flat[r]!;
-      flat[w++] = flat[r + 1]!;
-    }
-    flat.length = w;
-  }
+  if (ops.remove.size) removeHeaders(flat, ops.remove);
   for (let i = 0; i < ops.add.length; i++) flat.push(ops.add[i]!);
 }

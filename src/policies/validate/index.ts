@@ -8,6 +8,12 @@ import { RequestValidator, compileUserSchema, isJson, type Violation } from './r
 
 const PARTS = ['body', 'query', 'headers'] as const;
 
+/** `{ $ref: "file.json" }` (a schema that is only a reference to a file): the file's name. */
+function fileRefOf(schema: Record<string, unknown>): string | undefined {
+  const ref = schema.$ref;
+  return typeof ref === 'string' && !ref.startsWith('#') && Object.keys(schema).length === 1 ? ref : undefined;
+}
+
 function invalidRequest(violations: Violation[]): GatewayError {
   const err = new GatewayError('bad_request', `the request does not match the route's schema (${violations.length} problem${violations.length === 1 ? '' : 's'})`);
   err.details = violations;
@@ -61,8 +67,8 @@ export const validatePolicy: PolicyFactory = {
         const schema = r.validate?.[part];
         if (!schema) continue;
         const at = `routes[${i}].validate.${part}`;
-        const ref = (schema as { $ref?: unknown }).$ref;
-        if (typeof ref !== 'string' || ref.startsWith('#') || Object.keys(schema).length !== 1) continue;
+        const ref = fileRefOf(schema);
+        if (ref === undefined) continue;
         const file = files.read(ref, `${at}.$ref`, problems);
         if (!file) continue;
         try {
@@ -78,8 +84,7 @@ export const validatePolicy: PolicyFactory = {
       for (const part of PARTS) {
         const schema = r.validate?.[part];
         if (!schema) continue;
-        const ref = (schema as { $ref?: unknown }).$ref;
-        if (typeof ref === 'string' && !ref.startsWith('#') && Object.keys(schema).length === 1) continue; // its file could not be read (reported)
+        if (fileRefOf(schema) !== undefined) continue; // its file could not be read (reported)
         try { compileUserSchema(schema, part !== 'body'); } catch (e) {
           problems.push(`routes[${i}].validate.${part}: invalid JSON Schema: ${(e as Error).message}`);
         }
