@@ -4,7 +4,7 @@
 // onResponse edits the upstream answer, its onLog runs per request — on both engines and
 // in every front-end thread.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -89,4 +89,18 @@ t.test('the policy\'s schema fragment and checks are part of the config contract
   const semantic = routes('http://127.0.0.1:1');
   (semantic.routes[0] as Record<string, unknown>).stamp = { tag: 'ok', refuseHeader: 'host' };
   t.match(validate(semantic, true).out, /routes\[0\]\.stamp\.refuseHeader: every request has a host/, 'the policy\'s semantic check runs');
+});
+
+t.test('a policy module that cannot be loaded stops the gateway with the reason', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-ext-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, stringify(routes('http://127.0.0.1:1')));
+  const run = (policy: string) => spawnSync(process.execPath, [CLI, 'validate', file, '--policy', policy], { encoding: 'utf8', timeout: 10_000 });
+  const missing = run(join(dir, 'no-such-policy.js'));
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /cannot load a policy module: .*no-such-policy\.js/);
+  const notAFactory = run(join(dirname(POLICY), '..', '..', '..', 'helpers', 'upstream.js'));
+  t.equal(notAFactory.status, 1);
+  t.match(notAFactory.stderr, /the default export is not a policy factory/);
+  t.notMatch(missing.stderr + notAFactory.stderr, /\n\s+at /, 'no stack trace');
 });
