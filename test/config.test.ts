@@ -268,3 +268,39 @@ upstreams: { a: { targets: [ { url: "http://127.0.0.1:1" } ] } }
 routes: [ { match: { path: /x }, upstream: a } ]
 `).threads, 2, 'threads is the front-end thread count; transcoding.workers the pool\'s');
 });
+
+t.test('observability: bad buckets, unknown histograms and template fields are listed', async (t) => {
+  const list = problems(`
+upstreams:
+  a: { targets: [ { url: http://127.0.0.1:1 } ] }
+routes:
+  - { match: { prefix: / }, upstream: a, accessLog: maybe }
+observability:
+  metrics: { buckets: [0.1, 0.05], histogramBuckets: { gateway_nothing: [1] }, maxSeries: 1 }
+  accessLog: { format: text, template: '{method} {secret_field}', sample: 2 }
+  tracing: { otlp: { endpoint: 'ftp://x' }, sampleRatio: -1 }
+`);
+  t.same(list.map((p) => p.replace(/ \(.*$/, '')).sort(), [
+    'observability.accessLog.sample: must be <= 1',
+    'observability.accessLog.template: no field "secret_field"',
+    'observability.metrics.buckets: bucket bounds must be ascending',
+    'observability.metrics.histogramBuckets.gateway_nothing: not a histogram',
+    'observability.metrics.maxSeries: must be >= 10',
+    'observability.tracing.otlp.endpoint: must match pattern "^https?://"',
+    'observability.tracing.sampleRatio: must be >= 0',
+    'routes[0].accessLog: must be boolean',
+  ].sort(), 'every problem, by its path');
+  const semantic = problems(`
+upstreams:
+  a: { targets: [ { url: http://127.0.0.1:1 } ] }
+routes:
+  - { match: { prefix: / }, upstream: a }
+observability:
+  metrics: { buckets: [0.1, 0.05], histogramBuckets: { gateway_nothing: [1] } }
+  accessLog: { format: text, template: '{method} {secret_field}' }
+`);
+  t.equal(semantic.length, 3);
+  t.match(semantic.join('\n'), /observability\.metrics\.buckets: bucket bounds must be ascending/);
+  t.match(semantic.join('\n'), /observability\.metrics\.histogramBuckets\.gateway_nothing: not a histogram/);
+  t.match(semantic.join('\n'), /observability\.accessLog\.template: no field "secret_field"/);
+});

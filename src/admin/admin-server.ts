@@ -9,6 +9,8 @@ import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
+import { CREDENTIAL_NAME, REDACTED } from '../proxy/credentials.js';
+import { serveMetrics, type MetricsRenderer } from './metrics-server.js';
 
 export interface AdminHooks {
   view: AdminView;
@@ -19,6 +21,8 @@ export interface AdminHooks {
   token?: string;
   /** the process's transcoding pool: its workers (0 until a config needs it) and the generation it serves */
   transcoding?: () => { workers: number; generation: number };
+  /** GET /metrics (null: observability.metrics.enabled is false) */
+  metrics?: MetricsRenderer | null;
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
@@ -48,9 +52,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-const HIDDEN = '[redacted]';
-/** Header names that carry credentials: their configured values are never shown. */
-const CREDENTIAL_HEADER = /authorization|api[-_]?key|token|secret|password|cookie|credential|session|signature/i;
+const HIDDEN = REDACTED;
 
 /** user:password@ in a URL (Redis, JWKS) becomes [redacted]@. */
 function redactUrl(url: string): string {
@@ -58,7 +60,7 @@ function redactUrl(url: string): string {
 }
 
 function redactHeaderOps(ops: { add?: Record<string, string> } | undefined): void {
-  for (const name of Object.keys(ops?.add ?? {})) if (CREDENTIAL_HEADER.test(name)) ops!.add![name] = HIDDEN;
+  for (const name of Object.keys(ops?.add ?? {})) if (CREDENTIAL_NAME.test(name)) ops!.add![name] = HIDDEN;
 }
 
 /** The running config without secrets: API keys, HMAC secrets, passphrases, the admin token,
@@ -137,6 +139,12 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
         const needsPool = hooks.view.config().routes.some((r) => r.transcode);
         if (needsPool && hooks.transcoding && hooks.transcoding().workers === 0) reasons.push('the transcoding pool is not running');
         send(res, reasons.length ? 503 : 200, { status: reasons.length ? 'not ready' : 'ready', reasons });
+      },
+    },
+    '/metrics': {
+      GET: (req, res) => {
+        if (!hooks.metrics) { fail(res, 'not_found', 'metrics are off (observability.metrics.enabled: false)'); return; }
+        serveMetrics(req, res, hooks.metrics);
       },
     },
     '/admin/config': {

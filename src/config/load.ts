@@ -3,6 +3,8 @@
 // shorthands) → check what a schema cannot express (references, CIDRs, patterns). Every
 // problem of every step is reported with its path, all at once. Compiling the result into
 // route tables is the RouteTable's job (src/gateway/route-table.ts).
+import { HISTOGRAMS } from '../observability/metrics/families.js';
+import { TEMPLATE_FIELDS } from '../observability/access-log/access-log.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -203,6 +205,21 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** The access log's file, relative to the config file; bucket lists ascending and named after histograms. */
+function resolveObservability(cfg: GatewayConfig, files: ConfigFiles, problems: string[]): void {
+  const o = cfg.observability;
+  if (o.accessLog.path !== undefined) o.accessLog.path = files.path(o.accessLog.path, 'observability.accessLog.path', problems) ?? o.accessLog.path;
+  const ascending = (b: number[], at: string) => { if (b.some((v, i) => i > 0 && v <= b[i - 1]!)) problems.push(`${at}: bucket bounds must be ascending`); };
+  ascending(o.metrics.buckets, 'observability.metrics.buckets');
+  for (const m of o.accessLog.template.matchAll(/\{([a-z_]+)\}/g)) {
+    if (!(TEMPLATE_FIELDS as readonly string[]).includes(m[1]!)) problems.push(`observability.accessLog.template: no field "${m[1]}" (${TEMPLATE_FIELDS.join(', ')})`);
+  }
+  for (const [name, b] of Object.entries(o.metrics.histogramBuckets)) {
+    if (!HISTOGRAMS.includes(name)) problems.push(`observability.metrics.histogramBuckets.${name}: not a histogram (${HISTOGRAMS.join(', ')})`);
+    ascending(b, `observability.metrics.histogramBuckets.${name}`);
+  }
+}
+
 /** Runs one check; a check that trips over a shape the schema already refused is skipped. */
 function guardedCheck(fn: () => void): void {
   try { fn(); } catch { /* the schema problems say what is wrong with this part */ }
@@ -213,6 +230,7 @@ function resolveConfig(cfg: GatewayConfig, env: CheckEnv): void {
   guardedCheck(() => resolveTls(cfg, env.files, env.problems));
   guardedCheck(() => resolveAdmin(cfg, env.files, env.problems));
   guardedCheck(() => resolveGrpc(cfg, env.files, env.problems));
+  guardedCheck(() => resolveObservability(cfg, env.files, env.problems));
   for (const p of policies()) if (p.resolve) guardedCheck(() => p.resolve!(cfg, env));
 }
 

@@ -136,6 +136,7 @@ export interface RouteConfig {
   validate?: import('../policies/validate/request-validation.js').ValidateConfig;
   allow?: { consumers?: string[]; groups?: string[]; scopes?: string[] };
   preserveHost: boolean;
+  accessLog: boolean;
   allowInPath: Array<'encoded-slash' | 'backslash' | 'semicolon'>;
 }
 
@@ -170,6 +171,7 @@ export interface GatewayConfig {
   plans: Record<string, PlanConfig>;
   transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number; maxMessageBytes: number };
   paths: { mergeSlashes: boolean };
+  observability: ObservabilityConfig;
   consumers: ConsumerConfig[];
   auth: Record<string, AuthConfig>;
   identityHeaders: { consumer: string; groups: string; tenant: string };
@@ -177,4 +179,10 @@ export interface GatewayConfig {
   trustedProxies?: string[];
   upstreams: Record<string, UpstreamConfig>;
   routes: RouteConfig[];
+}
+
+export interface ObservabilityConfig {
+  metrics: { enabled: boolean; buckets: number[]; histogramBuckets: Record<string, number[]>; maxSeries: number; consumerLabel: boolean; listen?: { host: string; port: number } };
+  accessLog: { enabled: boolean; path?: string; format: 'json' | 'text'; template: string; sample: number; requestHeaders: string[] };
+  tracing?: { otlp: { endpoint: string; headers: Record<string, string>; timeoutMs: number }; sampleRatio: number; serviceName: string; responseHeader?: string };
 }

@@ -11,6 +11,7 @@ import { drain } from './drain.js';
 import { upstreamStatus } from './admin-state.js';
 import { log } from '../observability/logger.js';
 import { loadPolicyModules } from '../policies/registry.js';
+import { Observer, storeOf, type MetricsShare } from '../observability/observer.js';
 
 export interface ThreadData {
   config: GatewayConfig; shared: SharedState; port: number; index: number;
@@ -18,6 +19,8 @@ export interface ThreadData {
   /** policy modules the main thread loaded (--policy): this thread loads them too */ policyModules: readonly string[];
   /** the main thread's transcoding pool: a port to it, and the generation of `config` */
   transcoding: { port: MessagePort; generation: number | null } | null;
+  /** the process's shared metrics (null: off) */
+  metrics: MetricsShare | null;
 }
 
 /** Requests that get a reply (matched by id). A reload is two-phase across threads: every
@@ -26,7 +29,7 @@ export type ThreadRequest =
   | { type: 'prepare'; config: GatewayConfig; generation: number | null } | { type: 'commit' } | { type: 'discard' }
   | { type: 'query'; what: 'health' | 'upstreams' | 'remote' };
 
-export type ToThread = (ThreadRequest & { id: number }) | { type: 'stop'; deadline: number };
+export type ToThread = (ThreadRequest & { id: number }) | { type: 'stop'; deadline: number } | { type: 'reopen-logs' };
 
 export type FromThread =
   | { type: 'listening' }
@@ -51,7 +54,8 @@ async function main(): Promise<void> {
     return;
   }
   const transcoder = data.transcoding ? new RemoteTranscoder(data.transcoding.port) : null;
-  const gateway = new Gateway(data.config, { shared: data.shared, transcoder, generation: data.transcoding?.generation ?? null });
+  const observer = Observer.create(data.config, data.metrics ? storeOf(data.metrics) : null, String(data.index));
+  const gateway = new Gateway(data.config, { shared: data.shared, transcoder, generation: data.transcoding?.generation ?? null, observer });
   let engine: UwsEngine;
   try {
     engine = new UwsEngine(engineOptions(data.config, data.port), gateway.handle);
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     await engine.listen();
   } catch (e) {
     await gateway.destroy();
+    await observer.close();
     post({ type: 'failed', message: (e as Error).message });
     port.close();
     return;
@@ -81,8 +86,10 @@ async function main(): Promise<void> {
         : m.what === 'upstreams' ? upstreamStatus(gateway)
         : gateway.remoteLimiter?.status() ?? null;
       post({ type: 'reply', id: m.id, ok: true, result });
+    } else if (m.type === 'reopen-logs') {
+      observer.reopen();
     } else if (m.type === 'stop') {
-      void drain(gateway, engine, m.deadline).then(() => {
+      void drain(gateway, engine, m.deadline).then(() => observer.close()).then(() => {
         post({ type: 'stopped' });
         port.close(); // nothing left: the thread ends by itself (uWS must not be torn down mid-loop)
       });

@@ -5,7 +5,7 @@ import type { GatewayConfig } from '../config/types.js';
 
 export interface AdminView {
   config(): GatewayConfig;
-  health(): Promise<{ inflight: number; threads: number }>;
+  health(): Promise<{ inflight: number; threads: number; connections?: number }>;
   upstreams(): Promise<Record<string, unknown>>;
   ratelimit(): Promise<Record<string, unknown>>;
   /** null: no such consumer */
@@ -18,6 +18,8 @@ export interface Front extends AdminView {
   readonly threads: number;
   /** Swap in a validated config (listener settings already pinned by the caller). */
   apply(next: GatewayConfig): Promise<void>;
+  /** SIGUSR1: every thread reopens its access log (after logrotate). */
+  reopenLogs(): void;
   /** Graceful stop: no new connections, in-flight requests get until `deadline` (epoch ms). */
   stop(deadline: number): Promise<void>;
 }

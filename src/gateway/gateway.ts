@@ -19,6 +19,7 @@ import { sendError } from '../pipeline/error-answer.js';
 import type { SharedTables } from '../pipeline/policy.js';
 import type { Transcoder } from '../transcode/transcoder.js';
 import { allocateCancelFlags } from '../transcode/cancellation.js';
+import { Observer } from '../observability/observer.js';
 
 export { sendError };
 
@@ -42,11 +43,23 @@ export interface GatewayOptions {
   generation?: number | null;
   /** the pool's cancel flags, when `shared` does not carry them (the front end in the main thread) */
   cancelFlags?: SharedArrayBuffer;
+  /** this thread's metrics, access log and tracing (default: none) */
+  observer?: Observer;
 }
+
+const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
 
 /** The headers the gateway itself adds to every upstream request, after the policies ran. */
 function addForwardingHeaders(ctx: RequestCtx): void {
   const { head, scanned } = ctx;
+  const trace = ctx.trace;
+  if (trace) {
+    // This hop's traceparent replaces the client's (a valid tracestate goes on with it).
+    removeHeaders(ctx.upstreamHeaders, TRACE_HEADERS);
+    if (trace.parent?.tracestate) ctx.upstreamHeaders.push('tracestate', trace.parent.tracestate);
+    ctx.upstreamHeaders.push('traceparent', trace.upstreamHeader());
+    trace.headerAt = ctx.upstreamHeaders.length - 1;
+  }
   ctx.upstreamHeaders.push(
     'x-request-id', ctx.requestId,
     'x-forwarded-for', scanned.xForwardedFor ? `${scanned.xForwardedFor}, ${head.remoteAddress}` : head.remoteAddress,
@@ -73,6 +86,7 @@ export class Gateway {
   /** Quota counts per consumer and period, kept across reloads. */
   readonly quotas: QuotaTable;
   private readonly shared: SharedTables;
+  readonly observer: Observer;
   /** a table compiled by prepare(), waiting for commit() */
   private prepared: RouteTable | null = null;
 
@@ -81,7 +95,8 @@ export class Gateway {
     this.limiter = new GcraTable(shared?.limiter ?? GcraTable.allocate(config.rateLimit.tableSize), shared?.seed ?? randomSeed());
     this.quotas = new QuotaTable(shared?.quotas ?? QuotaTable.allocate());
     this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
-    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter, transcoder: opts.transcoder ?? null, cancelFlags: shared?.cancelFlags ?? opts.cancelFlags ?? allocateCancelFlags() };
+    this.observer = opts.observer ?? Observer.none;
+    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter, transcoder: opts.transcoder ?? null, cancelFlags: shared?.cancelFlags ?? opts.cancelFlags ?? allocateCancelFlags(), observer: this.observer };
     this.table = new RouteTable(config, this.shared, opts.generation ?? null);
   }
 
@@ -150,13 +165,19 @@ export class Gateway {
     table.enter();
     // Once, whichever way the request ends: through its context, or refused before it has one.
     let ctx: RequestCtx | null = null;
-    sink.onFinished(() => { if (ctx) ctx.finish(); else this.leave(table); });
+    let requestId = '-';
+    const start = performance.now();
+    sink.onFinished(() => {
+      if (ctx) { ctx.finish(); return; }
+      try { table.observer.refused(head, sink, start, requestId); } catch { /* counted best-effort; never blocks the accounting */ }
+      this.leave(table);
+    });
     const scanned = scanRequestHeaders(head.rawHeaders, limits, head.http10);
     if (scanned instanceof GatewayError) {
       sendError(sink, scanned, '-', null, 'framing'); // never trust what follows on this connection
       return;
     }
-    const requestId = scanned.requestId;
+    requestId = scanned.requestId;
     let refusal: GatewayError | null = null;
     let close: boolean | 'framing' = true;
     let normal: ReturnType<typeof normalisePath> | null = null;
@@ -175,7 +196,7 @@ export class Gateway {
     const hasBody = body !== null && (scanned.contentLength > 0 || scanned.chunked);
     const clientIp = table.trustedProxies ? clientAddress(head, table.trustedProxies) : head.remoteAddress;
     const c = (ctx = new RequestCtx(table, head, sink, scanned, normal.path, normal.flags, clientIp, hasBody, body, this.finished));
-    c.run(() => this.route(c));
+    c.run(() => { table.observer.begin(c); this.route(c); });
   };
 
   /** Routing, the gateway-wide hooks, the route's checks, then its policies and target. */

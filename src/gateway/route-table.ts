@@ -22,6 +22,7 @@ import { ENCODED_SLASH, PATH_FLAG_NAMES } from '../router/normalise-path.js';
 import type { CompileEnv, Policy, PolicyFactory, SharedTables } from '../pipeline/policy.js';
 import type { Target } from '../pipeline/target.js';
 import { policies } from '../policies/registry.js';
+import type { Observer } from '../observability/observer.js';
 
 export interface CompiledRoute extends Routable {
   readonly name: string;
@@ -33,6 +34,10 @@ export interface CompiledRoute extends Routable {
   readonly target: Target;
   /** path flags (normalise-path.ts) this route accepts */
   readonly allowInPath: number;
+  /** the path pattern (http.route in spans) */
+  readonly pattern: string;
+  /** write access-log lines for this route */
+  readonly accessLog: boolean;
 }
 
 /** Without a retry block: connect failures are retried once (safe for any method). */
@@ -99,12 +104,21 @@ export class RouteTable {
   readonly transcoding: TranscodeEnv | null;
   /** what the policies compiled for the whole table (consumers, authenticators, plans) */
   readonly state = new Map<string, unknown>();
+  /** this thread's metrics, access log and tracing (kept across tables) */
+  readonly observer: Observer;
+  /** query parameters and headers the auth config reads credentials from: never logged */
+  readonly credentialParams: ReadonlySet<string>;
+  readonly credentialHeaders: ReadonlySet<string>;
   private readonly env: CompileEnv;
   private readonly factories: readonly PolicyFactory[];
 
   /** `gen`: the transcoding pool's generation for this config (null: it has no transcoding routes) */
   constructor(readonly config: GatewayConfig, shared: SharedTables, gen: number | null = null) {
     this.trustedProxies = config.trustedProxies?.length ? blockListOf(config.trustedProxies) : null;
+    this.observer = shared.observer;
+    const auths = Object.values(config.auth);
+    this.credentialParams = new Set(auths.flatMap((a) => (a.query ? [a.query] : [])));
+    this.credentialHeaders = new Set(auths.map((a) => a.header.toLowerCase()));
     const ids = config.identityHeaders;
     const claimHeaders = Object.values(config.auth).flatMap((a) => (a.type === 'jwt' ? Object.values(a.claimHeaders ?? {}) : []));
     const identity = [ids.consumer, ids.groups, ids.tenant].map((h) => h.toLowerCase());
@@ -175,6 +189,8 @@ export class RouteTable {
       // A transcoding route's path becomes field values by HttpRule rules (a multi-segment
       // variable keeps %2F): no upstream re-reads it as a path, so an encoded slash is fine there.
       allowInPath: r.allowInPath.reduce((bits, flag) => bits | PATH_FLAG_NAMES[flag]!, r.transcode ? ENCODED_SLASH : 0),
+      pattern,
+      accessLog: r.accessLog,
     });
   }
 

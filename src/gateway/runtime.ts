@@ -14,6 +14,16 @@ import type { Front } from './front.js';
 import { startSingleFront } from './single-front.js';
 import { startThreadedFront } from './threaded-front.js';
 import { TranscodeHost } from '../transcode/transcode-host.js';
+import { allocateMetrics, shareOf } from '../observability/observer.js';
+import { scrape } from '../observability/metrics/scrape.js';
+import { createMetricsServer } from '../admin/metrics-server.js';
+
+function listenOn(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+  });
+}
 
 /**
  * Which Host values the admin listener answers to: localhost and its own address, with its
@@ -48,13 +58,15 @@ export interface RunningGateway {
   adminPort: number | null;
   /** the plain-HTTP redirect listener's port, when configured */
   redirectPort: number | null;
+  /** observability.metrics.listen's port, when configured */
+  metricsPort: number | null;
   reload(text?: string | null): Promise<void>;
   shutdown(): Promise<void>;
 }
 
 /** Settings a reload cannot change: they shape listeners, threads and shared tables that already exist. */
 function fixedAtStart(c: GatewayConfig): string {
-  return JSON.stringify([c.engine, c.threads, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit]);
+  return JSON.stringify([c.engine, c.threads, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit, c.observability]);
 }
 
 /** threads: the config's, else one per core for uws; the node engine runs in one thread. */
@@ -72,10 +84,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log.warn({ threads: config.threads }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
   config.threads = threadsFor(config);
+  // The metrics every thread counts into (one SharedArrayBuffer, sized from the config).
+  const metrics = allocateMetrics(config);
   // One transcoding pool for the process, whatever the thread count; kept across reloads.
-  const transcoding = new TranscodeHost();
+  const transcoding = new TranscodeHost(metrics ? shareOf(metrics) : null);
   const generation = await transcoding.configure(config);
-  const front = config.threads > 1 ? await startThreadedFront(config, config.threads, transcoding, generation) : await startSingleFront(config, transcoding, generation);
+  const front = config.threads > 1 ? await startThreadedFront(config, config.threads, transcoding, generation, metrics) : await startSingleFront(config, transcoding, generation, metrics);
+  const reloads = metrics?.family('gateway_config_reloads_total') ?? null;
   const port = front.port;
   let redirect: http.Server | null = null;
   if (config.listen.redirectHttp) {
@@ -84,7 +99,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const redirectPort = redirect ? (redirect.address() as { port: number }).port : null;
 
-  const reload = async (text?: string | null): Promise<void> => {
+  const reload = (text?: string | null): Promise<void> => applyReload(text).then(
+    () => { reloads?.inc(['success']); },
+    (e: unknown) => { reloads?.inc(['failure']); throw e; },
+  );
+  const applyReload = async (text?: string | null): Promise<void> => {
     let next: GatewayConfig;
     // A config sent to the admin API names files only inside the config's directory.
     if (text) next = parseConfig(text, 'reload body', { baseDir: opts.configFile ? dirname(resolvePath(opts.configFile)) : process.cwd(), confineFiles: true });
@@ -94,28 +113,34 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     const current = front.config();
     next.threads ??= current.threads;
     if (fixedAtStart(next) !== fixedAtStart(current)) {
-      log.warn('reload: engine, threads, listen, admin, rateLimit, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
+      log.warn('reload: engine, threads, listen, admin, rateLimit, observability, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
     }
     next.engine = current.engine;
     next.threads = current.threads;
     next.listen = current.listen;
     next.admin = current.admin;
     next.rateLimit = current.rateLimit;
+    next.observability = current.observability;
     next.limits.maxHeaderBytes = current.limits.maxHeaderBytes;
     next.limits.headersTimeoutMs = current.limits.headersTimeoutMs;
     await front.apply(next);
     log.info({ routes: next.routes.length }, 'config reloaded');
   };
 
+  const scrapeMetrics = metrics ? (openMetrics: boolean) => scrape({ store: metrics, view: front, transcoding: () => ({ workers: transcoding.workers, ...transcoding.stats() }) }, openMetrics) : null;
+  let metricsServer: http.Server | null = null;
+  let metricsPort: number | null = null;
+  const own = config.observability.metrics.listen;
+  if (scrapeMetrics && own) {
+    metricsServer = createMetricsServer(scrapeMetrics);
+    metricsPort = await listenOn(metricsServer, own.port, own.host);
+  }
   let admin: http.Server | null = null;
   let adminPort: number | null = null;
   if (config.admin.enabled) {
     let hostOk: (h: string) => boolean = () => false;
-    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }) }, (h) => hostOk(h));
-    adminPort = await new Promise<number>((resolve, reject) => {
-      admin!.once('error', reject);
-      admin!.listen(config.admin.port, config.admin.host, () => resolve((admin!.address() as { port: number }).port));
-    });
+    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }), metrics: scrapeMetrics }, (h) => hostOk(h));
+    adminPort = await listenOn(admin, config.admin.port, config.admin.host);
     hostOk = adminHostCheck(config.admin.host, adminPort);
   }
 
@@ -123,6 +148,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       admin?.close();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       redirect?.close();
       redirect?.closeAllConnections();
       await front.stop(Date.now() + config.limits.shutdownTimeoutMs);
@@ -139,10 +166,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // logrotate's postrotate: the access log files are opened again.
+    process.on('SIGUSR1', () => { log.info('SIGUSR1: reopening the access log'); front.reopenLogs(); });
     process.on('SIGHUP', () => {
       reload().catch((e: Error) => log.error({ problems: (e as { problems?: string[] }).problems ?? [e.message] }, 'reload failed; keeping the running config'));
     });
   }
 
-  return { front, port, adminPort, redirectPort, reload, shutdown };
+  return { front, port, adminPort, redirectPort, metricsPort, reload, shutdown };
 }

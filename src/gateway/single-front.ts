@@ -7,6 +7,8 @@ import type { Engine, EngineOptions } from '../server/types.js';
 import type { Front } from './front.js';
 import type { TranscodeHost } from '../transcode/transcode-host.js';
 import { drain } from './drain.js';
+import { Observer } from '../observability/observer.js';
+import type { MetricsStore } from '../observability/metrics/store.js';
 import { consumerUsage, limiterStatus, upstreamStatus } from './admin-state.js';
 
 export function engineOptions(config: GatewayConfig, port = config.listen.port): EngineOptions {
@@ -24,13 +26,15 @@ export function engineOptions(config: GatewayConfig, port = config.listen.port):
 }
 
 /** `host`: the process's transcoding pool; `generation`: its generation for `config`. */
-export async function startSingleFront(config: GatewayConfig, host: TranscodeHost, generation: number | null): Promise<Front> {
-  const gateway = new Gateway(config, { transcoder: host, generation, cancelFlags: host.cancelFlags });
+export async function startSingleFront(config: GatewayConfig, host: TranscodeHost, generation: number | null, metrics: MetricsStore | null): Promise<Front> {
+  const observer = Observer.create(config, metrics, 'main');
+  const gateway = new Gateway(config, { transcoder: host, generation, cancelFlags: host.cancelFlags, observer });
   let engine: Engine;
   try {
     engine = config.engine === 'uws' ? new UwsEngine(engineOptions(config), gateway.handle) : new NodeEngine(engineOptions(config), gateway.handle);
   } catch (e) {
     void gateway.destroy();
+    void observer.close();
     throw e;
   }
   await gateway.ready();
@@ -40,11 +44,15 @@ export async function startSingleFront(config: GatewayConfig, host: TranscodeHos
     port,
     threads: 1,
     config: () => gateway.config,
-    health: async () => ({ inflight: gateway.inflight, threads: 1 }),
+    health: async () => {
+      const connections = engine.openConnections();
+      return connections === null ? { inflight: gateway.inflight, threads: 1 } : { inflight: gateway.inflight, threads: 1, connections };
+    },
+    reopenLogs: () => observer.reopen(),
     upstreams: async () => upstreamStatus(gateway),
     ratelimit: async () => limiterStatus(gateway),
     usage: async (id) => consumerUsage(gateway, id),
     apply: (next) => gateway.reload(next),
-    stop: (deadline) => drain(gateway, engine, deadline),
+    stop: async (deadline) => { await drain(gateway, engine, deadline); await observer.close(); },
   };
 }

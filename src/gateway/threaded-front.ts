@@ -18,6 +18,9 @@ import type { FromThread, ThreadData, ThreadRequest, ToThread } from './front-th
 import { mergeUpstreamStatus } from './merge-status.js';
 import { log } from '../observability/logger.js';
 import type { TranscodeHost } from '../transcode/transcode-host.js';
+import { shareOf } from '../observability/observer.js';
+import { watchEventLoop } from '../observability/metrics/request-metrics.js';
+import type { MetricsStore } from '../observability/metrics/store.js';
 
 const THREAD_FILE = new URL('./front-thread.js', import.meta.url);
 /** admin queries and reload steps; a prepare resolves DNS, so it gets longer */
@@ -82,7 +85,9 @@ function startThread(data: ThreadData): Promise<FrontThread> {
 }
 
 /** `host`: the process's transcoding pool (each thread gets a port to it); `generation`: its generation for `config`. */
-export async function startThreadedFront(config: GatewayConfig, threadCount: number, host: TranscodeHost, generation: number | null): Promise<Front> {
+export async function startThreadedFront(config: GatewayConfig, threadCount: number, host: TranscodeHost, generation: number | null, metricsStore: MetricsStore | null): Promise<Front> {
+  const metrics = metricsStore ? shareOf(metricsStore) : null;
+  const stopLoopWatch = metricsStore ? watchEventLoop(metricsStore, 'main') : null;
   const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed(), cancelFlags: host.cancelFlags };
   let currentGen = generation;
   const transcoding = () => ({ port: host.serve(), generation: currentGen });
@@ -92,8 +97,8 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
   const threads: FrontThread[] = [];
   try {
     // The first thread starts alone: a bad listener fails fast, before N copies of it.
-    threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules(), transcoding: transcoding() }));
-    threads.push(...(await Promise.all(Array.from({ length: threadCount - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules(), transcoding: transcoding() })))));
+    threads.push(await startThread({ config, shared, port, index: 1, policyModules: policyModules(), transcoding: transcoding(), metrics }));
+    threads.push(...(await Promise.all(Array.from({ length: threadCount - 1 }, (_, i) => startThread({ config, shared, port, index: i + 2, policyModules: policyModules(), transcoding: transcoding(), metrics })))));
   } catch (e) {
     await Promise.all(threads.map((t) => t.worker.terminate()));
     throw e;
@@ -107,7 +112,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
       if (stopping) return;
       log.error({ thread: index, code }, 'a front-end thread died; starting a new one');
       const i = threads.indexOf(thread);
-      startThread({ config: current, shared, port, index, replacement: true, policyModules: policyModules(), transcoding: transcoding() }).then(
+      startThread({ config: current, shared, port, index, replacement: true, policyModules: policyModules(), transcoding: transcoding(), metrics }).then(
         (fresh) => { if (i >= 0) threads[i] = fresh; watch(fresh, index); if (stopping) void fresh.worker.terminate(); },
         (e: Error) => log.error({ thread: index, err: e.message }, 'could not replace a front-end thread'),
       );
@@ -139,6 +144,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
           : { backend: 'local' }),
       };
     },
+    reopenLogs: () => { for (const t of threads) t.worker.postMessage({ type: 'reopen-logs' } satisfies ToThread); },
     usage: async (id) => {
       const consumer = consumers.byId(id);
       return consumer ? plans.usage(quotas, consumer) : null;
@@ -164,6 +170,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
     },
     stop: async (deadline) => {
       stopping = true;
+      stopLoopWatch?.();
       for (const t of threads) t.worker.postMessage({ type: 'stop', deadline } satisfies ToThread);
       const late = setTimeout(() => { for (const t of threads) void t.worker.terminate(); }, Math.max(0, deadline - Date.now()) + 3000);
       await Promise.all(threads.map((t) => t.stopped));

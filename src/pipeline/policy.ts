@@ -2,6 +2,7 @@
 // load (Envoy's FilterConfig, Caddy's Provision), and that object's optional hooks, run
 // per request by the runner (src/pipeline/runner.ts). A policy lives in one folder under
 // src/policies/<name>/ and is listed once in src/policies/registry.ts (docs/extending.md).
+import type { Observer } from '../observability/observer.js';
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import type { GcraTable } from '../ratelimit/gcra-table.js';
 import type { QuotaTable } from '../ratelimit/quota-table.js';
@@ -40,6 +41,8 @@ export interface SharedTables {
   /** the process's transcoding pool (this thread's way to it), and its cancel flags */
   readonly transcoder: Transcoder | null;
   readonly cancelFlags: SharedArrayBuffer;
+  /** this thread's metrics, access log and tracing */
+  readonly observer: Observer;
 }
 
 /** What a factory compiles with. `table` holds what the config's policies share (consumers, authenticators). */

@@ -5,7 +5,8 @@
 // (after a token check, a Redis decision, a body read, a pool call) runs through `guard`,
 // so a bug answers this one request 500 and is logged; nothing escapes into the front
 // end's native callbacks.
-import { GatewayError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import type { RequestTrace } from '../observability/tracing/tracer.js';
 import type { BodySource, RequestHead, ResponseSink } from '../server/types.js';
 import type { ScannedRequest } from '../proxy/request-headers.js';
 import { findHeader } from '../proxy/request-headers.js';
@@ -25,6 +26,22 @@ export interface Timings {
   end: number;
 }
 
+/** The upstream side of an exchange, for metrics, the access log and spans (performance.now() times). */
+export interface UpstreamExchange {
+  /** the upstream's name */
+  name: string;
+  /** host:port of the target of the last attempt */
+  target: string;
+  /** when the last attempt was sent */
+  sentAt: number;
+  /** when its response headers arrived (0: they did not) */
+  headersAt: number;
+  /** attempts after the first */
+  retries: number;
+  /** transcoded calls: the gRPC method, when a worker started it (0: inline or unknown), its status code */
+  transcode?: { grpcPath: string; startedAt: number; grpcCode: number | null };
+}
+
 export class RequestCtx {
   route: CompiledRoute | null = null;
   params: Record<string, string> = NO_PARAMS;
@@ -42,6 +59,14 @@ export class RequestCtx {
   /** The query string sent upstream (policies may remove credentials from it). */
   upstreamQuery: string;
   readonly timings: Timings = { start: performance.now(), end: 0 };
+  /** who made the answer: 'upstream' once an upstream's response is relayed */
+  source: 'gateway' | 'upstream' = 'gateway';
+  /** the gateway error that answered, when one did */
+  errorCode: ErrorCode | null = null;
+  /** the upstream exchange, when the target called one */
+  upstream: UpstreamExchange | null = null;
+  /** the request's trace (observability.tracing) */
+  trace: RequestTrace | null = null;
   private queryCache: URLSearchParams | null = null;
   private done = false;
 
@@ -93,6 +118,7 @@ export class RequestCtx {
 
   /** Answers `err` through the one error mapper, with the context's response headers (and `more`). */
   fail(err: GatewayError, more?: readonly string[] | null): void {
+    if (!this.over) { this.errorCode = err.code; this.source = 'gateway'; }
     const extra = this.responseHeaders ? (more ? [...more, ...this.responseHeaders] : this.responseHeaders) : more;
     sendError(this.sink, err, this.requestId, extra, this.hasBody);
   }
@@ -161,15 +187,18 @@ export class RequestCtx {
   crashed(e: unknown): void {
     log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e), requestId: this.requestId, path: this.head.path }, 'request handling failed');
     if (!this.sink.responded && !this.sink.aborted) {
+      this.errorCode = 'internal_error';
+      this.source = 'gateway';
       try { sendError(this.sink, new GatewayError('internal_error', 'internal error'), this.requestId, null, true); } catch { this.sink.destroy(); }
     }
   }
 
-  /** Runs once, when the exchange is over: the route's onLog hooks, then in-flight accounting. */
+  /** Runs once, when the exchange is over: metrics, access log and span, the route's onLog hooks, then in-flight accounting. */
   finish(): void {
     if (this.done) return;
     this.done = true;
     this.timings.end = performance.now();
+    try { this.table.observer.done(this); } catch (e) { log.error({ err: (e as Error).message, requestId: this.requestId }, 'recording the request failed'); }
     const hooks = this.route?.onLog;
     if (hooks) {
       for (const p of hooks) {

@@ -31,3 +31,19 @@ export function withoutQueryParams(query: string, names: ReadonlySet<string>): s
     return !names.has(decodeName(eq < 0 ? part : part.slice(0, eq)));
   }).join('&');
 }
+
+/** Header, query and field names that carry credentials: their values are never shown (admin config, access log). */
+export const CREDENTIAL_NAME = /authorization|api[-_]?key|token|secret|passw|pwd|cookie|credential|session|signature|jwt|^key$|^sig$|^auth$/i;
+
+export const REDACTED = '[redacted]';
+
+/** The raw query with the values of credential-like parameters (and of `also`) replaced by [redacted]. */
+export function redactQuery(query: string, also: ReadonlySet<string>): string {
+  if (!query) return query;
+  return query.split('&').map((part) => {
+    const eq = part.indexOf('=');
+    if (eq < 0) return part;
+    const name = decodeName(part.slice(0, eq));
+    return CREDENTIAL_NAME.test(name) || also.has(name) ? `${part.slice(0, eq)}=${REDACTED}` : part;
+  }).join('&');
+}

@@ -123,6 +123,7 @@ export class ProxyCall implements UpstreamHandler {
     }
     this.target = target;
     target.inflight++;
+    this.noteAttempt(target);
     this.abortUpstream = null;
     this.pendingAbort = null;
     const { timeouts } = this.plan.target;
@@ -137,6 +138,22 @@ export class ProxyCall implements UpstreamHandler {
     }
     const p = this.plan;
     target.pool.dispatch({ path: p.path, method: p.method, host: p.preservedHost ?? target.authority, headers: p.headers, body: p.body, contentLength: p.contentLength }, this);
+  }
+
+  /** For metrics, the access log and the attempt's span: which target, when, which retry; the traceparent it carries. */
+  private noteAttempt(target: Target): void {
+    const ctx = this.plan.ctx;
+    const now = performance.now();
+    const up = ctx.upstream;
+    if (up) { up.target = target.authority; up.sentAt = now; up.headersAt = 0; up.retries = this.retriesDone; }
+    else ctx.upstream = { name: this.upstream.name, target: target.authority, sentAt: now, headersAt: 0, retries: this.retriesDone };
+    const trace = ctx.trace;
+    if (trace && trace.headerAt >= 0) {
+      const colon = target.authority.lastIndexOf(':');
+      const host = colon > 0 ? target.authority.slice(0, colon) : target.authority;
+      const port = colon > 0 ? Number(target.authority.slice(colon + 1)) : 80;
+      this.plan.headers[trace.headerAt] = trace.startAttempt(this.plan.method, host.replace(/^\[|\]$/g, ''), port, this.upstream.name);
+    }
   }
 
   /** Ends the running attempt with `err` (its onError decides about retrying). */
@@ -178,6 +195,9 @@ export class ProxyCall implements UpstreamHandler {
 
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (this.attemptTimer) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
+    const ctx = this.plan.ctx;
+    if (ctx.upstream) ctx.upstream.headersAt = performance.now();
+    ctx.trace?.endAttempt(statusCode, null);
     const now = Date.now();
     if (statusCode >= 500 && this.retryable(statusCode as RetryOn)) {
       this.record(this.target!, false, now);
@@ -211,6 +231,7 @@ export class ProxyCall implements UpstreamHandler {
     const extra = this.plan.ctx.responseHeaders;
     if (extra) headers.push(...extra);
     this.responded = true;
+    ctx.source = 'upstream';
     const headless = this.headless || statusCode === 204 || statusCode === 304;
     this.sink.start(statusCode, headers, contentLength, headless);
     if (!headless) this.sink.onDrain(this.onDrain);
@@ -230,6 +251,7 @@ export class ProxyCall implements UpstreamHandler {
 
   onError(err: GatewayError): void {
     if (this.discarding) { this.discarding = false; return; }
+    this.plan.ctx.trace?.endAttempt(null, err.code);
     const target = this.target;
     this.endAttempt();
     if (this.finished) return;
@@ -291,7 +313,9 @@ export class ProxyCall implements UpstreamHandler {
   /** Outcome of an attempt for outlier detection and the breaker (a probe's outcome is its verdict). */
   private record(target: Target, ok: boolean, now: number): void {
     this.probing = false;
+    const ejections = target.ejections;
     this.upstream.record(target, ok, now);
+    if (target.ejections !== ejections) this.plan.ctx.table.observer.metrics?.ejected(this.upstream.name, target.authority);
   }
 
   /** A probe slot this call took but never reported on (client left, no target, ...) goes back. */

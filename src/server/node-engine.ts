@@ -15,6 +15,9 @@ import { statusLine } from './status-line.js';
 class NodeExchange implements BodySource, ResponseSink {
   aborted = false;
   responded = false;
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
   private abortCbs: Array<() => void> | null = null;
   private finishedCb: (() => void) | null = null;
   private drainCb: (() => void) | null = null;
@@ -40,7 +43,7 @@ class NodeExchange implements BodySource, ResponseSink {
   onFinished(cb: () => void): void { this.finishedCb = cb; }
 
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
-    this.req.on('data', (c: Buffer) => { if (!this.aborted) cb(c, false); });
+    this.req.on('data', (c: Buffer) => { this.bytesIn += c.length; if (!this.aborted) cb(c, false); });
     this.req.on('end', () => { if (!this.aborted) cb(new Uint8Array(0), true); });
   }
   pause(): void { if (!this.over) this.req.pause(); }
@@ -49,7 +52,9 @@ class NodeExchange implements BodySource, ResponseSink {
   sendFull(status: number, headers: string[], body: string | Uint8Array, close: boolean | 'framing' = false): void {
     if (this.over || this.responded) return;
     this.responded = true;
+    this.status = status;
     const len = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    this.bytesOut = len;
     // node closes the connection after a response that says "Connection: close".
     this.res.writeHead(status, close ? [...headers, 'content-length', String(len), 'connection', 'close'] : [...headers, 'content-length', String(len)]);
     this.res.end(body);
@@ -58,6 +63,7 @@ class NodeExchange implements BodySource, ResponseSink {
   start(status: number, headers: string[], contentLength: number, headless: boolean): void {
     if (this.over || this.responded) return;
     this.responded = true;
+    this.status = status;
     this.res.writeHead(status, contentLength >= 0 ? [...headers, 'content-length', String(contentLength)] : headers);
     if (headless) this.res.end();
   }
@@ -65,6 +71,7 @@ class NodeExchange implements BodySource, ResponseSink {
   write(chunk: Uint8Array): boolean {
     if (this.over || !this.responded) return true;
     // node keeps the chunk until it is flushed; the caller's chunk is only valid now.
+    this.bytesOut += chunk.byteLength;
     const ok = this.res.write(Buffer.from(chunk));
     if (!ok) this.res.once('drain', () => this.drainCb?.());
     return ok;
@@ -87,6 +94,7 @@ class NodeExchange implements BodySource, ResponseSink {
 
 export class NodeEngine implements Engine {
   readonly name = 'node' as const;
+  openConnections(): number { return this.sockets.size; }
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
 

@@ -32,6 +32,11 @@ export interface ResponseSink {
   readonly aborted: boolean;
   /** A response was started (or sent whole): nothing else may answer this request. */
   readonly responded: boolean;
+  /** the status sent (0 until a response started) */
+  readonly status: number;
+  /** request body bytes received, response body bytes handed to the socket (for metrics and logs) */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
   /** Adds a callback run once when the client goes away before the response ended (every
    * callback added runs, in order: the body reader, the upstream call, ... each clean up). */
   onAborted(cb: () => void): void;
@@ -91,4 +96,6 @@ export interface Engine {
   stopListening(): void;
   /** Close every remaining connection. */
   closeAll(): void;
+  /** open client connections, when the engine sees them (node; uWS 20.30 reports none: null) */
+  openConnections(): number | null;
 }

@@ -26,10 +26,12 @@ class UwsExchange implements BodySource, ResponseSink {
   /** the response was ended (fully written, or handed to tryEnd/onWritable) */
   private finished = false;
   responded = false;
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
   private abortCbs: Array<() => void> | null = null;
   private finishedCb: (() => void) | null = null;
   private drainCb: (() => void) | null = null;
-  private status = 200;
   private headers: string[] = [];
   private total = -1;
   private headWritten = false;
@@ -81,7 +83,7 @@ class UwsExchange implements BodySource, ResponseSink {
 
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
     if (this.over) return;
-    this.res.onData((ab, last) => { if (!this.over) cb(new Uint8Array(ab), last); });
+    this.res.onData((ab, last) => { this.bytesIn += ab.byteLength; if (!this.over) cb(new Uint8Array(ab), last); });
   }
   pause(): void {
     if (this.over || this.paused) return;
@@ -113,6 +115,7 @@ class UwsExchange implements BodySource, ResponseSink {
     this.responded = true;
     this.status = status;
     this.headers = headers;
+    this.bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     this.finish();
     // end(body, true) writes "Connection: close" and closes once the answer is out.
     if (close === 'framing') {
@@ -141,6 +144,7 @@ class UwsExchange implements BodySource, ResponseSink {
   write(chunk: Uint8Array): boolean {
     if (this.over || !this.responded) return true;
     if (chunk.byteLength === 0) return true;
+    this.bytesOut += chunk.byteLength;
     let ok = true;
     const res = this.res;
     res.cork(() => {
@@ -188,6 +192,7 @@ class UwsExchange implements BodySource, ResponseSink {
       return;
     }
     this.responded = true;
+    if (!this.status) this.status = 200;
     this.finish();
     this.res.cork(() => {
       if (!this.headWritten) this.writeHead();
@@ -228,6 +233,7 @@ class LiveList {
 }
 
 export class UwsEngine implements Engine {
+  openConnections(): null { return null; }
   readonly name = 'uws' as const;
   private readonly uws: Uws;
   private readonly app: TemplatedApp;

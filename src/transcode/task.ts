@@ -20,6 +20,8 @@ export interface WorkerSetup {
   channel: string;
   /** generations configured before this worker started */
   generations: Array<[number, PoolData]>;
+  /** the process's shared metrics (null: off) */
+  metrics: import('../observability/observer.js').MetricsShare | null;
 }
 
 /** On the BroadcastChannel: host → workers, and workers' answers. */
@@ -66,4 +68,8 @@ export interface TranscodeTask {
   stream?: { port: import('node:worker_threads').MessagePort; sse: boolean };
 }
 
-export interface TranscodeResult { status: number; headers: string[]; body: ArrayBuffer }
+export interface TranscodeResult {
+  status: number; headers: string[]; body: ArrayBuffer;
+  /** the gRPC status, when a call was made */ grpcCode?: number;
+  /** epoch ms (with fraction) when the thread running the call started it: the queue wait ends there */ startedAt?: number;
+}

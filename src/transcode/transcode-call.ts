@@ -13,10 +13,24 @@ import { encodeRequest, decodeResponse, type Mapper } from './message-mapping.js
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
+import type { Family, MetricsStore } from '../observability/metrics/store.js';
 import type { PoolData, StreamControl, StreamEvent, TaskBinding, TranscodeTask, TranscodeResult } from './task.js';
 
 let cancellations: Cancellations | null = null;
 let transfer = true;
+let calls: Family | null = null;
+
+/** gateway_transcoding_calls_total in the process's shared metrics (set once per thread). */
+export function useMetrics(store: MetricsStore): void {
+  calls = store.family('gateway_transcoding_calls_total');
+}
+
+/** Epoch ms with fraction: comparable across threads (each has its own performance.timeOrigin). */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+function counted(task: TranscodeTask, code: number): void {
+  calls?.inc([task.binding.grpcPath.slice(1), String(code)]);
+}
 
 /** The cancel flags every thread of the process shares (set once per thread). */
 export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boolean): void {
@@ -115,11 +129,12 @@ class MovedResult {
   get [Piscina.valueSymbol](): TranscodeResult { return this.value; }
 }
 
-function result(status: number, headers: string[], body: string): TranscodeResult {
+function result(status: number, headers: string[], body: string, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
   const buf = Buffer.from(body);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-  if (!transfer) return { status, headers, body: ab };
-  return Piscina.move(new MovedResult({ status, headers, body: ab }) as never) as unknown as TranscodeResult;
+  const value: TranscodeResult = call ? { status, headers, body: ab, grpcCode: call.grpcCode, startedAt: call.startedAt } : { status, headers, body: ab };
+  if (!transfer) return value;
+  return Piscina.move(new MovedResult(value) as never) as unknown as TranscodeResult;
 }
 
 /** Response metadata → Grpc-Metadata-* headers (binary values stay base64, as grpc-gateway does). */
@@ -129,8 +144,8 @@ function metadataHeaders(md: Array<[string, string]>): string[] {
   return out;
 }
 
-function errorResult(st: GrpcStatus, u: UpstreamState): TranscodeResult {
-  return result(HTTP_STATUS_OF[st.code] ?? 500, [...JSON_TYPE, ...metadataHeaders(st.metadata)], statusBody(st.code, st.details, st.detailsBin, u.root));
+function errorResult(st: GrpcStatus, u: UpstreamState, startedAt: number): TranscodeResult {
+  return result(HTTP_STATUS_OF[st.code] ?? 500, [...JSON_TYPE, ...metadataHeaders(st.metadata)], statusBody(st.code, st.details, st.detailsBin, u.root), { grpcCode: st.code, startedAt });
 }
 
 /**
@@ -165,6 +180,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
     port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
   };
+  const startedAt = epochNow();
   return new Promise((resolve) => {
     let started = false;
     let outstanding = 0;
@@ -173,7 +189,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
     // different channels, so the front must not take this result for an answer.
     const finish = (r: TranscodeResult | null) => {
       port.close();
-      resolve(r ?? result(0, [], ''));
+      resolve(r ?? result(0, [], '', { grpcCode: 0, startedAt }));
     };
     const head = () => {
       if (started) return;
@@ -192,8 +208,9 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
         if (++outstanding >= STREAM_WINDOW) call.pause();
       },
       onEnd: (st) => {
+        counted(task, st.code);
         if (st.code === 0) { head(); port.postMessage({ type: 'end' } satisfies StreamEvent); finish(null); return; }
-        if (!started) { finish(st.code === 1 ? null : errorResult(st, u)); return; }
+        if (!started) { finish(st.code === 1 ? null : errorResult(st, u, startedAt)); return; }
         send(frame(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`, 'error'));
         port.postMessage({ type: 'end' } satisfies StreamEvent);
         finish(null);
@@ -209,6 +226,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
 }
 
 export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
+  const startedAt = epochNow();
   const u = upstream(task);
   const m = mapperOf(u, task);
   let request: Uint8Array;
@@ -229,12 +247,14 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
       onMessage: (msg) => { response ??= msg; },
       onEnd: (st) => {
         if (seq !== undefined) watched.delete(seq);
-        if (st.code !== 0) { resolve(errorResult(st, u)); return; }
-        if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }))); return; }
+        counted(task, st.code);
+        const call = { grpcCode: st.code, startedAt };
+        if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
+        if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
         try {
-          resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task.emitDefaults)));
+          resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task.emitDefaults), call));
         } catch {
-          resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] })));
+          resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
         }
       },
     });

@@ -8,6 +8,7 @@ import { BroadcastChannel, MessageChannel, type MessagePort } from 'node:worker_
 import { Piscina } from 'piscina';
 import type { GatewayConfig } from '../config/types.js';
 import { log } from '../observability/logger.js';
+import type { MetricsShare } from '../observability/observer.js';
 import type { PoolData, PoolMessage, TranscodeResult, TranscodeTask, WorkerSetup } from './task.js';
 import { poolDataOf } from './pool-data.js';
 import { allocateCancelFlags } from './cancellation.js';
@@ -32,7 +33,8 @@ export class TranscodeHost implements Transcoder {
   private settings: GatewayConfig['transcoding'] | null = null;
   private readonly acks = new Map<number, { want: number; got: Set<number>; done: (err?: Error) => void }>();
 
-  constructor() {
+  /** `metrics`: the process's shared metrics, counted by the workers too */
+  constructor(private readonly metrics: MetricsShare | null = null) {
     this.channel.unref();
     this.channel.onmessage = (ev) => this.onPoolMessage((ev as unknown as { data: PoolMessage }).data);
   }
@@ -42,6 +44,12 @@ export class TranscodeHost implements Transcoder {
 
   /** Workers (0 until a configuration with transcoding routes arrived). */
   get workers(): number { return this.pool?.threads.length ?? 0; }
+
+  /** For /metrics: tasks waiting for a worker, tasks running, and the pool's utilisation (0–1, Piscina's). */
+  stats(): { queued: number; running: number; utilization: number } {
+    const p = this.pool;
+    return { queued: p?.queueSize ?? 0, running: this.active, utilization: p ? p.utilization : 0 };
+  }
 
   private onPoolMessage(m: PoolMessage): void {
     if (m.type === 'hello') {
@@ -60,7 +68,7 @@ export class TranscodeHost implements Transcoder {
   private start(t: GatewayConfig['transcoding']): Piscina {
     this.settings = t;
     this.capacity = t.workers * t.concurrentTasksPerWorker + t.maxQueue;
-    const setup: WorkerSetup = { cancelFlags: this.cancelFlags, channel: this.channelName, generations: [...this.recent] };
+    const setup: WorkerSetup = { cancelFlags: this.cancelFlags, channel: this.channelName, generations: [...this.recent], metrics: this.metrics };
     return new Piscina({
       filename: WORKER_FILE,
       workerData: setup,

@@ -64,8 +64,12 @@ export class TranscodeTarget implements Target {
       };
       // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
       const inline = !stream && (ab?.byteLength ?? 0) < env.inlineBelow;
+      const up = (ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: 0, retries: 0, transcode: { grpcPath: m.task.grpcPath, startedAt: 0, grpcCode: null as number | null } });
       (inline ? runCall(task) : env.transcoder.run(task)).then(
         ctx.guard((r: TranscodeResult) => {
+          up.headersAt = performance.now();
+          if (r.startedAt) up.transcode.startedAt = r.startedAt - performance.timeOrigin;
+          if (r.grpcCode !== undefined) { up.transcode.grpcCode = r.grpcCode; ctx.source = 'upstream'; }
           if (r.status === 0) return; // a stream answered (or was cancelled) on its port
           stream?.close();
           const res: UpstreamHead = { status: r.status, headers: [...r.headers] };

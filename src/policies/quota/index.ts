@@ -22,7 +22,11 @@ class QuotaRoute implements Policy {
     if (consumer?.plan === undefined) return 'continue';
     const { limiter, quotas } = this.env.shared;
     const plan = this.plans.check(limiter, quotas, consumer, keyInputOf(ctx));
-    if (!plan.allowed) { ctx.fail(plan.error, plan.headers); return 'responded'; }
+    if (!plan.allowed) {
+      if (plan.error.code === 'quota_exceeded') ctx.table.observer.metrics?.quotaExceeded(consumer.plan);
+      ctx.fail(plan.error, plan.headers);
+      return 'responded';
+    }
     ctx.addHeaders(plan.headers);
     return 'continue';
   }

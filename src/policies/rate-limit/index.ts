@@ -30,6 +30,7 @@ class RateLimitRoute implements Policy {
 }
 
 function decide(ctx: RequestCtx, o: LimitOutcome): Verdict {
+  ctx.table.observer.metrics?.rateLimitDecision(ctx.route!.name, o.allowed);
   if (!o.allowed) { ctx.fail(new GatewayError('rate_limited', 'rate limit exceeded'), o.headers); return 'responded'; }
   ctx.addHeaders(o.headers);
   return 'continue';
