@@ -11,6 +11,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
 import { CREDENTIAL_NAME, REDACTED } from '../proxy/credentials.js';
 import { serveMetrics, type MetricsRenderer } from './metrics-server.js';
+import { DASHBOARD } from './dashboard/page.js';
 
 export interface AdminHooks {
   view: AdminView;
@@ -23,16 +24,18 @@ export interface AdminHooks {
   transcoding?: () => { workers: number; generation: number };
   /** GET /metrics (null: observability.metrics.enabled is false) */
   metrics?: MetricsRenderer | null;
+  /** the last reloads, oldest first (the dashboard shows them) */
+  reloads?: () => ReadonlyArray<{ at: number; result: 'success' | 'failure'; problems?: string[] }>;
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
 
 /** An admin error answer: the status is the code's (src/errors.ts), like every gateway error. */
-function fail(res: http.ServerResponse, code: ErrorCode, message: string, more: Record<string, unknown> = {}, extra: Record<string, string> = {}): void {
+function fail(res: http.ServerResponse, code: ErrorCode, message: string, more: Record<string, unknown> = {}, extra: Record<string, string | string[]> = {}): void {
   send(res, ERRORS[code].status, { error: { code, message, ...more } }, extra);
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+function send(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string | string[]> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
@@ -100,10 +103,21 @@ function refusal(req: http.IncomingMessage, hostOk: (host: string) => boolean, t
     return { code: 'forbidden', message: 'cross-origin admin requests are refused' };
   }
   if (token) {
-    const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]!), token)) return { code: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer ...)' };
+    const given = presentedToken(req.headers.authorization ?? '');
+    if (given === null || !timingSafeEqual(digest(given), token)) return { code: 'unauthorized', message: 'a valid admin token is required (Authorization: Bearer ..., or Basic with the token as password for the dashboard)' };
   }
   return null;
+}
+
+/** The token of `Authorization: Bearer TOKEN`, or of Basic with the token as the password (a browser can send only that for a page). */
+function presentedToken(header: string): string | null {
+  const bearer = /^Bearer[ \t]+(\S+)$/i.exec(header);
+  if (bearer) return bearer[1]!;
+  const basic = /^Basic[ \t]+([A-Za-z0-9+/=]+)$/i.exec(header);
+  if (!basic) return null;
+  const text = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon < 0 ? null : text.slice(colon + 1);
 }
 
 const CONFIG_TYPES = /^(application\/(json|yaml|x-yaml)|text\/yaml)\s*(;|$)/i;
@@ -111,6 +125,10 @@ const CONFIG_TYPES = /^(application\/(json|yaml|x-yaml)|text\/yaml)\s*(;|$)/i;
 /** `hostOk`: whether a Host (or Origin's host) names this listener (see runtime.ts adminHostCheck). */
 export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => boolean): http.Server {
   const token = hooks.token ? digest(hooks.token) : null;
+  const metricsEndpoint = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (!hooks.metrics) { fail(res, 'not_found', 'metrics are off (observability.metrics.enabled: false)'); return; }
+    serveMetrics(req, res, hooks.metrics);
+  };
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
     // Liveness: the process and every front-end thread answer (a thread that does not
     // within its ask timeout makes this a 503).
@@ -141,11 +159,11 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
         send(res, reasons.length ? 503 : 200, { status: reasons.length ? 'not ready' : 'ready', reasons });
       },
     },
-    '/metrics': {
-      GET: (req, res) => {
-        if (!hooks.metrics) { fail(res, 'not_found', 'metrics are off (observability.metrics.enabled: false)'); return; }
-        serveMetrics(req, res, hooks.metrics);
-      },
+    '/metrics': { GET: metricsEndpoint },
+    // The same under /admin/: a browser sends the dashboard's Basic credentials only below it.
+    '/admin/metrics': { GET: metricsEndpoint },
+    '/admin/reloads': {
+      GET: (_req, res) => send(res, 200, hooks.reloads?.() ?? []),
     },
     '/admin/config': {
       GET: (_req, res) => send(res, 200, redactedConfig(hooks.view.config())),
@@ -197,8 +215,19 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
   };
   return http.createServer((req, res) => {
     const refused = refusal(req, hostOk, token);
-    if (refused) { fail(res, refused.code, refused.message); req.resume(); return; }
+    if (refused) {
+      fail(res, refused.code, refused.message, {}, refused.code === 'unauthorized' ? { 'www-authenticate': ['Bearer realm="gateway admin"', 'Basic realm="gateway admin", charset="UTF-8"'] } : {});
+      req.resume();
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0]!;
+    const asset = DASHBOARD[path];
+    if (asset) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': Buffer.byteLength(asset.body), ...asset.headers });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
     const m = /^\/admin\/consumers\/([^/]+)\/usage$/.exec(path);
     if (m) {
       if (req.method !== 'GET') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }

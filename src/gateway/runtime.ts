@@ -99,9 +99,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const redirectPort = redirect ? (redirect.address() as { port: number }).port : null;
 
+  const history: Array<{ at: number; result: 'success' | 'failure'; problems?: string[] }> = [];
+  const remember = (entry: (typeof history)[number]) => { history.push(entry); if (history.length > 20) history.shift(); };
   const reload = (text?: string | null): Promise<void> => applyReload(text).then(
-    () => { reloads?.inc(['success']); },
-    (e: unknown) => { reloads?.inc(['failure']); throw e; },
+    () => { reloads?.inc(['success']); remember({ at: Date.now(), result: 'success' }); },
+    (e: unknown) => {
+      reloads?.inc(['failure']);
+      remember({ at: Date.now(), result: 'failure', problems: (e as { problems?: string[] }).problems ?? [String((e as Error).message)] });
+      throw e;
+    },
   );
   const applyReload = async (text?: string | null): Promise<void> => {
     let next: GatewayConfig;
@@ -139,7 +145,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let adminPort: number | null = null;
   if (config.admin.enabled) {
     let hostOk: (h: string) => boolean = () => false;
-    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }), metrics: scrapeMetrics }, (h) => hostOk(h));
+    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }), metrics: scrapeMetrics, reloads: () => history }, (h) => hostOk(h));
     adminPort = await listenOn(admin, config.admin.port, config.admin.host);
     hostOk = adminHostCheck(config.admin.host, adminPort);
   }
