@@ -7,10 +7,11 @@ import http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
 import { CREDENTIAL_NAME, REDACTED } from '../proxy/credentials.js';
 import { serveMetrics, type MetricsRenderer } from './metrics-server.js';
+import { fail, send } from './answer.js';
 import { DASHBOARD } from './dashboard/page.js';
 
 export interface AdminHooks {
@@ -30,17 +31,6 @@ export interface AdminHooks {
 
 const MAX_BODY = 4 * 1024 * 1024;
 
-/** An admin error answer: the status is the code's (src/errors.ts), like every gateway error. */
-function fail(res: http.ServerResponse, code: ErrorCode, message: string, more: Record<string, unknown> = {}, extra: Record<string, string | string[]> = {}): void {
-  send(res, ERRORS[code].status, { error: { code, message, ...more } }, extra);
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string | string[]> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
-  res.end(text);
-}
-
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -55,35 +45,34 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-const HIDDEN = REDACTED;
 
 /** user:password@ in a URL (Redis, JWKS) becomes [redacted]@. */
 function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, `$1${HIDDEN}@`);
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, `$1${REDACTED}@`);
 }
 
 function redactHeaderOps(ops: { add?: Record<string, string> } | undefined): void {
-  for (const name of Object.keys(ops?.add ?? {})) if (CREDENTIAL_NAME.test(name)) ops!.add![name] = HIDDEN;
+  for (const name of Object.keys(ops?.add ?? {})) if (CREDENTIAL_NAME.test(name)) ops!.add![name] = REDACTED;
 }
 
 /** The running config without secrets: API keys, HMAC secrets, passphrases, the admin token,
  * TLS material, passwords in URLs and the values of credential-like headers the gateway adds. */
 export function redactedConfig(config: GatewayConfig): GatewayConfig {
   const c = structuredClone(config);
-  for (const consumer of c.consumers) consumer.keys = consumer.keys.map(() => ({ key: HIDDEN }));
+  for (const consumer of c.consumers) consumer.keys = consumer.keys.map(() => ({ key: REDACTED }));
   for (const a of Object.values(c.auth)) {
     if (a.type !== 'jwt') continue;
     for (const k of a.keys ?? []) {
-      if (k.secret !== undefined) k.secret = HIDDEN;
+      if (k.secret !== undefined) k.secret = REDACTED;
       if (k.jwk !== undefined && ('d' in k.jwk || 'k' in k.jwk)) k.jwk = { redacted: true };
     }
     if (a.jwksUrl) a.jwksUrl = redactUrl(a.jwksUrl);
   }
-  for (const cert of c.listen.tls?.certs ?? []) if (cert.passphrase !== undefined) cert.passphrase = HIDDEN;
-  if (c.admin.token !== undefined) c.admin.token = HIDDEN;
+  for (const cert of c.listen.tls?.certs ?? []) if (cert.passphrase !== undefined) cert.passphrase = REDACTED;
+  if (c.admin.token !== undefined) c.admin.token = REDACTED;
   c.rateLimit.redis.url = redactUrl(c.rateLimit.redis.url);
   for (const up of Object.values(c.upstreams)) {
-    if (up.tls?.ca !== undefined) up.tls.ca = HIDDEN;
+    if (up.tls?.ca !== undefined) up.tls.ca = REDACTED;
     up.targets = up.targets.map((t) => (t.url ? { ...t, url: redactUrl(t.url) } : t));
   }
   redactHeaderOps(c.responseHeaders);

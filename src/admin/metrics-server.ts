@@ -2,16 +2,10 @@
 // cannot send the admin token. It answers nothing else, and nothing to a browser page
 // (a request with an Origin header, or a cross-site fetch, is refused: no DNS-rebinding read).
 import http from 'node:http';
-import { ERRORS, errorBody } from '../errors.js';
+import { fail } from './answer.js';
 import { OPENMETRICS_TYPE, PROMETHEUS_TYPE, wantsOpenMetrics } from '../observability/metrics/exposition.js';
 
 export type MetricsRenderer = (openMetrics: boolean) => Promise<string>;
-
-function refuse(res: http.ServerResponse, code: 'not_found' | 'method_not_allowed' | 'forbidden' | 'internal_error', message: string): void {
-  const body = errorBody(code, message, '-');
-  res.writeHead(ERRORS[code].status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(code === 'method_not_allowed' ? { allow: 'GET' } : {}) });
-  res.end(body);
-}
 
 /** Answers a GET /metrics (admin listener or its own). */
 export function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse, renderer: MetricsRenderer): void {
@@ -21,16 +15,16 @@ export function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse
       res.writeHead(200, { 'content-type': open ? OPENMETRICS_TYPE : PROMETHEUS_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : text);
     },
-    () => { if (!res.headersSent) refuse(res, 'internal_error', 'metrics could not be rendered'); },
+    () => { if (!res.headersSent) fail(res, 'internal_error', 'metrics could not be rendered'); },
   );
 }
 
 export function createMetricsServer(renderer: MetricsRenderer): http.Server {
   return http.createServer((req, res) => {
     req.resume();
-    if (req.headers.origin !== undefined || (req.headers['sec-fetch-site'] && req.headers['sec-fetch-site'] !== 'none')) { refuse(res, 'forbidden', 'browser requests are refused'); return; }
-    if ((req.url ?? '/').split('?')[0] !== '/metrics') { refuse(res, 'not_found', 'only /metrics is served here'); return; }
-    if (req.method !== 'GET' && req.method !== 'HEAD') { refuse(res, 'method_not_allowed', 'use GET'); return; }
+    if (req.headers.origin !== undefined || (req.headers['sec-fetch-site'] && req.headers['sec-fetch-site'] !== 'none')) { fail(res, 'forbidden', 'browser requests are refused'); return; }
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') { fail(res, 'not_found', 'only /metrics is served here'); return; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }
     serveMetrics(req, res, renderer);
   });
 }

@@ -86,16 +86,10 @@ export class Observer {
     const { head, sink } = ctx;
     const up = ctx.upstream;
     const f: AccessLogFields = {
-      start_time: new Date(performance.timeOrigin + ctx.timings.start).toISOString(),
-      duration_ms: round(duration * 1000),
-      method: head.method,
+      ...exchangeFields(head, sink, ctx.timings.start, duration, status),
       path: ctx.path,
-      query: redactQuery(head.query, ctx.table.credentialParams ?? NO_NAMES),
-      protocol: head.http10 ? 'HTTP/1.0' : 'HTTP/1.1',
-      status,
+      query: redactQuery(head.query, ctx.table.credentialParams),
       response_flags: responseFlags(ctx.errorCode, sink.aborted, (up?.retries ?? 0) > 0),
-      bytes_received: sink.bytesIn,
-      bytes_sent: sink.bytesOut,
       route,
       upstream: up?.name ?? '',
       upstream_target: up?.target ?? '',
@@ -105,9 +99,8 @@ export class Observer {
       trace_id: ctx.trace?.traceId ?? '',
       consumer: ctx.identity?.consumer.id ?? '',
       client_ip: ctx.clientIp,
-      user_agent: ctx.header('user-agent') ?? '',
     };
-    if (al.headers.length) f.request_headers = loggedHeaders(head.rawHeaders, al.headers, ctx.table.credentialHeaders ?? NO_NAMES);
+    if (al.headers.length) f.request_headers = loggedHeaders(head.rawHeaders, al.headers, ctx.table.credentialHeaders);
     return f;
   }
 
@@ -119,10 +112,10 @@ export class Observer {
     const al = this.accessLog;
     if (!al || !al.wants(status)) return;
     al.write({
-      start_time: new Date(performance.timeOrigin + start).toISOString(), duration_ms: round(duration * 1000), method: head.method, path: head.path.slice(0, 2048),
-      query: redactQuery(head.query.slice(0, 2048), NO_NAMES), protocol: head.http10 ? 'HTTP/1.0' : 'HTTP/1.1', status, response_flags: status === 499 ? 'DC' : 'DPE',
-      bytes_received: sink.bytesIn, bytes_sent: sink.bytesOut, route: '', upstream: '', upstream_target: '', upstream_duration_ms: null, retries: 0,
-      request_id: requestId, trace_id: '', consumer: '', client_ip: head.remoteAddress, user_agent: findHeader(head.rawHeaders, 'user-agent') ?? '',
+      ...exchangeFields(head, sink, start, duration, status),
+      path: head.path.slice(0, 2048), query: redactQuery(head.query.slice(0, 2048), NO_NAMES), response_flags: status === 499 ? 'DC' : 'DPE',
+      route: '', upstream: '', upstream_target: '', upstream_duration_ms: null, retries: 0,
+      request_id: requestId, trace_id: '', consumer: '', client_ip: head.remoteAddress,
     });
   }
 
@@ -137,6 +130,20 @@ export class Observer {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** The fields every line has, read off the head and the sink (`start`: performance.now() of the head). */
+function exchangeFields(head: RequestHead, sink: ResponseSink, start: number, duration: number, status: number) {
+  return {
+    start_time: new Date(performance.timeOrigin + start).toISOString(),
+    duration_ms: round(duration * 1000),
+    method: head.method,
+    protocol: head.http10 ? 'HTTP/1.0' : 'HTTP/1.1',
+    status,
+    bytes_received: sink.bytesIn,
+    bytes_sent: sink.bytesOut,
+    user_agent: findHeader(head.rawHeaders, 'user-agent') ?? '',
+  };
+}
 
 function loggedHeaders(raw: string[], names: readonly string[], credentials: ReadonlySet<string>): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,7 +1,8 @@
 // The access log: one line per exchange, written when it is over, off the hot path — pino's
 // asynchronous destination (sonic-boom: a file opened for append, or fd 1), so a request
-// never waits for a disk. A JSON line is the fields alone (no level, pid or hostname). Each front-end thread has its own destination on the
-// same file (appends of whole lines do not interleave); SIGUSR1 reopens them (logrotate).
+// never waits for a disk. A JSON line is the fields alone (no level, pid or hostname).
+// Each front-end thread has its own destination on the same file (appends of whole lines
+// do not interleave); SIGUSR1 reopens them (logrotate).
 import { pino, type DestinationStream } from 'pino';
 import type { ObservabilityConfig } from '../../config/types.js';
 
@@ -70,9 +71,10 @@ export class AccessLog {
   }
 
   write(f: AccessLogFields): void {
-    if (!this.parts) { this.dest.write(JSON.stringify(f) + '\n'); return; }
+    const parts = this.parts;
+    if (!parts) { this.dest.write(JSON.stringify(f) + '\n'); return; }
     let line = '';
-    for (const p of this.parts!) line += typeof p === 'string' ? p : textValue(f[p.field]);
+    for (const p of parts) line += typeof p === 'string' ? p : textValue(f[p.field]);
     this.dest.write(line + '\n');
   }
 

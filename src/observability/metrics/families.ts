@@ -26,6 +26,6 @@ export function familyDefs(config: GatewayConfig): FamilyDef[] {
     counter('gateway_quota_exceeded_total', 'Requests refused because a plan\'s quota was used up.', ['plan']),
     counter('gateway_transcoding_calls_total', 'gRPC calls made for REST/JSON requests, by method and gRPC status code.', ['method', 'grpc_code']),
     counter('gateway_config_reloads_total', 'Config reloads by result (success, failure).', ['result'], 10),
-    { name: 'gateway_event_loop_lag_seconds', help: 'Event-loop delay (p99 over the last 10 s), per thread.', type: 'gauge', labels: ['thread'], scale: 1e6, maxSeries: 1024 },
+    { name: 'gateway_event_loop_lag_seconds', help: 'Event-loop delay (p99 over the last 5 s), per thread.', type: 'gauge', labels: ['thread'], scale: 1e6, maxSeries: 1024 },
   ];
 }

@@ -139,17 +139,12 @@ export class Family {
   /** counters */
   inc(values: readonly string[], by = 1): void { add64(this.u32, this.series(values), by); }
 
-  /** gauges: adds (may be negative); `value` in the family's unit */
-  add(values: readonly string[], value: number): void { Atomics.add(this.i32, this.series(values), Math.round(value * (this.def.scale ?? 1))); }
-
   /** gauges: sets */
   set(values: readonly string[], value: number): void { Atomics.store(this.i32, this.series(values), Math.round(value * (this.def.scale ?? 1))); }
 
   /** histograms: one observation, in seconds */
-  observe(values: readonly string[], seconds: number): void { this.observeAt(this.series(values), seconds); }
-
-  /** histograms, with the series already looked up */
-  observeAt(at: number, seconds: number): void {
+  observe(values: readonly string[], seconds: number): void {
+    const at = this.series(values);
     const us = seconds * 1e6;
     const b = this.bucketsUs;
     let i = 0;
@@ -187,9 +182,6 @@ export class Family {
       }
     }
   }
-
-  /** series in use (its overflow series not counted) */
-  get seriesCount(): number { return Math.min(Atomics.load(this.u32, this.base), this.def.maxSeries); }
 }
 
 /** Adds to a 64-bit count kept as two words (low, high). Lock-free: the low word's add tells whether it carried. */

@@ -68,8 +68,6 @@ export class Tracing {
   async shutdown(): Promise<void> {
     try { await this.provider.shutdown(); } catch { /* an unreachable receiver: nothing more to do */ }
   }
-
-  flush(): Promise<void> { return this.provider.forceFlush(); }
 }
 
 /** One request's trace: what goes upstream, and (sampled) its spans. */
