@@ -45,8 +45,9 @@ t.test('dashboard in headless chromium', async (t) => {
       { name: 'down', match: { prefix: '/down' }, upstream: 'gone', retry: { attempts: 0 } },
     ],
   }, 'uws');
+  t.teardown(async () => { await gw.stop(); await up.close(); }); // before the launch: a missing browser fails fast, not at tap's timeout
   const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-  t.teardown(async () => { await browser.close(); await gw.stop(); await up.close(); });
+  t.teardown(async () => { await browser.close(); });
 
   const auth = { authorization: `Bearer ${TOKEN}` };
   t.equal((await request(`${gw.adminUrl}/admin/ui`)).status, 401, 'the page needs the admin token');

@@ -55,7 +55,7 @@ function addForwardingHeaders(ctx: RequestCtx): void {
   const trace = ctx.trace;
   if (trace) {
     // This hop's traceparent replaces the client's (a valid tracestate goes on with it).
-    removeHeaders(ctx.upstreamHeaders, TRACE_HEADERS);
+    if (trace.clientSent) removeHeaders(ctx.upstreamHeaders, TRACE_HEADERS);
     if (trace.parent?.tracestate) ctx.upstreamHeaders.push('tracestate', trace.parent.tracestate);
     ctx.upstreamHeaders.push('traceparent', trace.upstreamHeader());
     trace.headerAt = ctx.upstreamHeaders.length - 1;

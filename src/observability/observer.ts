@@ -8,7 +8,7 @@ import type { RequestCtx } from '../pipeline/request-ctx.js';
 import { MetricsStore, type FamilyDef } from './metrics/store.js';
 import { RequestMetrics, watchEventLoop } from './metrics/request-metrics.js';
 import { familyDefs } from './metrics/families.js';
-import { AccessLog, type AccessLogFields } from './access-log/access-log.js';
+import { AccessLog, isoTime, type AccessLogFields } from './access-log/access-log.js';
 import { responseFlags } from './access-log/response-flags.js';
 import { Tracing, type RequestTrace } from './tracing/tracer.js';
 import { CREDENTIAL_NAME, REDACTED, redactQuery } from '../proxy/credentials.js';
@@ -37,7 +37,9 @@ export class Observer {
   /** This thread's observer: `store` is the process's shared metrics (null: off); `thread` names it in per-thread metrics. */
   static create(config: GatewayConfig, store: MetricsStore | null, thread: string): Observer {
     const o = config.observability;
-    const obs = new Observer(store ? new RequestMetrics(store) : null, o.accessLog.enabled ? new AccessLog(o.accessLog) : null, o.tracing ? new Tracing(o.tracing) : null);
+    const dropped = store?.family('gateway_access_log_dropped_total');
+    const accessLog = o.accessLog.enabled ? new AccessLog(o.accessLog, dropped && (() => dropped.inc([thread]))) : null;
+    const obs = new Observer(store ? new RequestMetrics(store) : null, accessLog, o.tracing ? new Tracing(o.tracing) : null);
     if (store) {
       obs.stopLoopWatch = watchEventLoop(store, thread);
       useTranscodeMetrics(store); // inline transcoding calls count here
@@ -50,7 +52,9 @@ export class Observer {
     const tracing = this.tracing;
     if (!tracing) return;
     const { head } = ctx;
-    ctx.trace = tracing.begin(ctx.header('traceparent'), ctx.header('tracestate'), ctx.timings.start, head.method, {
+    const trace = ctx.trace = tracing.begin(ctx.header('traceparent'), ctx.header('tracestate'), ctx.timings.start, head.method);
+    // Attributes only for a sampled request: most are not, and pay for an id alone.
+    trace.span?.setAttributes({
       'http.request.method': head.method,
       'url.path': ctx.path,
       'url.scheme': head.scheme,
@@ -59,7 +63,7 @@ export class Observer {
       'user_agent.original': ctx.header('user-agent') ?? '',
       'gateway.request_id': ctx.requestId,
     });
-    if (tracing.responseHeader) ctx.addHeaders([tracing.responseHeader, ctx.trace.traceId]);
+    if (tracing.responseHeader) ctx.addHeaders([tracing.responseHeader, trace.traceId]);
   }
 
   /** The exchange is over (its response ended, or the client left). */
@@ -83,23 +87,23 @@ export class Observer {
   }
 
   private fields(ctx: RequestCtx, status: number, route: string, duration: number, upstreamSeconds: number, al: AccessLog): AccessLogFields {
-    const { head, sink } = ctx;
+    const { head } = ctx;
     const up = ctx.upstream;
-    const f: AccessLogFields = {
-      ...exchangeFields(head, sink, ctx.timings.start, duration, status),
-      path: ctx.path,
-      query: redactQuery(head.query, ctx.table.credentialParams),
-      response_flags: responseFlags(ctx.errorCode, sink.aborted, (up?.retries ?? 0) > 0),
-      route,
-      upstream: up?.name ?? '',
-      upstream_target: up?.target ?? '',
-      upstream_duration_ms: up && up.headersAt ? round(upstreamSeconds * 1000) : null,
-      retries: up?.retries ?? 0,
-      request_id: ctx.requestId,
-      trace_id: ctx.trace?.traceId ?? '',
-      consumer: ctx.identity?.consumer.id ?? '',
-      client_ip: ctx.clientIp,
-    };
+    const f = lineOf(head, ctx.sink, ctx.timings.start, duration, status);
+    f.path = ctx.path;
+    if (head.query) f.query = redactQuery(head.query, ctx.table.credentialParams);
+    f.response_flags = responseFlags(ctx.errorCode, ctx.sink.aborted, (up?.retries ?? 0) > 0);
+    f.route = route;
+    if (up) {
+      f.upstream = up.name;
+      f.upstream_target = up.target;
+      if (up.headersAt) f.upstream_duration_ms = round(upstreamSeconds * 1000);
+      f.retries = up.retries;
+    }
+    f.request_id = ctx.requestId;
+    if (ctx.trace) f.trace_id = ctx.trace.traceId;
+    if (ctx.identity) f.consumer = ctx.identity.consumer.id;
+    f.client_ip = ctx.clientIp;
     if (al.headers.length) f.request_headers = loggedHeaders(head.rawHeaders, al.headers, ctx.table.credentialHeaders);
     return f;
   }
@@ -111,12 +115,13 @@ export class Observer {
     this.metrics?.exchange({ route: '', method: head.method, status, source: 'gateway', consumer: null, duration, bytesIn: sink.bytesIn, bytesOut: sink.bytesOut, upstream: null, upstreamSeconds: 0, retries: 0 });
     const al = this.accessLog;
     if (!al || !al.wants(status)) return;
-    al.write({
-      ...exchangeFields(head, sink, start, duration, status),
-      path: head.path.slice(0, 2048), query: redactQuery(head.query.slice(0, 2048), NO_NAMES), response_flags: status === 499 ? 'DC' : 'DPE',
-      route: '', upstream: '', upstream_target: '', upstream_duration_ms: null, retries: 0,
-      request_id: requestId, trace_id: '', consumer: '', client_ip: head.remoteAddress,
-    });
+    const f = lineOf(head, sink, start, duration, status);
+    f.path = head.path.slice(0, 2048);
+    f.query = redactQuery(head.query.slice(0, 2048), NO_NAMES);
+    f.response_flags = status === 499 ? 'DC' : 'DPE';
+    f.request_id = requestId;
+    f.client_ip = head.remoteAddress;
+    al.write(f);
   }
 
   /** SIGUSR1: the access log's file again (after logrotate). */
@@ -131,16 +136,28 @@ export class Observer {
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** The fields every line has, read off the head and the sink (`start`: performance.now() of the head). */
-function exchangeFields(head: RequestHead, sink: ResponseSink, start: number, duration: number, status: number) {
+/** A line with what the head and the sink say (`start`: performance.now() of the head); the rest empty. One literal: every line has one shape. */
+function lineOf(head: RequestHead, sink: ResponseSink, start: number, duration: number, status: number): AccessLogFields {
   return {
-    start_time: new Date(performance.timeOrigin + start).toISOString(),
+    start_time: isoTime(performance.timeOrigin + start),
     duration_ms: round(duration * 1000),
     method: head.method,
+    path: '',
+    query: '',
     protocol: head.http10 ? 'HTTP/1.0' : 'HTTP/1.1',
     status,
+    response_flags: '-',
     bytes_received: sink.bytesIn,
     bytes_sent: sink.bytesOut,
+    route: '',
+    upstream: '',
+    upstream_target: '',
+    upstream_duration_ms: null,
+    retries: 0,
+    request_id: '',
+    trace_id: '',
+    consumer: '',
+    client_ip: '',
     user_agent: findHeader(head.rawHeaders, 'user-agent') ?? '',
   };
 }

@@ -148,7 +148,8 @@ export class ProxyCall implements UpstreamHandler {
     if (up) { up.target = target.authority; up.sentAt = now; up.headersAt = 0; up.retries = this.retriesDone; }
     else ctx.upstream = { name: this.upstream.name, target: target.authority, sentAt: now, headersAt: 0, retries: this.retriesDone };
     const trace = ctx.trace;
-    if (trace && trace.headerAt >= 0) {
+    // An unsampled trace sends the same traceparent on every attempt: nothing to redo.
+    if (trace && trace.sampled && trace.headerAt >= 0) {
       const colon = target.authority.lastIndexOf(':');
       const host = colon > 0 ? target.authority.slice(0, colon) : target.authority;
       const port = colon > 0 ? Number(target.authority.slice(colon + 1)) : 80;

@@ -25,6 +25,7 @@ export function familyDefs(config: GatewayConfig): FamilyDef[] {
     counter('gateway_ratelimit_decisions_total', 'Rate-limit decisions by result (allowed, limited).', ['route', 'result']),
     counter('gateway_quota_exceeded_total', 'Requests refused because a plan\'s quota was used up.', ['plan']),
     counter('gateway_transcoding_calls_total', 'gRPC calls made for REST/JSON requests, by method and gRPC status code.', ['method', 'grpc_code']),
+    counter('gateway_access_log_dropped_total', 'Access-log lines dropped because the file could not keep up (more than 8 MB waiting), per thread.', ['thread'], 1024),
     counter('gateway_config_reloads_total', 'Config reloads by result (success, failure).', ['result'], 10),
     { name: 'gateway_event_loop_lag_seconds', help: 'Event-loop delay (p99 over the last 5 s), per thread.', type: 'gauge', labels: ['thread'], scale: 1e6, maxSeries: 1024 },
   ];

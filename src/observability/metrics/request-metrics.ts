@@ -5,9 +5,27 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Family, MetricsStore } from './store.js';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+const METHOD_LIST = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+const METHODS = new Set(METHOD_LIST);
 /** OpenTelemetry's name for a method outside the standard set (a client can send any token). */
 export const methodLabel = (m: string): string => (METHODS.has(m) ? m : '_OTHER');
+const methodIndex = (m: string): number => { const i = METHOD_LIST.indexOf(m); return i < 0 ? METHOD_LIST.length : i; };
+
+/** A route's series offsets, found on first use and kept (a series never moves, and a family that is full stays full: overflow is for good). -1: not yet. */
+interface RouteSeries {
+  label: readonly string[];
+  duration: number;
+  own: number;
+  bytesIn: number;
+  bytesOut: number;
+  retries: number;
+  /** (status × 16 + method) × 2 + source → gateway_http_requests_total offset */
+  requests: Map<number, number>;
+  /** upstream name → gateway_upstream_duration_seconds offset */
+  upstream: Map<string, number>;
+}
+/** route names kept (they come from the config; reloads that rename routes could add more) */
+const MAX_ROUTES_CACHED = 20_000;
 
 export interface ExchangeFigures {
   route: string;
@@ -39,6 +57,7 @@ export class RequestMetrics {
   private readonly ejections: Family;
   private readonly withConsumer: boolean;
   private readonly labels: string[];
+  private readonly routes = new Map<string, RouteSeries>();
 
   constructor(readonly store: MetricsStore) {
     this.requests = store.family('gateway_http_requests_total');
@@ -56,17 +75,42 @@ export class RequestMetrics {
   }
 
   exchange(f: ExchangeFigures): void {
-    const l = this.labels;
-    l[0] = f.route; l[1] = methodLabel(f.method); l[2] = String(f.status); l[3] = f.source;
-    if (this.withConsumer) l[4] = f.consumer ?? '';
-    this.requests.inc(l);
-    const route = [f.route];
-    this.duration.observe(route, f.duration);
-    if (f.upstream !== null) this.upstream.observe([f.route, f.upstream], f.upstreamSeconds);
-    this.own.observe(route, Math.max(0, f.duration - f.upstreamSeconds));
-    if (f.bytesIn) this.bytesIn.inc(route, f.bytesIn);
-    if (f.bytesOut) this.bytesOut.inc(route, f.bytesOut);
-    if (f.retries) this.retries.inc(route, f.retries);
+    const r = this.routeSeries(f.route);
+    if (this.withConsumer) {
+      const l = this.labels;
+      l[0] = f.route; l[1] = methodLabel(f.method); l[2] = String(f.status); l[3] = f.source; l[4] = f.consumer ?? '';
+      this.requests.inc(l); // one series per consumer: left to the store's own (bounded) cache
+    } else {
+      const key = ((f.status * 16 + methodIndex(f.method)) << 1) | (f.source === 'upstream' ? 1 : 0);
+      let at = r.requests.get(key);
+      if (at === undefined) {
+        at = this.requests.series([f.route, methodLabel(f.method), String(f.status), f.source]);
+        if (r.requests.size < 256) r.requests.set(key, at); // bounded: an upstream chooses the status
+      }
+      this.requests.incAt(at);
+    }
+    if (r.duration < 0) r.duration = this.duration.series(r.label);
+    this.duration.observeAt(r.duration, f.duration);
+    if (f.upstream !== null) {
+      let at = r.upstream.get(f.upstream);
+      if (at === undefined) r.upstream.set(f.upstream, at = this.upstream.series([f.route, f.upstream]));
+      this.upstream.observeAt(at, f.upstreamSeconds);
+    }
+    if (r.own < 0) r.own = this.own.series(r.label);
+    this.own.observeAt(r.own, Math.max(0, f.duration - f.upstreamSeconds));
+    // Series appear on first use: bytes and retries once they are non-zero.
+    if (f.bytesIn) { if (r.bytesIn < 0) r.bytesIn = this.bytesIn.series(r.label); this.bytesIn.incAt(r.bytesIn, f.bytesIn); }
+    if (f.bytesOut) { if (r.bytesOut < 0) r.bytesOut = this.bytesOut.series(r.label); this.bytesOut.incAt(r.bytesOut, f.bytesOut); }
+    if (f.retries) { if (r.retries < 0) r.retries = this.retries.series(r.label); this.retries.incAt(r.retries, f.retries); }
+  }
+
+  private routeSeries(route: string): RouteSeries {
+    let r = this.routes.get(route);
+    if (r) return r;
+    if (this.routes.size >= MAX_ROUTES_CACHED) this.routes.clear();
+    r = { label: [route], duration: -1, own: -1, bytesIn: -1, bytesOut: -1, retries: -1, requests: new Map(), upstream: new Map() };
+    this.routes.set(route, r);
+    return r;
   }
 
   rateLimitDecision(route: string, allowed: boolean): void { this.ratelimit.inc([route, allowed ? 'allowed' : 'limited']); }

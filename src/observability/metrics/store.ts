@@ -37,7 +37,7 @@ const FAMILY_HEAD_WORDS = 2;
 function valueWords(def: FamilyDef): number {
   if (def.type === 'counter') return 2;
   if (def.type === 'gauge') return 1;
-  return (def.buckets!.length + 1 + 2) * 2;
+  return (def.buckets!.length + 1 + 1) * 2; // the buckets (+Inf last), then the sum; the count is their total
 }
 
 const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(2, n)));
@@ -138,22 +138,24 @@ export class Family {
 
   /** counters */
   inc(values: readonly string[], by = 1): void { add64(this.u32, this.series(values), by); }
+  /** counters, at a series() offset the caller keeps */
+  incAt(at: number, by = 1): void { add64(this.u32, at, by); }
 
   /** gauges: sets */
   set(values: readonly string[], value: number): void { Atomics.store(this.i32, this.series(values), Math.round(value * (this.def.scale ?? 1))); }
 
   /** histograms: one observation, in seconds */
-  observe(values: readonly string[], seconds: number): void {
-    const at = this.series(values);
+  observe(values: readonly string[], seconds: number): void { this.observeAt(this.series(values), seconds); }
+
+  /** histograms, at a series() offset the caller keeps */
+  observeAt(at: number, seconds: number): void {
     const us = seconds * 1e6;
     const b = this.bucketsUs;
     let i = 0;
     while (i < b.length && us > b[i]!) i++;
     const u32 = this.u32;
     add64(u32, at + i * 2, 1);
-    const tail = at + (b.length + 1) * 2;
-    add64(u32, tail, Math.max(0, Math.round(us)));
-    add64(u32, tail + 2, 1);
+    add64(u32, at + (b.length + 1) * 2, Math.max(0, Math.round(us)));
   }
 
   /** Every ready series: its label text and values (for the renderer). */
@@ -176,7 +178,8 @@ export class Family {
         const n = this.buckets.length + 1;
         const buckets: number[] = [];
         for (let k = 0; k < n; k++) buckets.push(read64(u32, v + k * 2));
-        const count = read64(u32, v + (n + 1) * 2);
+        let count = 0;
+        for (const c of buckets) count += c; // counted per bucket only: count and +Inf always agree
         if (i === 0 && count === 0) continue;
         yield { labels, value: count, buckets, sum: read64(u32, v + n * 2) / 1e6, count };
       }

@@ -10,6 +10,8 @@ export interface ParentContext {
   tracestate: string | null;
 }
 
+import { randomFillSync } from 'node:crypto';
+
 const HEX = /^[0-9a-f]+$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
@@ -28,20 +30,32 @@ export function parseTraceparent(value: string | undefined, tracestate: string |
   return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1, tracestate: state || null };
 }
 
-/** n hex digits (a multiple of 8), 32 random bits at a time (OpenTelemetry's own ids use Math.random too). */
-function hex(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i += 8) s += ((Math.random() * 0x100000000) >>> 0).toString(16).padStart(8, '0');
-  return s;
+// Ids come from a pool of random bytes refilled 16 KB at a time (crypto-quality, as W3C asks),
+// turned into hex by Buffer: Math.random().toString(16) cost ~3 µs a request in the profile.
+const POOL = Buffer.alloc(16 * 1024);
+let poolAt = POOL.length;
+
+function take(n: number): number {
+  if (poolAt + n > POOL.length) { randomFillSync(POOL); poolAt = 0; }
+  const at = poolAt;
+  poolAt += n;
+  return at;
 }
 
+/** The xor of the last new trace id's four 32-bit words (TraceIdRatioBased sampling reads it). */
+export let lastTraceIdXor = 0;
+
 export function newTraceId(): string {
-  const id = hex(32);
-  return id === ZERO_TRACE ? newTraceId() : id;
+  const at = take(16);
+  const id = POOL.toString('hex', at, at + 16);
+  if (id === ZERO_TRACE) return newTraceId();
+  lastTraceIdXor = (POOL.readUInt32BE(at) ^ POOL.readUInt32BE(at + 4) ^ POOL.readUInt32BE(at + 8) ^ POOL.readUInt32BE(at + 12)) >>> 0;
+  return id;
 }
 
 export function newSpanId(): string {
-  const id = hex(16);
+  const at = take(8);
+  const id = POOL.toString('hex', at, at + 8);
   return id === ZERO_SPAN ? newSpanId() : id;
 }
 

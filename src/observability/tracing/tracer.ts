@@ -8,17 +8,15 @@ import { BasicTracerProvider, BatchSpanProcessor, AlwaysOnSampler, RandomIdGener
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ObservabilityConfig } from '../../config/types.js';
-import { newSpanId, newTraceId, parseTraceparent, traceparent, type ParentContext } from './trace-context.js';
+import { lastTraceIdXor, newSpanId, newTraceId, parseTraceparent, traceparent, type ParentContext } from './trace-context.js';
 
 type TracingConfig = NonNullable<ObservabilityConfig['tracing']>;
 
-/** OpenTelemetry's TraceIdRatioBased rule: the trace id's 32-bit words xor-ed, against ratio × 2^32. */
-export function ratioSampled(traceId: string, ratio: number): boolean {
+/** OpenTelemetry's TraceIdRatioBased rule: the trace id's 32-bit words xor-ed (`idXor`), against ratio × 2^32. */
+export function ratioSampled(idXor: number, ratio: number): boolean {
   if (ratio >= 1) return true;
   if (ratio <= 0) return false;
-  let acc = 0;
-  for (let i = 0; i < 4; i++) acc = (acc ^ parseInt(traceId.slice(i * 8, i * 8 + 8), 16)) >>> 0;
-  return acc <= Math.floor(ratio * 0xffffffff);
+  return idXor <= Math.floor(ratio * 0xffffffff);
 }
 
 const toEpoch = (perfMs: number) => performance.timeOrigin + perfMs;
@@ -48,16 +46,17 @@ export class Tracing {
   }
 
   /** The trace of a request: continued from a valid traceparent, else a new one. */
-  begin(traceparentHeader: string | undefined, tracestate: string | undefined, startPerf: number, name: string, attributes: Attributes): RequestTrace {
+  begin(traceparentHeader: string | undefined, tracestate: string | undefined, startPerf: number, name: string): RequestTrace {
     const parent = parseTraceparent(traceparentHeader, tracestate);
     const traceId = parent?.traceId ?? newTraceId();
-    const sampled = parent ? parent.sampled : ratioSampled(traceId, this.cfg.sampleRatio);
-    if (!sampled) return new RequestTrace(null, traceId, parent, null);
+    const sampled = parent ? parent.sampled : ratioSampled(lastTraceIdXor, this.cfg.sampleRatio);
+    const clientSent = traceparentHeader !== undefined || tracestate !== undefined;
+    if (!sampled) return new RequestTrace(null, traceId, parent, null, clientSent);
     let context: Context = ROOT_CONTEXT;
     if (parent) context = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: parent.spanId, traceFlags: 1, isRemote: true });
     else this.ids.nextTraceId = traceId;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: toEpoch(startPerf), attributes }, context);
-    return new RequestTrace(this, traceId, parent, span);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: toEpoch(startPerf) }, context);
+    return new RequestTrace(this, traceId, parent, span, clientSent);
   }
 
   /** A child span of `parent` (sampled requests only). */
@@ -79,7 +78,8 @@ export class RequestTrace {
   /** where the upstream request's traceparent value sits in its header list (set by the core) */
   headerAt = -1;
 
-  constructor(private readonly tracing: Tracing | null, readonly traceId: string, readonly parent: ParentContext | null, readonly span: Span | null) {
+  /** `clientSent`: the request carried a traceparent or tracestate (to be replaced upstream) */
+  constructor(private readonly tracing: Tracing | null, readonly traceId: string, readonly parent: ParentContext | null, readonly span: Span | null, readonly clientSent: boolean) {
     this.hopId = span ? span.spanContext().spanId : newSpanId();
   }
 
