@@ -65,20 +65,23 @@ export class LineWriter {
     if (!this.writing) this.swapFile();
   }
 
-  /** Writes what is waiting, synchronously, and closes the file (after a write in flight). */
+  /**
+   * Writes what is waiting, synchronously (a thread may end right after), and closes the file
+   * — after the write in flight, if there is one (its lines may then land after these).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-    if (!this.writing) this.finish();
-  }
-
-  private finish(): void {
     this.rotate();
     try {
       for (const b of this.queue.splice(0)) this.writeAllSync(b);
     } catch { /* the disk is gone: nothing more to do at exit */ }
     this.queued = 0;
+    if (!this.writing) this.closeFile();
+  }
+
+  private closeFile(): void {
     if (this.path !== null) try { closeSync(this.fd); } catch { /* already closed */ }
   }
 
@@ -135,7 +138,7 @@ export class LineWriter {
       this.queued -= buf.length;
       // A whole buffer that was written is reused for the next lines (its slices were the only views).
       if (buf.byteOffset === 0 && buf.buffer.byteLength === this.size && !this.spare) this.spare = Buffer.from(buf.buffer, 0, this.size);
-      if (this.closed) { this.finish(); return; }
+      if (this.closed) { this.closeFile(); return; }
       if (this.reopenWanted) this.swapFile();
       if (this.queue.length) this.kick();
       else if (this.used && !this.timer) { this.timer = setTimeout(this.flush, FLUSH_MS); this.timer.unref(); }
