@@ -81,11 +81,11 @@ function quotedName(name: string): string {
 
 /**
  * The line of `f` in JSON, fields in the documented order. Values the gateway made or
- * checked cannot need escaping (a time, the protocol, flags, hex ids, an address, a method
- * token, upstream and target names of the config); the client's own are escaped.
+ * checked cannot need escaping (a time, the protocol, flags, hex ids, an address, upstream
+ * and target names of the config); the client's own (the method too) are escaped.
  */
 export function jsonLine(f: AccessLogFields): string {
-  let line = `{"start_time":"${f.start_time}","duration_ms":${ms3(f.duration_ms)},"method":"${f.method}","path":${str(f.path)},"query":${str(f.query)},"protocol":"${f.protocol}","status":${f.status},"response_flags":"${f.response_flags}","bytes_received":${f.bytes_received},"bytes_sent":${f.bytes_sent},"route":${quotedName(f.route)},"upstream":"${f.upstream}","upstream_target":"${f.upstream_target}","upstream_duration_ms":${ms3(f.upstream_duration_ms)},"retries":${f.retries},"request_id":${str(f.request_id)},"trace_id":"${f.trace_id}","consumer":${f.consumer ? str(f.consumer) : '""'},"client_ip":"${f.client_ip}","user_agent":${str(f.user_agent)}`;
+  let line = `{"start_time":"${f.start_time}","duration_ms":${ms3(f.duration_ms)},"method":${str(f.method)},"path":${str(f.path)},"query":${str(f.query)},"protocol":"${f.protocol}","status":${f.status},"response_flags":"${f.response_flags}","bytes_received":${f.bytes_received},"bytes_sent":${f.bytes_sent},"route":${quotedName(f.route)},"upstream":"${f.upstream}","upstream_target":"${f.upstream_target}","upstream_duration_ms":${ms3(f.upstream_duration_ms)},"retries":${f.retries},"request_id":${str(f.request_id)},"trace_id":"${f.trace_id}","consumer":${f.consumer ? str(f.consumer) : '""'},"client_ip":"${f.client_ip}","user_agent":${str(f.user_agent)}`;
   const h = f.request_headers;
   if (h) {
     line += ',"request_headers":{';
