@@ -144,11 +144,15 @@ async function main(): Promise<void> {
   // Each round has every variant once: its ratio to that round's baseline (off; nginx for
   // nginx's log), then the median over rounds.
   const baseOf = (v: Variant): Variant => (v === 'nginxAccessLog' ? 'nginx' : v === 'nginx' ? 'nginx' : 'off');
-  const ratio = (v: Variant, f: 'rps' | 'cpuUs') => +median(samples[v].map((x, r) => x[f] / samples[baseOf(v)][r]![f])).toFixed(3);
+  const ratios = (v: Variant, f: 'rps' | 'cpuUs') => samples[v].map((x, r) => x[f] / samples[baseOf(v)][r]![f]);
+  const ratio = (v: Variant, f: 'rps' | 'cpuUs') => +median(ratios(v, f)).toFixed(3);
+  /** the spread of the per-round ratios: how much one round says on this machine */
+  const spread = (v: Variant) => { const xs = ratios(v, 'rps'); return [+Math.min(...xs).toFixed(3), +Math.max(...xs).toFixed(3)]; };
   const row = (v: Variant) => ({
     rps: Math.round(m(v, 'rps')), p99: m(v, 'p99'), cpuUsPerReq: +m(v, 'cpuUs').toFixed(1),
     baseline: baseOf(v),
     'rps vs baseline': ratio(v, 'rps'),
+    'rps vs baseline, min–max over rounds': spread(v),
     'cpu vs baseline': ratio(v, 'cpuUs'),
   });
   const summary = Object.fromEntries(VARIANTS.filter((v) => samples[v].length).map((v) => [v, row(v)]));
