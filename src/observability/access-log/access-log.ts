@@ -49,23 +49,23 @@ function compileTemplate(template: string): Part[] {
 
 export const TEMPLATE_FIELDS: ReadonlyArray<keyof AccessLogFields> = ['start_time', 'duration_ms', 'method', 'path', 'query', 'protocol', 'status', 'response_flags', 'bytes_received', 'bytes_sent', 'route', 'upstream', 'upstream_target', 'upstream_duration_ms', 'retries', 'request_id', 'trace_id', 'consumer', 'client_ip', 'user_agent'];
 
-/** A text line's value: no control characters (a client's user agent cannot forge a line), ASCII only. */
-const textValue = (v: unknown): string => (v === '' || v === null || v === undefined ? '-' : String(v).replace(/[\x00-\x1f\x7f-\uffff"\\]/g, (c) => {
-  const code = c.charCodeAt(0);
-  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`; // lines stay ASCII
-}));
+/** `\uXXXX` for a UTF-16 unit: what keeps every line ASCII, in both formats. */
+const uEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
-/** A JSON string; most values need no escaping, and the test is cheaper than JSON.stringify. */
-// Lines are pure ASCII (non-ASCII is written as \\uXXXX, valid JSON), so they are written as
+/** A text line's value: no control characters (a client's user agent cannot forge a line), ASCII only. */
+const textValue = (v: unknown): string => (v === '' || v === null || v === undefined ? '-' : String(v).replace(/[\x00-\x1f\x7f-\uffff"\\]/g, (c) => (c.charCodeAt(0) < 0x100 ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : uEscape(c))));
+
+// Lines are pure ASCII (non-ASCII is written as \uXXXX, valid JSON), so they are written as
 // latin1, byte for byte, without a UTF-8 pass. Client values are ASCII already (the header
 // scanner and the path normaliser refuse the rest); names from the config may not be.
 const NEEDS_ESCAPE = /["\\\x00-\x1f\x7f-\uffff]/;
 const NON_ASCII = /[\x7f-\uffff]/g;
-const str = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : `"${s}"`);
-const num = (n: number | null): string => (n === null || !Number.isFinite(n) ? 'null' : String(n));
+/** A JSON string; most values need no escaping, and the test is cheaper than JSON.stringify. */
+const str = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s).replace(NON_ASCII, uEscape) : `"${s}"`);
 /** Milliseconds with three decimals, from integers (a double's toString showed in the profile). */
 function ms3(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms) || ms < 0) return num(ms);
+  if (ms === null || !Number.isFinite(ms)) return 'null';
+  if (ms < 0) return String(ms);
   const us = Math.round(ms * 1000);
   const frac = us % 1000;
   return `${(us - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
@@ -133,9 +133,6 @@ export class AccessLog {
 
   /** After logrotate moved the file: open the path again. */
   reopen(): void { this.dest.reopen(); }
-
-  /** lines dropped because the disk could not keep up */
-  get dropped(): number { return this.dest.dropped; }
 
   close(): void { this.dest.close(); }
 }

@@ -1,6 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): parsing a client's traceparent
 // and tracestate, making ids, and the header sent upstream. Hand-written: it runs on every
 // request of a traced gateway, sampled or not; the OpenTelemetry SDK only sees sampled ones.
+import { randomFillSync } from 'node:crypto';
 
 export interface ParentContext {
   traceId: string;
@@ -9,8 +10,6 @@ export interface ParentContext {
   /** the client's tracestate, kept only with a valid traceparent */
   tracestate: string | null;
 }
-
-import { randomFillSync } from 'node:crypto';
 
 const HEX = /^[0-9a-f]+$/;
 const ZERO_TRACE = '0'.repeat(32);
