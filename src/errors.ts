@@ -35,6 +35,10 @@ export const ERRORS = {
   upstream_saturated: spec(503, 'upstream', true, 'the connection queue of the upstream target is full (upstreams.NAME.maxQueue)'),
   transcoding_saturated: spec(503, 'internal', true, 'the transcoding pool\'s queue is full (transcoding.maxQueue; with Retry-After)'),
   service_unavailable: spec(503, 'internal', true, 'the gateway is shutting down (or the upstream pool of a retired config closed), or (uws) limits.maxConnections requests are in progress'),
+  aggregate_missing_value: spec(400, 'client', false, 'an aggregate route: a required backend\'s placeholder reads a query parameter, header or identity field the request does not have'),
+  aggregate_backend_failed: spec(502, 'upstream', false, 'an aggregate route: a required backend (named in the message) failed — no connection, a 5xx, an answer that is not JSON or too large — or every backend failed'),
+  aggregate_backend_unavailable: spec(503, 'upstream', true, 'an aggregate route: a required backend\'s upstream has no healthy target or an open circuit (or gRPC UNAVAILABLE)'),
+  aggregate_backend_timeout: spec(504, 'upstream', true, 'an aggregate route: a required backend did not answer within its timeoutMs or the aggregate\'s'),
   upstream_timeout: spec(504, 'upstream', true, 'the route\'s timeout (totalMs, or firstByteMs per attempt) expired before the upstream answered'),
   upstream_connect_timeout: spec(504, 'upstream', true, 'no connection to the upstream within timeouts.connectMs'),
 } as const satisfies Record<string, ErrorSpec>;

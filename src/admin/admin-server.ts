@@ -3,6 +3,7 @@
 // request must name the admin address (or localhost) as its Host (no DNS rebinding), must
 // not come from another origin (no CSRF), and a reload body must be JSON or YAML (no
 // form posts). With a token (required off the loopback), every request must carry it.
+import { usesPool } from '../transcode/pool-data.js';
 import http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AdminView } from '../gateway/front.js';
@@ -143,7 +144,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
             else if (!u.targets.some((t) => t.health === 'healthy')) reasons.push(`upstream "${name}" has no healthy target (${u.targets.map((t) => t.health).join(', ')})`);
           }
         } catch (e) { reasons.push(`front-end threads did not answer: ${(e as Error).message}`); }
-        const needsPool = hooks.view.config().routes.some((r) => r.transcode);
+        const needsPool = usesPool(hooks.view.config());
         if (needsPool && hooks.transcoding && hooks.transcoding().workers === 0) reasons.push('the transcoding pool is not running');
         send(res, reasons.length ? 503 : 200, { status: reasons.length ? 'not ready' : 'ready', reasons });
       },

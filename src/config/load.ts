@@ -19,6 +19,7 @@ import { bindingsOf, loadProtosCached, servicesOf } from '../transcode/proto-reg
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { onPoliciesChanged, policies } from '../policies/registry.js';
 import type { CheckEnv } from '../pipeline/policy.js';
+import { checkAggregateRoute, resolveAggregateRoute } from '../aggregate/aggregate-check.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -118,6 +119,7 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
   }
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
+    if (r.aggregate) { resolveAggregateRoute(r, at, problems); return; }
     if (!r.transcode) {
       if (cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.upstream: "${r.upstream}" is a grpc upstream: use transcode`);
       return;
@@ -263,6 +265,7 @@ function checkCore(cfg: GatewayConfig, problems: string[]): void {
   cfg.routes.forEach((r, i) => guardedCheck(() => {
     const at = `routes[${i}]`;
     if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
+    if (r.aggregate) checkAggregateRoute(r, at, cfg, problems);
     if (r.name !== undefined) {
       if (names.has(r.name)) problems.push(`${at}.name: duplicate route name "${r.name}" (also routes[${names.get(r.name)}])`);
       else names.set(r.name, i);

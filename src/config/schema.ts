@@ -3,6 +3,7 @@
 // docs/config.md's reference tables are generated from it (npm run docs:config), and
 // unknown keys anywhere are errors (additionalProperties: false).
 import type { JsonSchema, PolicyFactory } from '../pipeline/policy.js';
+import { aggregateSchema } from '../aggregate/aggregate-schema.js';
 /** Mozilla's "intermediate" TLS 1.2 suites (forward secrecy and AEAD only). */
 export const MOZILLA_INTERMEDIATE = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305';
 
@@ -336,8 +337,8 @@ const coreSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        // A proxying route needs match and upstream; a transcoding route has neither.
-        if: { properties: { transcode: false } },
+        // A proxying route needs match and upstream; a transcoding route has neither; an aggregate route needs match.
+        if: { properties: { transcode: false, aggregate: false } },
         then: { required: ['match', 'upstream'] },
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 256, description: 'Unique (default route-<index>); shown in the admin API, logs and metrics.' },
@@ -354,6 +355,7 @@ const coreSchema = {
               forwardHeaders: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
             },
           },
+          aggregate: aggregateSchema,
           match: {
             type: 'object',
             additionalProperties: false,
@@ -373,7 +375,7 @@ const coreSchema = {
               query: { type: 'object', maxProperties: 64, additionalProperties: valueMatcher, description: '{ param: matcher }: every one must match.' },
             },
           },
-          upstream: { type: 'string', minLength: 1, description: 'Name of an upstream (required unless transcode).' },
+          upstream: { type: 'string', minLength: 1, description: 'Name of an upstream (required unless transcode or aggregate).' },
           stripPrefix: { oneOf: [{ type: 'boolean' }, { type: 'string', pattern: '^/' }], description: 'true: remove the literal part of the pattern before the first :param or * (/api/users/* → /api/users/7 becomes /7); a string: remove that prefix.' },
           rewrite: { type: 'string', pattern: '^/', description: 'Upstream path template: :name is the (re-encoded) param, * the wildcard rest. The query string is kept. Give stripPrefix or rewrite, not both.' },
           timeoutMs: { type: 'integer', minimum: 1, description: 'Shorthand for timeouts.totalMs.' },

@@ -109,6 +109,35 @@ export interface PlanConfig {
 
 export interface RateLimitRule { key: string[]; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number }
 
+export interface AggregateBackendConfig {
+  name: string;
+  upstream?: string;
+  path?: string;
+  method: string;
+  body?: boolean | string;
+  grpc?: { upstream: string; method: string; request?: Record<string, unknown> };
+  required: boolean;
+  after: string[];
+  timeoutMs?: number;
+  target?: string;
+  allow?: string[];
+  deny?: string[];
+  mapping?: Record<string, string>;
+  group?: string;
+  isCollection: boolean;
+  raw: boolean;
+  fallback?: unknown;
+  retry?: { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number };
+}
+
+export interface AggregateConfig {
+  timeoutMs: number;
+  merge: 'shallow' | 'deep' | 'concat';
+  errors: 'omit' | 'include';
+  maxBackendBytes: number;
+  backends: AggregateBackendConfig[];
+}
+
 export interface RouteConfig {
   name?: string;
   match: {
@@ -119,9 +148,10 @@ export interface RouteConfig {
     headers?: Record<string, ValueMatcher>;
     query?: Record<string, ValueMatcher>;
   };
-  /** absent on transcoding routes (set from transcode.upstream at load) */
+  /** absent on transcoding routes (set from transcode.upstream at load) and aggregate routes */
   upstream: string;
   transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; forwardHeaders: string[] };
+  aggregate?: AggregateConfig;
   stripPrefix?: boolean | string;
   rewrite?: string;
   requestHeaders?: HeaderOps;

@@ -4,8 +4,8 @@ import http from 'node:http';
 export interface DemoService { name: string; port: number; server: http.Server }
 
 const users = [
-  { id: '1', name: 'Ada Lovelace', email: 'ada@example.com' },
-  { id: '2', name: 'Alan Turing', email: 'alan@example.com' },
+  { id: '1', name: 'Ada Lovelace', email: 'ada@example.com', favoriteShelf: 'classics' },
+  { id: '2', name: 'Alan Turing', email: 'alan@example.com', favoriteShelf: 'computing' },
 ];
 const orders = [
   { id: '100', userId: '1', item: 'Analytical Engine', total: 1843 },
@@ -18,13 +18,14 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function handler(name: string, rows: Array<{ id: string }>): http.RequestListener {
+function handler(name: string, rows: Array<{ id: string; userId?: string }>): http.RequestListener {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://demo');
     const seen = { service: name, path: url.pathname, requestId: req.headers['x-request-id'], forwardedFor: req.headers['x-forwarded-for'] };
     if (url.pathname === '/health') return json(res, 200, { status: 'ok', service: name });
     const parts = url.pathname.split('/').filter(Boolean);
-    if (parts.length === 0) return json(res, 200, { ...seen, items: rows });
+    const userId = url.searchParams.get('userId'); // the profile aggregate asks for one user's orders
+    if (parts.length === 0) return json(res, 200, { ...seen, items: userId === null ? rows : rows.filter((r) => r.userId === userId) });
     const row = rows.find((r) => r.id === parts[0]);
     if (!row) return json(res, 404, { ...seen, error: `${name} ${parts[0]} not found` });
     return json(res, 200, { ...seen, item: row });
@@ -69,5 +70,18 @@ routes:
     match: { path: /api/orders, methods: [GET] }
     upstream: orders
     rewrite: /
+  # One request, three backends (two HTTP, one gRPC after the user), one JSON answer.
+  - name: profile
+    match: { path: /api/profile/:id, methods: [GET] }
+    aggregate:
+      timeoutMs: 800
+      backends:
+        - { name: user, upstream: users, path: "/{params.id}", required: true, target: item, allow: [id, name, favoriteShelf], group: user }
+        - { name: orders, upstream: orders, path: "/?userId={params.id}", allow: [items], mapping: { items: orders }, timeoutMs: 300, fallback: { orders: [] } }
+        - name: recommendations
+          grpc: { upstream: catalog, method: demo.catalog.v1.Catalog/ListBooks, request: { shelf: "{steps.user.favoriteShelf}", page_size: 2 } }
+          after: [user]
+          allow: [books]
+          group: recommendations
 `;
 }

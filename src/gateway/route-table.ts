@@ -8,15 +8,18 @@ import { compilePredicates } from '../router/predicates.js';
 import { parsePathPattern } from '../router/path-pattern.js';
 import { Upstream } from '../upstream/upstream.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
-import { TranscodeRoute } from '../transcode/transcode-route.js';
+import { DEFAULT_METADATA, TranscodeRoute } from '../transcode/transcode-route.js';
 import { TranscodeTarget, type TranscodeEnv } from '../transcode/transcode-target.js';
 import { loadProtosCached } from '../transcode/proto-registry.js';
 import { Cancellations } from '../transcode/cancellation.js';
 import { configure as configureInline, useCancelFlags } from '../transcode/transcode-call.js';
-import { poolDataOf } from '../transcode/pool-data.js';
+import { poolDataOf, usesPool } from '../transcode/pool-data.js';
 import type protobuf from 'protobufjs';
 import { blockListOf } from '../proxy/client-address.js';
-import { HttpTarget, type PathBuilder } from '../proxy/http-target.js';
+import { HttpTarget, type HttpTargetSettings, type PathBuilder } from '../proxy/http-target.js';
+import { AggregateTarget, type BackendTarget } from '../aggregate/aggregate-target.js';
+import { planOf } from '../aggregate/aggregate-plan.js';
+import { grpcBackendBinding } from '../aggregate/aggregate-spec.js';
 import type { BlockList } from 'node:net';
 import { ENCODED_SLASH, PATH_FLAG_NAMES } from '../router/normalise-path.js';
 import type { CompileEnv, Policy, PolicyFactory, SharedTables } from '../pipeline/policy.js';
@@ -130,7 +133,7 @@ export class RouteTable {
     const factories = (this.factories = policies());
     for (const f of factories) f.prepareTable?.(env);
     this.gatewayChain = Object.freeze(factories.map((f) => f.compileGateway?.(env) ?? null).filter((p): p is Policy => p?.onRequest !== undefined));
-    this.transcoding = config.routes.some((r) => r.transcode) ? transcodeEnvOf(config, shared, gen) : null;
+    this.transcoding = usesPool(config) ? transcodeEnvOf(config, shared, gen) : null;
     const roots = new Map<string, protobuf.Root>();
     const rootOf = (name: string) => {
       let root = roots.get(name);
@@ -157,25 +160,20 @@ export class RouteTable {
     const list = [...compiled.values()];
     const onResponse = list.filter((p) => p.onResponse);
     const onLog = list.filter((p) => p.onLog);
-    const upCfg = this.config.upstreams[r.upstream]!;
-    // route values win over the upstream's defaults
-    const timeouts = Object.freeze({
-      connectMs: r.timeouts?.connectMs ?? upCfg.timeouts?.connectMs,
-      firstByteMs: r.timeouts?.firstByteMs ?? upCfg.timeouts?.firstByteMs,
-      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upCfg.timeouts?.totalMs ?? upCfg.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    });
     const pattern = patternOf(r.match);
-    const target: Target = r.transcode
-      ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, timeouts.totalMs, onResponse)
-      : new HttpTarget(Object.freeze({
-        upstream: this.upstreams.get(r.upstream)!,
-        buildPath: pathBuilderOf(r, pattern),
-        timeouts,
-        retry: r.retry ?? DEFAULT_RETRY,
-        retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
-        preserveHost: r.preserveHost,
-        onResponse,
-      }));
+    const target: Target = r.aggregate
+      ? this.compileAggregate(r, name, rootOf, identity, onResponse)
+      : r.transcode
+        ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, this.timeoutsOf(r, r.upstream).totalMs, onResponse)
+        : new HttpTarget(Object.freeze({
+          upstream: this.upstreams.get(r.upstream)!,
+          buildPath: pathBuilderOf(r, pattern),
+          timeouts: this.timeoutsOf(r, r.upstream),
+          retry: r.retry ?? DEFAULT_RETRY,
+          retryBudget: new RetryBudget((r.retry ?? DEFAULT_RETRY).budgetPercent / 100),
+          preserveHost: r.preserveHost,
+          onResponse,
+        }));
     return Object.freeze({
       name,
       methods: r.match.methods ? new Set(r.match.methods.map((m) => m.toUpperCase())) : null,
@@ -192,6 +190,39 @@ export class RouteTable {
       pattern,
       accessLog: r.accessLog,
     });
+  }
+
+  /** Route values win over the upstream's defaults. */
+  private timeoutsOf(r: Pick<RouteConfig, 'timeouts' | 'timeoutMs'>, upstream: string): HttpTargetSettings['timeouts'] {
+    const upCfg = this.config.upstreams[upstream]!;
+    return Object.freeze({
+      connectMs: r.timeouts?.connectMs ?? upCfg.timeouts?.connectMs,
+      firstByteMs: r.timeouts?.firstByteMs ?? upCfg.timeouts?.firstByteMs,
+      totalMs: r.timeouts?.totalMs ?? r.timeoutMs ?? upCfg.timeouts?.totalMs ?? upCfg.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
+  }
+
+  /** An aggregate route: each HTTP backend gets the settings a proxied route to its upstream would (its own timeout and retries). */
+  private compileAggregate(r: RouteConfig, name: string, rootOf: (upstream: string) => protobuf.Root, identity: string[], onResponse: Policy[]): AggregateTarget {
+    const a = r.aggregate!;
+    const targets: BackendTarget[] = a.backends.map((b) => {
+      if (b.grpc) return { grpc: { upstream: b.grpc.upstream, binding: grpcBackendBinding(rootOf(b.grpc.upstream), b.grpc.method) } };
+      const base = this.timeoutsOf({}, b.upstream!);
+      const retry: RetryConfig = b.retry ? { ...b.retry, bufferBodyBytes: 0 } : DEFAULT_RETRY;
+      return {
+        http: Object.freeze({
+          upstream: this.upstreams.get(b.upstream!)!,
+          buildPath: null,
+          timeouts: Object.freeze({ ...base, totalMs: b.timeoutMs ?? a.timeoutMs }),
+          retry,
+          retryBudget: new RetryBudget(retry.budgetPercent / 100),
+          preserveHost: false,
+          onResponse: [],
+        }),
+      };
+    });
+    const metadata = new Set([...DEFAULT_METADATA, ...identity]);
+    return new AggregateTarget(name, a, planOf(a), targets, this.transcoding!, metadata, onResponse);
   }
 
   /** Resolves once every upstream has its first DNS answers. */

@@ -15,6 +15,9 @@ import type { RequestCtx } from '../pipeline/request-ctx.js';
 import type { UpstreamHead } from '../pipeline/policy.js';
 import { log } from '../observability/logger.js';
 
+/** What a ProxyCall reads and writes of its request: a RequestCtx, or an aggregate backend's call (src/aggregate/http-backend.ts). */
+export type CallCtx = Pick<RequestCtx, 'sink' | 'requestId' | 'upstream' | 'trace' | 'responseHeaders' | 'source' | 'fail' | 'table'>;
+
 export interface CallPlan {
   target: HttpTargetSettings;
   method: string;
@@ -28,7 +31,7 @@ export interface CallPlan {
   contentLength: number;
   hashKey: string | undefined;
   /** the request: its sink, id, and the headers every answer carries */
-  ctx: RequestCtx;
+  ctx: CallCtx;
   /** the route's onResponse hooks, run on the upstream's status and headers before they are sent */
   onResponse: ((res: UpstreamHead) => void) | null;
 }

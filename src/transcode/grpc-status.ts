@@ -9,6 +9,12 @@ export const HTTP_STATUS_OF: Record<number, number> = {
   10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
 };
 
+/** gRPC code → its name (google.rpc.Code). */
+export const GRPC_CODE_NAMES: readonly string[] = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
 const statusRoot = protobuf.Root.fromJSON({
   nested: {
     google: {

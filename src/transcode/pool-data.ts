@@ -5,9 +5,15 @@ import type { GatewayConfig } from '../config/types.js';
 import type { PoolData, TaskBinding } from './task.js';
 import { bindingsOf, loadProtosCached } from './proto-registry.js';
 import { taskBindingOf } from './transcode-route.js';
+import { aggregateSpecOf, grpcBackendBinding } from '../aggregate/aggregate-spec.js';
+
+/** The configuration needs the pool: it has transcoding or aggregate routes. */
+export function usesPool(config: GatewayConfig): boolean {
+  return config.routes.some((r) => r.transcode || r.aggregate);
+}
 
 export function poolDataOf(config: GatewayConfig): PoolData {
-  const data: PoolData = { upstreams: {}, maxMessageBytes: config.transcoding.maxMessageBytes };
+  const data: PoolData = { upstreams: {}, maxMessageBytes: config.transcoding.maxMessageBytes, aggregates: {} };
   const bindings = new Map<string, Map<string, TaskBinding>>();
   for (const r of config.routes) {
     const t = r.transcode;
@@ -21,6 +27,19 @@ export function poolDataOf(config: GatewayConfig): PoolData {
       list.set(`${tb.grpcPath}|${tb.httpMethod}|${tb.template}`, tb);
     }
   }
+  config.routes.forEach((r, i) => {
+    if (!r.aggregate) return;
+    const name = r.name ?? `route-${i}`;
+    data.aggregates[name] = aggregateSpecOf(r.aggregate);
+    for (const b of r.aggregate.backends) {
+      if (!b.grpc) continue;
+      const root = loadProtosCached(config.upstreams[b.grpc.upstream]!.protos!, '.');
+      let list = bindings.get(b.grpc.upstream);
+      if (!list) bindings.set(b.grpc.upstream, (list = new Map()));
+      const tb = grpcBackendBinding(root, b.grpc.method);
+      list.set(`${tb.grpcPath}|${tb.httpMethod}|${tb.template}`, tb);
+    }
+  });
   for (const [name, list] of bindings) {
     const u = config.upstreams[name]!;
     // Weighted round-robin: a target appears `weight` times, spread over the cycle.

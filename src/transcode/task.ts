@@ -10,6 +10,8 @@ export interface PoolData {
   upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; bindings: TaskBinding[] }>;
   /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
   maxMessageBytes: number;
+  /** aggregate routes by name: how their backends' answers are composed (src/aggregate/compose.ts) */
+  aggregates: Record<string, import('../aggregate/aggregate-task.js').AggregateSpec>;
 }
 
 /** workerData of the pool's workers. */
@@ -51,6 +53,7 @@ export type StreamEvent =
 export type StreamControl = { type: 'credit'; n: number } | { type: 'cancel' };
 
 export interface TranscodeTask {
+  kind?: 'call';
   /** the pool configuration this call was routed with */
   gen: number;
   upstream: string;
@@ -73,3 +76,7 @@ export interface TranscodeResult {
   /** the gRPC status, when a call was made */ grpcCode?: number;
   /** epoch ms (with fraction) when the thread running the call started it: the queue wait ends there */ startedAt?: number;
 }
+
+/** Everything the pool runs: transcoded calls, and an aggregate's compose and pick steps. */
+export type PoolTask = TranscodeTask | import('../aggregate/aggregate-task.js').ComposeTask | import('../aggregate/aggregate-task.js').PickTask;
+export type ResultOf<T extends PoolTask> = T extends import('../aggregate/aggregate-task.js').PickTask ? import('../aggregate/aggregate-task.js').PickResult : TranscodeResult;

@@ -129,7 +129,8 @@ class MovedResult {
   get [Piscina.valueSymbol](): TranscodeResult { return this.value; }
 }
 
-function result(status: number, headers: string[], body: string, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
+/** A task's answer (a transcoded call, an aggregate's composition), its body transferred when it runs in a worker. */
+export function result(status: number, headers: string[], body: string, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
   const buf = Buffer.from(body);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const value: TranscodeResult = call ? { status, headers, body: ab, grpcCode: call.grpcCode, startedAt: call.startedAt } : { status, headers, body: ab };

@@ -9,8 +9,8 @@ import { Piscina } from 'piscina';
 import type { GatewayConfig } from '../config/types.js';
 import { log } from '../observability/logger.js';
 import type { MetricsShare } from '../observability/observer.js';
-import type { PoolData, PoolMessage, TranscodeResult, TranscodeTask, WorkerSetup } from './task.js';
-import { poolDataOf } from './pool-data.js';
+import type { PoolData, PoolMessage, PoolTask, ResultOf, WorkerSetup } from './task.js';
+import { poolDataOf, usesPool } from './pool-data.js';
 import { allocateCancelFlags } from './cancellation.js';
 import { QueueFullError, transferOf, type BridgeReply, type BridgeRequest, type Transcoder } from './transcoder.js';
 
@@ -90,7 +90,7 @@ export class TranscodeHost implements Transcoder {
    * configuration has no transcoding routes.
    */
   async configure(config: GatewayConfig): Promise<number | null> {
-    if (!config.routes.some((r) => r.transcode)) return null;
+    if (!usesPool(config)) return null;
     const data = poolDataOf(config);
     const gen = ++this.gen;
     this.recent.push([gen, data]);
@@ -115,12 +115,12 @@ export class TranscodeHost implements Transcoder {
   }
 
   /** Rejects with QueueFullError at once when the pool holds workers × per worker + maxQueue calls. */
-  run(task: TranscodeTask): Promise<TranscodeResult> {
+  run<T extends PoolTask>(task: T): Promise<ResultOf<T>> {
     if (!this.pool) return Promise.reject(new Error('the transcoding pool is not started'));
     if (this.active >= this.capacity) return Promise.reject(new QueueFullError('transcoding queue is full'));
     this.active++;
     const release = () => { this.active--; };
-    const p = this.pool.run(task, { transferList: transferOf(task) as never }) as Promise<TranscodeResult>;
+    const p = this.pool.run(task, { transferList: transferOf(task) as never }) as Promise<ResultOf<T>>;
     p.then(release, release);
     return p;
   }
@@ -130,7 +130,7 @@ export class TranscodeHost implements Transcoder {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (m: BridgeRequest) => {
       this.run(m.task).then(
-        (result) => port1.postMessage({ id: m.id, result } satisfies BridgeReply, result.body.byteLength ? [result.body] : []),
+        (result: { body: ArrayBuffer }) => port1.postMessage({ id: m.id, result } satisfies BridgeReply, result.body.byteLength ? [result.body] : []),
         (e: Error) => port1.postMessage({ id: m.id, error: { queueFull: e instanceof QueueFullError, message: e.message } } satisfies BridgeReply),
       );
     });

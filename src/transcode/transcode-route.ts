@@ -18,7 +18,7 @@ export function taskBindingOf(b: HttpBinding): TaskBinding {
 }
 
 /** Metadata forwarded by default (plus the gateway's identity headers). */
-const DEFAULT_METADATA = ['authorization', 'x-request-id', 'traceparent', 'tracestate'];
+export const DEFAULT_METADATA = ['authorization', 'x-request-id', 'traceparent', 'tracestate'];
 
 export class TranscodeRoute {
   readonly upstream: string;

@@ -147,6 +147,6 @@ export class JwtAuthenticator implements Authenticator {
       const v = headerValueOf(p[claim]);
       if (v !== undefined) headers.push(header, v);
     }
-    return Object.freeze({ consumer, scopes: scopesOf(p), headers });
+    return Object.freeze({ consumer, scopes: scopesOf(p), headers, claims: p });
   }
 }

@@ -8,6 +8,8 @@ export interface Identity {
   readonly scopes: readonly string[];
   /** flat [name, value, ...] added to the upstream request */
   readonly headers: readonly string[];
+  /** a verified token's claims (JWT), for aggregate placeholders ({identity.claims.sub}) */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** Not valid: why (sent to the client), and the WWW-Authenticate challenge to send. */
