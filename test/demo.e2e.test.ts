@@ -33,6 +33,14 @@ t.test('gateway demo serves routed responses', async (t) => {
   t.equal(book.status, 200, 'the demo gRPC service answers REST/JSON');
   t.equal(book.json.author, 'Ada Lovelace');
   t.match(out, /curl -s .*\/v1\/shelves\/classics\/books\/1/);
+  const profile = await request(`${base}/api/profile/1`);
+  t.equal(profile.status, 200, profile.body);
+  t.same(profile.json.user, { id: '1', name: 'Ada Lovelace', favoriteShelf: 'classics' }, 'the aggregate: the user');
+  t.same(profile.json.orders.map((o: { id: string }) => o.id), ['100'], 'their orders');
+  t.equal(profile.json.recommendations.books.length, 2, 'books from the gRPC service, on the user\'s shelf');
+  t.equal(profile.headers['x-aggregate-completed'], 'true');
+  t.match(out, /curl -si .*\/api\/profile\/1/);
+  t.equal((await request(`${base}/api/profile/9`)).status, 404, 'a required backend\'s 404 passes through');
   const wrong = await request(`${base}/api/users/1`, { method: 'DELETE' });
   t.equal(wrong.status, 405);
   t.equal(wrong.headers.allow, 'GET, HEAD');

@@ -1,0 +1,113 @@
+// npm run bench:aggregate: one route composing three backends (two HTTP GETs of ~1 KB JSON,
+// one gRPC Echo of ~1 KB) at 50 connections, against a client that makes the three calls
+// itself in parallel over keep-alive (the floor), and one proxied GET of the same 1 KB
+// (the unit of gateway CPU). Same run, interleaved rounds. Gateway pinned to core 0 (its
+// front thread and pool workers share it); backends and load generators on core 1.
+// Targets (issue #13): aggregate p99 ≤ 1.2× the slowest single backend call's p99 (as the
+// direct client saw it), and gateway CPU per aggregated request ≤ 3× one proxied request's.
+import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { stringify } from 'yaml';
+import { startProc, cpuSeconds, pinned } from './processes.js';
+import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
+import { runLoad, PROXY_CORE, LOAD_CORE, generator, type LoadResult } from './load-runner.js';
+import { aggregateEchoRequest } from './transcode-payloads.js';
+import { PROTO_DIR } from '../src/demo/catalog-service.js';
+
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const poolWorkers = Number(process.env.BENCH_POOL_WORKERS ?? 1);
+
+interface Percentiles { p50: number; p99: number }
+interface DirectResult { rps: number; requests: number; errors: number; trio: Percentiles; httpA: Percentiles; httpB: Percentiles; grpc: Percentiles }
+
+function direct(httpPort: number, grpcPort: number): Promise<DirectResult> {
+  const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, 'aggregate-direct-load.js'), String(httpPort), String(grpcPort), String(connections), String(seconds)]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`direct client exited ${code}`))));
+  });
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function main(): Promise<void> {
+  const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'upstream-server.js')]);
+  const grpcServer = await startProc(LOAD_CORE, process.execPath, [join(here, 'grpc-server.js')]);
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-agg-')), 'gateway.yaml');
+  writeFileSync(file, stringify({
+    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
+    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 64 },
+    upstreams: {
+      a: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] },
+      b: { targets: [{ url: `http://127.0.0.2:${upstream.port}` }] },
+      catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } },
+    },
+    routes: [
+      { name: 'proxied', match: { path: '/proxied' }, upstream: 'a', rewrite: '/kb' },
+      {
+        name: 'aggregate',
+        match: { path: '/aggregate' },
+        aggregate: {
+          backends: [
+            { name: 'a', upstream: 'a', path: '/kb', group: 'a' },
+            { name: 'b', upstream: 'b', path: '/kb', group: 'b' },
+            { name: 'echo', grpc: { upstream: 'catalog', method: 'demo.catalog.v1.Catalog/Echo', request: aggregateEchoRequest() }, group: 'echo' },
+          ],
+        },
+      },
+    ],
+  }));
+  const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+  const base = `http://127.0.0.1:${gw.port}`;
+  const acc = { direct: [] as DirectResult[], aggregate: [] as LoadResult[], proxied: [] as LoadResult[], aggCpu: [] as number[], proxCpu: [] as number[] };
+  const measured = async (path: string): Promise<[LoadResult, number]> => {
+    await runLoad(`${base}${path}`, 1); // warm-up
+    const cpu0 = cpuSeconds(gw.child.pid!);
+    const r = await runLoad(`${base}${path}`, seconds);
+    if (r.errors || r.non2xx) throw new Error(`${path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+    return [r, ((cpuSeconds(gw.child.pid!) - cpu0) * 1e6) / Math.max(1, r.requests)];
+  };
+  try {
+    const probe = await fetch(`${base}/aggregate`);
+    const body = await probe.json() as Record<string, unknown>;
+    if (probe.status !== 200 || probe.headers.get('x-aggregate-completed') !== 'true' || !body.a || !body.b || !body.echo) throw new Error(`probe: ${probe.status} ${JSON.stringify(body).slice(0, 300)}`);
+    for (let r = 0; r < rounds; r++) {
+      const d = await direct(upstream.port, grpcServer.port);
+      if (d.errors) throw new Error(`direct: ${d.errors} errors`);
+      acc.direct.push(d);
+      const [agg, aggCpu] = await measured('/aggregate');
+      acc.aggregate.push(agg); acc.aggCpu.push(aggCpu);
+      const [prox, proxCpu] = await measured('/proxied');
+      acc.proxied.push(prox); acc.proxCpu.push(proxCpu);
+      log(`round ${r + 1}: direct trio ${Math.round(d.rps)}/s (p99 ${d.trio.p99} ms; calls ${d.httpA.p99}/${d.httpB.p99}/${d.grpc.p99}), aggregate ${Math.round(agg.rps)} req/s (p99 ${agg.p99} ms, ${aggCpu.toFixed(1)} µs CPU), proxied ${Math.round(prox.rps)} req/s (${proxCpu.toFixed(1)} µs CPU)`);
+    }
+  } finally {
+    await gw.stop();
+    await upstream.stop();
+    await grpcServer.stop();
+  }
+  const slowestCallP99 = mean(acc.direct.map((d) => Math.max(d.httpA.p99, d.httpB.p99, d.grpc.p99)));
+  const aggP99 = mean(acc.aggregate.map((r) => r.p99));
+  const cpuRatio = mean(acc.aggCpu) / mean(acc.proxCpu);
+  const report = {
+    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads: 1, loadGenerator: generator, backends: 'two HTTP GET /kb (949 B JSON), one gRPC Echo (~1 KB)' },
+    results: [
+      { target: 'client making the 3 calls itself (parallel, keep-alive)', rps: Math.round(mean(acc.direct.map((d) => d.rps))), p50: +mean(acc.direct.map((d) => d.trio.p50)).toFixed(2), p99: +mean(acc.direct.map((d) => d.trio.p99)).toFixed(2), callP99: { httpA: +mean(acc.direct.map((d) => d.httpA.p99)).toFixed(2), httpB: +mean(acc.direct.map((d) => d.httpB.p99)).toFixed(2), grpc: +mean(acc.direct.map((d) => d.grpc.p99)).toFixed(2) }, cpuUsPerReq: null },
+      { target: 'gateway aggregate (3 backends)', rps: Math.round(mean(acc.aggregate.map((r) => r.rps))), p50: +mean(acc.aggregate.map((r) => r.p50)).toFixed(2), p99: +aggP99.toFixed(2), cpuUsPerReq: +mean(acc.aggCpu).toFixed(1) },
+      { target: 'gateway proxied GET /kb', rps: Math.round(mean(acc.proxied.map((r) => r.rps))), p50: +mean(acc.proxied.map((r) => r.p50)).toFixed(2), p99: +mean(acc.proxied.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.proxCpu).toFixed(1) },
+    ],
+    aggregateP99VsSlowestCallP99: +(aggP99 / slowestCallP99).toFixed(3),
+    cpuPerAggregateVsProxied: +cpuRatio.toFixed(3),
+    targets: 'aggregate p99 ≤ 1.2× the slowest single backend call p99; CPU per aggregate ≤ 3× one proxied request',
+    met: { p99: aggP99 / slowestCallP99 <= 1.2, cpu: cpuRatio <= 3 },
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', `aggregate-${report.setup.mode}-${generator}.json`), JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
