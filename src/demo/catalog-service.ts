@@ -7,10 +7,21 @@
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'protos');
+/** the repository's protos/: the nearest one above this module (it is compiled both to
+ * dist/src/demo and, for the benchmarks, to bench/dist/src/demo) */
+export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
+
+function findProtoDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'protos');
+    if (existsSync(join(candidate, 'demo', 'catalog.proto'))) return candidate;
+    if (dirname(dir) === dir) return join(from, '..', '..', '..', 'protos');
+  }
+}
 
 interface Book { name: string; title: string; author: string; genre: string; isbn: string; published?: { seconds: string; nanos: number }; tags: string[]; pages: number }
 
