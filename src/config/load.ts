@@ -266,6 +266,10 @@ function checkCore(cfg: GatewayConfig, problems: string[]): void {
     const at = `routes[${i}]`;
     if (r.upstream !== undefined && !(r.upstream in cfg.upstreams)) problems.push(`${at}.upstream: unknown upstream "${r.upstream}"`);
     if (r.aggregate) checkAggregateRoute(r, at, cfg, problems);
+    if (r.websocket) {
+      if (r.transcode || r.aggregate) problems.push(`${at}.websocket: a WebSocket route proxies to an upstream; it cannot also transcode or aggregate`);
+      else if (r.upstream !== undefined && cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.websocket: upstream "${r.upstream}" is a gRPC upstream; a WebSocket route needs http(s) targets`);
+    }
     if (r.name !== undefined) {
       if (names.has(r.name)) problems.push(`${at}.name: duplicate route name "${r.name}" (also routes[${names.get(r.name)}])`);
       else names.set(r.name, i);

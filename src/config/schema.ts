@@ -4,6 +4,7 @@
 // unknown keys anywhere are errors (additionalProperties: false).
 import type { JsonSchema, PolicyFactory } from '../pipeline/policy.js';
 import { aggregateSchema } from '../aggregate/aggregate-schema.js';
+import { websocketSchema } from '../websocket/websocket-schema.js';
 /** Mozilla's "intermediate" TLS 1.2 suites (forward secrecy and AEAD only). */
 export const MOZILLA_INTERMEDIATE = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305';
 
@@ -356,6 +357,7 @@ const coreSchema = {
             },
           },
           aggregate: aggregateSchema,
+          websocket: websocketSchema,
           match: {
             type: 'object',
             additionalProperties: false,

@@ -138,6 +138,16 @@ export interface AggregateConfig {
   backends: AggregateBackendConfig[];
 }
 
+/** A WebSocket route's settings (src/websocket/websocket-schema.ts; defaults in websocket-settings.ts). */
+export interface WebSocketRouteConfig {
+  maxMessageBytes?: number;
+  idleTimeoutMs?: number;
+  pingIntervalMs?: number;
+  maxConnections?: number;
+  messagesPerSecond?: number;
+  compression?: boolean;
+}
+
 export interface RouteConfig {
   name?: string;
   match: {
@@ -152,6 +162,7 @@ export interface RouteConfig {
   upstream: string;
   transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; forwardHeaders: string[] };
   aggregate?: AggregateConfig;
+  websocket?: boolean | WebSocketRouteConfig;
   stripPrefix?: boolean | string;
   rewrite?: string;
   requestHeaders?: HeaderOps;

@@ -17,6 +17,8 @@ import { poolDataOf, usesPool } from '../transcode/pool-data.js';
 import type protobuf from 'protobufjs';
 import { blockListOf } from '../proxy/client-address.js';
 import { HttpTarget, type HttpTargetSettings, type PathBuilder } from '../proxy/http-target.js';
+import { WebSocketTarget } from '../websocket/websocket-target.js';
+import { websocketSettings } from '../websocket/websocket-settings.js';
 import { AggregateTarget, type BackendTarget } from '../aggregate/aggregate-target.js';
 import { planOf } from '../aggregate/aggregate-plan.js';
 import { grpcBackendBinding } from '../aggregate/aggregate-spec.js';
@@ -163,6 +165,14 @@ export class RouteTable {
     const pattern = patternOf(r.match);
     const target: Target = r.aggregate
       ? this.compileAggregate(r, name, rootOf, identity, onResponse)
+      : r.websocket
+        ? new WebSocketTarget(Object.freeze({
+          upstream: this.upstreams.get(r.upstream)!,
+          buildPath: pathBuilderOf(r, pattern),
+          handshakeMs: this.timeoutsOf(r, r.upstream).totalMs,
+          preserveHost: r.preserveHost,
+          ws: websocketSettings(r.websocket),
+        }))
       : r.transcode
         ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, this.timeoutsOf(r, r.upstream).totalMs, onResponse)
         : new HttpTarget(Object.freeze({

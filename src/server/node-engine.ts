@@ -11,6 +11,7 @@ import { ERRORS, errorBody } from '../errors.js';
 import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
 import { statusLine } from './status-line.js';
+import { RawExchange, webSocketServers, webSocketUpgradeOf, type WebSocketServers } from './raw-exchange.js';
 
 class NodeExchange implements BodySource, ResponseSink {
   aborted = false;
@@ -97,6 +98,7 @@ export class NodeEngine implements Engine {
   openConnections(): number { return this.sockets.size; }
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
+  private readonly ws: WebSocketServers = webSocketServers();
 
   constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
     const handler = guarded(unguarded);
@@ -154,6 +156,26 @@ export class NodeEngine implements Engine {
         );
       },
     );
+    // Every request with an Upgrade header comes here (node: as soon as there is a listener).
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, rest: Buffer) => {
+      const ex = new RawExchange(socket);
+      const rawHeaders: string[] = [];
+      const raw = req.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) rawHeaders.push(raw[i]!.toLowerCase(), raw[i + 1]!);
+      if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined) {
+        // Upgrade requests are read head-only here; a body would be the next request's bytes.
+        ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'an Upgrade request with a body is not supported', randomUUID()));
+        return;
+      }
+      ex.upgrade = webSocketUpgradeOf(req, rest, ex, this.ws);
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      handler(
+        { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), rawHeaders, remoteAddress: socket.remoteAddress ?? '', scheme, http10: req.httpVersion === '1.0' },
+        null,
+        ex,
+      );
+    });
     this.server.maxConnections = opts.maxConnections; // past it, node closes new connections at once
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -193,5 +215,11 @@ export class NodeEngine implements Engine {
 
   closeAll(): void {
     for (const s of this.sockets) s.destroy();
+  }
+
+  openWebSockets(): number { return this.ws.open.size; }
+
+  closeWebSockets(code: number, reason: string): void {
+    for (const s of [...this.ws.open]) s.close(code, reason);
   }
 }

@@ -63,6 +63,41 @@ export interface ResponseSink {
   end(): void;
   /** Cut the connection (e.g. the upstream died mid-body: the client must see it). */
   destroy(): void;
+  /** Present when the request is a WebSocket upgrade the engine can accept (src/websocket/). */
+  readonly upgrade?: WebSocketUpgrade;
+}
+
+/** What a client WebSocket tells its owner. `data` is only valid during the call. */
+export interface ClientSocketEvents {
+  message(data: Uint8Array, binary: boolean): void;
+  /** the send buffer drained (after a send returned false) */
+  drain(): void;
+  pong(): void;
+  /** once; 1005: the client sent no code, 1006: the connection dropped without a close frame */
+  close(code: number, reason: string): void;
+}
+
+/** An accepted client WebSocket (both engines). Every member is a no-op once it closed. */
+export interface ClientSocket {
+  /** false: the bytes are queued beyond the engine's buffer; wait for `drain` */
+  send(data: Uint8Array, binary: boolean): boolean;
+  bufferedAmount(): number;
+  /** stop / restart reading the client's frames (null: the engine cannot, see docs/websocket.md) */
+  readonly pause: (() => void) | null;
+  readonly resume: (() => void) | null;
+  ping(): void;
+  close(code: number, reason: string): void;
+  /** drop the connection without a close frame */
+  terminate(): void;
+}
+
+/** The accept side of an upgrade request. */
+export interface WebSocketUpgrade {
+  /** the client's Sec-WebSocket-Protocol offers, in order */
+  readonly protocols: readonly string[];
+  /** 101 with `protocol` (null: none) and, when `compress`, permessage-deflate if the client offered it.
+   * Returns null when the client left before the upgrade. */
+  accept(protocol: string | null, compress: boolean, events: ClientSocketEvents): ClientSocket | null;
 }
 
 export type RequestHandler = (head: RequestHead, body: BodySource | null, sink: ResponseSink) => void;
@@ -98,4 +133,18 @@ export interface Engine {
   closeAll(): void;
   /** open client connections, when the engine sees them (node; uWS 20.30 reports none: null) */
   openConnections(): number | null;
+  /** Close every open client WebSocket with `code` (1001 at shutdown). */
+  closeWebSockets(code: number, reason: string): void;
+  /** client WebSockets open now */
+  openWebSockets(): number;
+}
+
+/** The largest WebSocket message either engine accepts (a route's maxMessageBytes is at most this). */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Parses Sec-WebSocket-Protocol values ("a, b") into the offered names. */
+export function offeredProtocols(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) for (const p of v.split(',')) { const t = p.trim(); if (t) out.push(t); }
+  return out;
 }

@@ -2,10 +2,10 @@
 // returning from the handler; every write from a callback is corked; nothing is written after
 // an abort; bodies are read through onData with pause/resume; known-length responses stream
 // with tryEnd + onWritable, unknown-length ones with write (chunked) + onWritable.
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { loadNativeUws, type Uws } from './uws-loader.js';
 import { statusLine } from './status-line.js';
-import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
+import { MAX_WEBSOCKET_MESSAGE_BYTES, offeredProtocols, type BodySource, type ClientSocket, type ClientSocketEvents, type Engine, type EngineOptions, type RequestHandler, type RequestHead, type ResponseSink, type WebSocketUpgrade } from './types.js';
 import { guarded } from './guard.js';
 import { ERRORS, errorBody } from '../errors.js';
 
@@ -47,6 +47,9 @@ class UwsExchange implements BodySource, ResponseSink {
    * slow (old table → young entries): p99 went from ~5 ms to ~13 ms under load. */
   prev: UwsExchange | null = null;
   next: UwsExchange | null = null;
+
+  /** set for WebSocket upgrade requests (the ws route's upgrade handler) */
+  upgrade?: WebSocketUpgrade;
 
   constructor(private readonly res: HttpResponse, private readonly live: LiveList) {
     live.add(this);
@@ -206,6 +209,47 @@ class UwsExchange implements BodySource, ResponseSink {
     this.aborted = true;
     this.res.close();
   }
+
+  /** 101: the exchange is over (its access log line is the upgrade's); the socket lives on. */
+  acceptWebSocket(key: string, extensions: string, context: us_socket_context_t, protocol: string | null, compress: boolean, events: ClientSocketEvents, sockets: Set<UwsClientSocket>): ClientSocket | null {
+    if (this.over || this.responded) return null;
+    this.responded = true;
+    this.status = 101;
+    const socket = new UwsClientSocket(events, sockets);
+    this.finish();
+    // uWS calls `open` inside upgrade(): the socket is live when this returns.
+    this.res.cork(() => this.res.upgrade<WsData>({ socket }, key, protocol ?? '', compress ? extensions : '', context));
+    return socket;
+  }
+}
+
+interface WsData { socket: UwsClientSocket }
+
+/** A client WebSocket on uWS. uWS 20.30 cannot pause reading a WebSocket: pause is null. */
+class UwsClientSocket implements ClientSocket {
+  ws: WebSocket<WsData> | null = null;
+  readonly pause = null;
+  readonly resume = null;
+
+  constructor(readonly events: ClientSocketEvents, private readonly sockets: Set<UwsClientSocket>) {}
+
+  opened(ws: WebSocket<WsData>): void { this.ws = ws; this.sockets.add(this); }
+
+  /** uWS's close event (it also follows our own end()/close()): the ws is off limits after it. */
+  closed(code: number, reason: string): void {
+    this.ws = null;
+    this.sockets.delete(this);
+    this.events.close(code, reason);
+  }
+
+  send(data: Uint8Array, binary: boolean): boolean {
+    // 0: buffered (drain follows); 2 (dropped) cannot happen: maxBackpressure is above what the relay lets build up
+    return this.ws ? this.ws.send(data, binary) === 1 : true;
+  }
+  bufferedAmount(): number { return this.ws ? this.ws.getBufferedAmount() : 0; }
+  ping(): void { this.ws?.ping(); }
+  close(code: number, reason: string): void { this.ws?.end(code, reason); }
+  terminate(): void { this.ws?.close(); }
 }
 
 class LiveList {
@@ -239,6 +283,7 @@ export class UwsEngine implements Engine {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
   private readonly live = new LiveList();
+  private readonly sockets = new Set<UwsClientSocket>();
 
   constructor(private readonly opts: EngineOptions, unguarded: RequestHandler) {
     const handler = guarded(unguarded);
@@ -269,9 +314,12 @@ export class UwsEngine implements Engine {
         ex.sendFull(ERRORS.service_unavailable.status, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
         return;
       }
+      handler(headOf(res, req), ex, ex);
+    };
+    const headOf = (res: HttpResponse, req: HttpRequest): RequestHead => {
       const rawHeaders: string[] = [];
       req.forEach((k, v) => { rawHeaders.push(k, v); });
-      const head = {
+      return {
         method: req.getCaseSensitiveMethod(),
         path: req.getUrl(),
         query: req.getQuery() ?? '',
@@ -280,15 +328,46 @@ export class UwsEngine implements Engine {
         scheme,
         http10: false, // uWS 20.30 never delivers HTTP/1.0 requests (docs/security.md)
       };
-      handler(head, ex, ex);
     };
+    const sockets = this.sockets;
+    // uWS sends GET requests with a Sec-WebSocket-Key here; the rest go to any('/*'). The
+    // upgrade request runs the same pipeline (policies, routing); a WebSocket route's target
+    // accepts it, any other route answers it as plain HTTP.
+    const ws: WebSocketBehavior<WsData> = {
+      maxPayloadLength: MAX_WEBSOCKET_MESSAGE_BYTES,
+      maxBackpressure: 4 * MAX_WEBSOCKET_MESSAGE_BYTES,
+      closeOnBackpressureLimit: 0,
+      idleTimeout: 0, // routes keep their own idle and ping timers (src/websocket)
+      sendPingsAutomatically: false,
+      compression: this.uws.SHARED_COMPRESSOR, // used only when the route and the client both ask
+      upgrade: (res, req, context) => {
+        const ex = new UwsExchange(res, live);
+        res.onAborted(() => ex.handleAbort());
+        if (live.size > maxActive) {
+          ex.sendFull(ERRORS.service_unavailable.status, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
+          return;
+        }
+        const head = headOf(res, req);
+        const key = req.getHeader('sec-websocket-key');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const protocols = offeredProtocols(head.rawHeaders.filter((_, i) => i % 2 === 1 && head.rawHeaders[i - 1] === 'sec-websocket-protocol'));
+        ex.upgrade = { protocols, accept: (protocol, compress, events) => ex.acceptWebSocket(key, extensions, context, protocol, compress, events, sockets) };
+        handler(head, ex, ex);
+      },
+      open: (w) => { w.getUserData().socket.opened(w); },
+      message: (w, message, isBinary) => { w.getUserData().socket.events.message(new Uint8Array(message), isBinary); },
+      drain: (w) => { w.getUserData().socket.events.drain(); },
+      pong: (w) => { w.getUserData().socket.events.pong(); },
+      close: (w, code, message) => { w.getUserData().socket.closed(code, Buffer.from(message).toString('utf8')); },
+    };
+    this.app.ws('/*', ws);
     this.app.any('/*', onRequest);
     // uWS routes each SNI name to its own router: every name gets the same handler.
     if (tls) {
       for (const c of tls.certs) {
         for (const name of c.serverNames) {
           this.app.addServerName(name.toLowerCase(), { cert_file_name: c.cert, key_file_name: c.key, passphrase: c.passphrase, ssl_ciphers: ciphers } as never);
-          this.app.domain(name.toLowerCase()).any('/*', onRequest);
+          this.app.domain(name.toLowerCase()).ws('/*', ws).any('/*', onRequest);
         }
       }
     }
@@ -316,5 +395,12 @@ export class UwsEngine implements Engine {
 
   closeAll(): void {
     for (const ex of this.live.toArray()) ex.destroy();
+    for (const s of [...this.sockets]) s.terminate();
+  }
+
+  openWebSockets(): number { return this.sockets.size; }
+
+  closeWebSockets(code: number, reason: string): void {
+    for (const s of [...this.sockets]) s.close(code, reason);
   }
 }

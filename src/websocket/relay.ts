@@ -1,0 +1,178 @@
+// Frames between an accepted client WebSocket and its upstream WebSocket (the ws package),
+// both ways, with backpressure: a client that reads slowly stops the gateway reading the
+// upstream, and an upstream that reads slowly stops the gateway reading the client (on
+// the node engine; uWS 20.30 cannot pause a WebSocket, so there the client is closed
+// with 1013 once the upstream has fallen too far behind). Close codes pass through; the
+// route's message size, message rate, idle and ping limits apply. Every callback is
+// guarded: a bug closes this one connection (1011), never the process.
+import { WebSocket } from 'ws';
+import type { ClientSocket, ClientSocketEvents } from '../server/types.js';
+import type { WebSocketSettings } from './websocket-settings.js';
+import { log } from '../observability/logger.js';
+
+/** queued bytes toward a side above which the other side is no longer read */
+const HIGH_WATER = 512 * 1024;
+/** and below which it is read again */
+const LOW_WATER = 64 * 1024;
+
+/** May this close code be sent in a close frame (RFC 6455 7.4)? 1005 and 1006 only describe one. */
+export function sendableCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+/** What the relay reports as it ends (metrics, the route's open count). */
+export interface RelayHooks {
+  closed(): void;
+  message(direction: 'in' | 'out', bytes: number): void;
+}
+
+export class WebSocketRelay implements ClientSocketEvents {
+  client: ClientSocket | null = null;
+  private over = false;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  private lastActivity = Date.now();
+  private clientPong = true;
+  private upstreamPong = true;
+  private timer: NodeJS.Timeout | null = null;
+  /** message-rate bucket: tokens left and when it was filled */
+  private tokens: number;
+  private filledAt = Date.now();
+  private readonly unpausableLimit: number;
+
+  constructor(private readonly upstream: WebSocket, private readonly s: WebSocketSettings, private readonly hooks: RelayHooks, private readonly requestId: string) {
+    this.tokens = s.messagesPerSecond;
+    this.unpausableLimit = Math.max(8 * 1024 * 1024, 2 * s.maxMessageBytes);
+  }
+
+  /** The client was accepted: start relaying. */
+  attach(client: ClientSocket): void {
+    this.client = client;
+    const up = this.upstream;
+    up.on('message', this.guard((data: Buffer, isBinary: boolean) => this.fromUpstream(data, isBinary)));
+    up.on('pong', () => { this.upstreamPong = true; });
+    up.on('close', this.guard((code: number, reason: Buffer) => this.upstreamClosed(code, reason.toString('utf8'))));
+    up.on('error', (e: Error) => { log.debug({ err: e.message, requestId: this.requestId }, 'upstream WebSocket error'); });
+    const tick = Math.min(this.s.idleTimeoutMs, this.s.pingIntervalMs || Infinity);
+    this.timer = setInterval(this.guard(() => this.onTick()), tick);
+    this.timer.unref();
+  }
+
+  private guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
+    return (...a: A) => {
+      try { fn(...a); } catch (e) {
+        log.error({ err: (e as Error).message, stack: (e as Error).stack, requestId: this.requestId }, 'WebSocket relay failed');
+        this.end(1011, 'internal error', 1011, 'internal error');
+      }
+    };
+  }
+
+  // ---- client events (the engine calls these) ----
+
+  message(data: Uint8Array, binary: boolean): void {
+    if (this.over) return;
+    this.guard(() => this.fromClient(data, binary))();
+  }
+
+  drain(): void {
+    if (this.over || !this.upstreamPaused || !this.client) return;
+    if (this.client.bufferedAmount() <= LOW_WATER) { this.upstreamPaused = false; this.upstream.resume(); }
+  }
+
+  pong(): void { this.clientPong = true; }
+
+  close(code: number, reason: string): void {
+    if (this.over) { this.finish(); return; }
+    this.over = true;
+    // The client's code goes upstream; a dropped client is "going away".
+    if (sendableCode(code)) this.closeUpstream(code, reason);
+    else this.closeUpstream(1001, code === 1005 ? '' : 'the client went away');
+    this.finish();
+  }
+
+  // ---- relaying ----
+
+  private fromClient(data: Uint8Array, binary: boolean): void {
+    this.lastActivity = Date.now();
+    if (data.byteLength > this.s.maxMessageBytes) { this.end(1009, `message larger than ${this.s.maxMessageBytes} bytes`, 1001, 'the client sent a message too large'); return; }
+    if (this.s.messagesPerSecond > 0 && !this.takeToken()) { this.end(1008, 'message rate exceeded', 1001, 'the client exceeded its message rate'); return; }
+    const up = this.upstream;
+    if (up.readyState !== WebSocket.OPEN) return;
+    this.hooks.message('in', data.byteLength);
+    up.send(Buffer.from(data), { binary }, this.upstreamWritten); // copied: the engine's bytes are only valid now
+    if (up.bufferedAmount <= HIGH_WATER) return;
+    const c = this.client!;
+    if (c.pause) { if (!this.clientPaused) { this.clientPaused = true; c.pause(); } return; }
+    if (up.bufferedAmount > this.unpausableLimit) this.end(1013, 'the upstream is not keeping up', 1001, 'the upstream is not keeping up');
+  }
+
+  private readonly upstreamWritten = (): void => {
+    if (this.over || !this.clientPaused || this.upstream.bufferedAmount > LOW_WATER) return;
+    this.clientPaused = false;
+    this.client?.resume?.();
+  };
+
+  private fromUpstream(data: Buffer, isBinary: boolean): void {
+    if (this.over || !this.client) return;
+    this.lastActivity = Date.now();
+    this.hooks.message('out', data.byteLength);
+    this.client.send(data, isBinary);
+    if (!this.upstreamPaused && this.client.bufferedAmount() > HIGH_WATER) { this.upstreamPaused = true; this.upstream.pause(); }
+  }
+
+  private upstreamClosed(code: number, reason: string): void {
+    if (this.over) { this.finish(); return; }
+    this.over = true;
+    // 1006: the upstream vanished without a close frame.
+    if (sendableCode(code)) this.client?.close(code, reason);
+    else if (code === 1005) this.client?.close(1000, '');
+    else this.client?.close(1011, 'the upstream connection was lost');
+    this.finish();
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    const rate = this.s.messagesPerSecond;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.filledAt) * rate) / 1000);
+    this.filledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  private onTick(): void {
+    if (this.over) return;
+    if (Date.now() - this.lastActivity >= this.s.idleTimeoutMs) { this.end(1001, 'idle timeout', 1001, 'idle timeout'); return; }
+    if (!this.s.pingIntervalMs) return;
+    if (!this.clientPong) { this.over = true; this.client?.terminate(); this.closeUpstream(1001, 'the client stopped answering pings'); this.finish(); return; }
+    if (!this.upstreamPong) { this.over = true; this.client?.close(1011, 'the upstream stopped answering pings'); this.upstream.terminate(); this.finish(); return; }
+    this.clientPong = this.upstreamPong = false;
+    this.client?.ping();
+    if (this.upstream.readyState === WebSocket.OPEN) this.upstream.ping();
+  }
+
+  /** The gateway ends the connection: the client gets `clientCode`, the upstream `upCode`. */
+  private end(clientCode: number, clientReason: string, upCode: number, upReason: string): void {
+    if (this.over) return;
+    this.over = true;
+    this.client?.close(clientCode, clientReason);
+    this.closeUpstream(upCode, upReason);
+    this.finish();
+  }
+
+  private closeUpstream(code: number, reason: string): void {
+    const up = this.upstream;
+    if (up.readyState === WebSocket.OPEN) {
+      if (this.upstreamPaused) up.resume(); // the close handshake needs the socket read
+      up.close(code, reason);
+    } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+  }
+
+  private finished = false;
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer) { clearInterval(this.timer); this.timer = null; }
+    this.hooks.closed();
+  }
+}
