@@ -115,7 +115,7 @@ function config(up: WsUpstream, ws: Record<string, unknown> = {}): Record<string
 for (const engine of ENGINES) {
   t.test(`${engine}: WebSocket proxy`, async (t: Test) => {
     const up = await wsUpstream();
-    const gw = await startGatewayProcess(config(up), engine);
+    const gw = await startGatewayProcess({ ...config(up), observability: { metrics: { enabled: true } } }, engine);
     t.teardown(async () => { await gw.stop(); await up.close(); });
 
     t.test('echo, text and binary, with the upstream\'s subprotocol and the forwarding headers', async (t) => {
@@ -131,6 +131,11 @@ for (const engine of ENGINES) {
       t.ok(s, 'the upgrade reached the upstream with the request id');
       t.equal(s.path, '/echo?room=1', 'prefix stripped, query kept');
       t.equal(s.headers['x-forwarded-for'], '127.0.0.1');
+      const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+      t.match(metrics, /gateway_websocket_connections_open 1\n/, 'one WebSocket open');
+      t.match(metrics, /gateway_websocket_messages_total\{route="ws",direction="in"\} 2\n/, 'two messages in');
+      t.match(metrics, /gateway_websocket_messages_total\{route="ws",direction="out"\} 2\n/, 'two messages out');
+      t.match(metrics, /gateway_websocket_message_bytes_total\{route="ws",direction="in"\} 9\n/, '5 + 4 bytes in');
       t.same(String(s.headers['sec-websocket-protocol']).split(/,\s*/), ['chat.v1', 'chat.v2'], 'the client\'s offers went upstream');
       ws.close(1000);
       await closed(ws);

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
         post({ type: 'reply', id: m.id, ok: false, error: (e as Error).message });
       }
     } else if (m.type === 'query') {
-      const result = m.what === 'health' ? { inflight: gateway.inflight }
+      const result = m.what === 'health' ? { inflight: gateway.inflight, websockets: engine.openWebSockets() }
         : m.what === 'upstreams' ? upstreamStatus(gateway)
         : gateway.remoteLimiter?.status() ?? null;
       post({ type: 'reply', id: m.id, ok: true, result });

@@ -5,7 +5,7 @@ import type { GatewayConfig } from '../config/types.js';
 
 export interface AdminView {
   config(): GatewayConfig;
-  health(): Promise<{ inflight: number; threads: number; connections?: number }>;
+  health(): Promise<{ inflight: number; threads: number; connections?: number; websockets: number }>;
   upstreams(): Promise<Record<string, unknown>>;
   ratelimit(): Promise<Record<string, unknown>>;
   /** null: no such consumer */

@@ -172,6 +172,7 @@ export class RouteTable {
           handshakeMs: this.timeoutsOf(r, r.upstream).totalMs,
           preserveHost: r.preserveHost,
           ws: websocketSettings(r.websocket),
+          counters: this.observer.metrics?.websocket(name) ?? null,
         }))
       : r.transcode
         ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, this.timeoutsOf(r, r.upstream).totalMs, onResponse)

@@ -46,7 +46,8 @@ export async function startSingleFront(config: GatewayConfig, host: TranscodeHos
     config: () => gateway.config,
     health: async () => {
       const connections = engine.openConnections();
-      return connections === null ? { inflight: gateway.inflight, threads: 1 } : { inflight: gateway.inflight, threads: 1, connections };
+      const websockets = engine.openWebSockets();
+      return connections === null ? { inflight: gateway.inflight, threads: 1, websockets } : { inflight: gateway.inflight, threads: 1, connections, websockets };
     },
     reopenLogs: () => observer.reopen(),
     upstreams: async () => upstreamStatus(gateway),

@@ -127,7 +127,10 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
     port,
     threads: threadCount,
     config: () => current,
-    health: async () => ({ inflight: (await all<{ inflight: number }>({ type: 'query', what: 'health' })).reduce((a, h) => a + h.inflight, 0), threads: threadCount }),
+    health: async () => {
+      const each = await all<{ inflight: number; websockets: number }>({ type: 'query', what: 'health' });
+      return { inflight: each.reduce((a, h) => a + h.inflight, 0), websockets: each.reduce((a, h) => a + h.websockets, 0), threads: threadCount };
+    },
     upstreams: async () => mergeUpstreamStatus(await all<Record<string, unknown>>({ type: 'query', what: 'upstreams' })),
     ratelimit: async () => {
       const st = limiter.stats();

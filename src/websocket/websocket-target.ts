@@ -14,6 +14,9 @@ import type { Target as UpstreamTarget, Upstream } from '../upstream/upstream.js
 import type { PathBuilder } from '../proxy/http-target.js';
 import { WebSocketRelay } from './relay.js';
 import type { WebSocketSettings } from './websocket-settings.js';
+import type { WebSocketCounters } from '../observability/metrics/request-metrics.js';
+
+const NO_COUNT = (): void => {};
 
 export interface WebSocketTargetSettings {
   readonly upstream: Upstream;
@@ -22,6 +25,8 @@ export interface WebSocketTargetSettings {
   readonly handshakeMs: number;
   readonly preserveHost: boolean;
   readonly ws: WebSocketSettings;
+  /** null: metrics are off */
+  readonly counters: WebSocketCounters | null;
 }
 
 /** Client headers that belong to the client's own handshake (ws makes the upstream's). */
@@ -116,9 +121,10 @@ export class WebSocketTarget implements Target {
       if (!settle(true) || ctx.over) { socket.terminate(); return; }
       ctx.upstream!.headersAt = performance.now();
       ctx.source = 'upstream';
-      const relay = new WebSocketRelay(socket, s.ws, { closed: release, message: () => {} }, ctx.requestId);
+      const relay = new WebSocketRelay(socket, s.ws, { closed: release, message: s.counters?.message ?? NO_COUNT }, ctx.requestId);
       const client = ctx.sink.upgrade!.accept(socket.protocol || null, s.ws.compression, relay);
       if (!client) { socket.terminate(); release(); return; }
+      s.counters?.opened();
       relay.attach(client);
     }));
   }

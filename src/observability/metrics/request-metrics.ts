@@ -44,6 +44,11 @@ export interface ExchangeFigures {
   retries: number;
 }
 
+export interface WebSocketCounters {
+  opened(): void;
+  message(direction: 'in' | 'out', bytes: number): void;
+}
+
 export class RequestMetrics {
   private readonly requests: Family;
   private readonly duration: Family;
@@ -111,6 +116,19 @@ export class RequestMetrics {
     r = { label: [route], duration: -1, own: -1, bytesIn: -1, bytesOut: -1, retries: -1, requests: new Map(), upstream: new Map() };
     this.routes.set(route, r);
     return r;
+  }
+
+  /** A WebSocket route's counters (series offsets looked up once per route table). */
+  websocket(route: string): WebSocketCounters {
+    const conns = this.store.family('gateway_websocket_connections_total');
+    const msgs = this.store.family('gateway_websocket_messages_total');
+    const bytes = this.store.family('gateway_websocket_message_bytes_total');
+    const at = { in: [msgs.series([route, 'in']), bytes.series([route, 'in'])], out: [msgs.series([route, 'out']), bytes.series([route, 'out'])] };
+    const opened = conns.series([route]);
+    return {
+      opened: () => conns.incAt(opened),
+      message: (direction, n) => { const [m, b] = at[direction]; msgs.incAt(m!); bytes.incAt(b!, n); },
+    };
   }
 
   rateLimitDecision(route: string, allowed: boolean): void { this.ratelimit.inc([route, allowed ? 'allowed' : 'limited']); }

@@ -32,11 +32,13 @@ export async function scrape(src: ScrapeSources, openMetrics: boolean): Promise<
   let upstreams: Record<string, UpstreamState> = {};
   let inflight = 0;
   let connections: number | null = null;
+  let websockets = 0;
   try {
     upstreams = (await src.view.upstreams()) as Record<string, UpstreamState>;
     const h = await src.view.health();
     inflight = h.inflight;
     connections = h.connections ?? null;
+    websockets = h.websockets;
   } catch { /* a thread that does not answer: /admin/health reports it; the counters still render */ }
   const health: Series[] = [];
   const breaker: Series[] = [];
@@ -48,6 +50,7 @@ export async function scrape(src: ScrapeSources, openMetrics: boolean): Promise<
     gauge('gateway_upstream_target_health', 'Whether a target takes traffic (1) or is unhealthy or ejected (0), in the worst front-end thread.', health),
     gauge('gateway_circuit_breaker_state', 'Circuit breaker state: 0 closed, 1 half-open, 2 open (the worst front-end thread).', breaker),
     gauge('gateway_http_requests_in_flight', 'Requests being handled, all front-end threads.', one(inflight)),
+    gauge('gateway_websocket_connections_open', 'Client WebSockets open, all front-end threads.', one(websockets)),
   );
   if (connections !== null) families.push(gauge('gateway_http_connections_open', 'Open client connections (node engine; uWS 20.30 reports no connection events).', one(connections)));
   const t = src.transcoding();
