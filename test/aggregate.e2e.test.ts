@@ -56,10 +56,10 @@ const profile = (extra: Record<string, unknown> = {}) => ({
   name: 'profile',
   match: { path: '/v1/profile/:id', methods: ['GET'] },
   aggregate: {
-    timeoutMs: 800,
+    timeoutMs: 5000, // generous: the first gRPC call of a loaded CI machine opens its connection
     backends: [
       { name: 'user', upstream: 'users', path: '/users/{params.id}', required: true, target: 'data', allow: ['id', 'name', 'email', 'profile.city'], group: 'user' },
-      { name: 'orders', upstream: 'orders', path: '/orders?user={params.id}', isCollection: true, mapping: { collection: 'orders' }, timeoutMs: 300, fallback: { orders: [] } },
+      { name: 'orders', upstream: 'orders', path: '/orders?user={params.id}', isCollection: true, mapping: { collection: 'orders' }, timeoutMs: 3000, fallback: { orders: [] } },
       { name: 'recs', grpc: { upstream: 'catalog', method: 'demo.catalog.v1.Catalog/ListBooks', request: { shelf: '{steps.user.favoriteShelf}', page_size: 1 } }, after: ['user'], group: 'recommendations' },
     ],
     ...extra,

@@ -1,7 +1,10 @@
 // `npm start` runs `gateway demo`: demo services + embedded config. A newcomer's curls work.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { CLI } from './helpers/gateway-process.js';
+
+const ROOT = join(dirname(CLI), '..', '..');
 import { request } from './helpers/client.js';
 
 t.test('gateway demo serves routed responses', async (t) => {
@@ -41,6 +44,17 @@ t.test('gateway demo serves routed responses', async (t) => {
   t.equal(profile.headers['x-aggregate-completed'], 'true');
   t.match(out, /curl -si .*\/api\/profile\/1/);
   t.equal((await request(`${base}/api/profile/9`)).status, 404, 'a required backend\'s 404 passes through');
+  // The printed WebSocket command, run as a newcomer would.
+  const cmd = /node (examples\/ws-echo\.mjs) (ws:\S+) hello/.exec(out);
+  t.ok(cmd, 'the demo prints a WebSocket command');
+  const echo = spawn(process.execPath, [cmd![1]!, cmd![2]!, 'hello'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let echoed = '';
+  echo.stdout.on('data', (d) => { echoed += d; });
+  echo.stderr.on('data', (d) => { echoed += d; });
+  const code = await new Promise<number | null>((r) => echo.on('exit', r));
+  t.equal(code, 0, echoed);
+  t.match(echoed, /< echo: hello\n/, 'the chat service answered through the gateway');
+  t.match(echoed, /closed 1000/);
   const wrong = await request(`${base}/api/users/1`, { method: 'DELETE' });
   t.equal(wrong.status, 405);
   t.equal(wrong.headers.allow, 'GET, HEAD');

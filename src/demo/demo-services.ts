@@ -1,5 +1,6 @@
-// Two small HTTP services (users, orders) that the demo config routes to.
+// Two small HTTP services (users, orders) and a WebSocket echo service (chat) that the demo config routes to.
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 
 export interface DemoService { name: string; port: number; server: http.Server }
 
@@ -32,10 +33,20 @@ function handler(name: string, rows: Array<{ id: string; userId?: string }>): ht
   };
 }
 
+/** chat: every WebSocket message comes back as "echo: <message>" (plain GETs get a hint). */
+function chatServer(): http.Server {
+  const server = http.createServer((_req, res) => json(res, 200, { service: 'chat', hint: 'connect with a WebSocket client' }));
+  const wss = new WebSocketServer({ server, maxPayload: 64 * 1024 });
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data.toString()}`, { binary: isBinary }));
+  });
+  return server;
+}
+
 export async function startDemoServices(): Promise<DemoService[]> {
-  const specs: Array<[string, http.RequestListener]> = [['users', handler('users', users)], ['orders', handler('orders', orders)]];
-  return Promise.all(specs.map(([name, h]) => new Promise<DemoService>((resolve) => {
-    const server = http.createServer(h);
+  const specs: Array<[string, http.Server]> = [['users', http.createServer(handler('users', users))], ['orders', http.createServer(handler('orders', orders))], ['chat', chatServer()]];
+  return Promise.all(specs.map(([name, server]) => new Promise<DemoService>((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve({ name, port: (server.address() as { port: number }).port, server }));
   })));
 }
@@ -48,11 +59,17 @@ admin: { host: 127.0.0.1, port: 0 }
 upstreams:
   users:  { targets: [ { url: "http://127.0.0.1:${ports.users}" } ] }
   orders: { targets: [ { url: "http://127.0.0.1:${ports.orders}" } ] }
+  chat:   { targets: [ { url: "http://127.0.0.1:${ports.chat}" } ] }
   catalog:
     protocol: grpc
     targets: [ { url: "grpc://127.0.0.1:${ports.catalog}" } ]
     protos: { files: [demo/catalog.proto], includeDirs: [${JSON.stringify(protoDir)}] }
 routes:
+  - name: chat
+    match: { path: /ws/echo }
+    upstream: chat
+    rewrite: /
+    websocket: { maxMessageBytes: 65536, idleTimeoutMs: 60000 }
   - name: catalog-api
     match: { prefix: /v1 }
     transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog] }
@@ -74,10 +91,10 @@ routes:
   - name: profile
     match: { path: /api/profile/:id, methods: [GET] }
     aggregate:
-      timeoutMs: 800
+      timeoutMs: 2000
       backends:
         - { name: user, upstream: users, path: "/{params.id}", required: true, target: item, allow: [id, name, favoriteShelf], group: user }
-        - { name: orders, upstream: orders, path: "/?userId={params.id}", allow: [items], mapping: { items: orders }, timeoutMs: 300, fallback: { orders: [] } }
+        - { name: orders, upstream: orders, path: "/?userId={params.id}", allow: [items], mapping: { items: orders }, timeoutMs: 1000, fallback: { orders: [] } }
         - name: recommendations
           grpc: { upstream: catalog, method: demo.catalog.v1.Catalog/ListBooks, request: { shelf: "{steps.user.favoriteShelf}", page_size: 2 } }
           after: [user]
