@@ -51,6 +51,8 @@ async function wsUpstream(): Promise<WsUpstream> {
         const text = isBinary ? '' : data.toString();
         const m = /^close:(\d+):(.*)$/.exec(text);
         if (m) { ws.close(Number(m[1]), m[2]); return; }
+        const big = /^big:(\d+)$/.exec(text);
+        if (big) { ws.send('y'.repeat(Number(big[1]))); return; }
         ws.send(data, { binary: isBinary });
       });
     });
@@ -190,6 +192,30 @@ for (const engine of ENGINES) {
       t.equal((await nextMessage(ws)).data.length, 1000, 'under the limit passes');
       ws.send('x'.repeat(2000));
       t.equal((await closed(ws)).code, 1009);
+    });
+
+    t.test('maxMessageBytes: a bigger upstream message is refused too (1009 reaches the client)', async (t) => {
+      const ws = await open(wsUrl(gw, '/small/echo'));
+      ws.send('big:2000');
+      t.equal((await closed(ws)).code, 1009);
+    });
+
+    t.test(`invalid UTF-8 in a text message ${engine === 'uws' ? 'drops the client (uWS: 1006)' : 'closes the client with 1007'}`, async (t) => {
+      const ws = await open(wsUrl(gw, '/ws/echo'));
+      const before = up.closes.length;
+      ws.send(Buffer.from([0x68, 0xff, 0xfe]), { binary: false });
+      t.equal((await closed(ws)).code, engine === 'uws' ? 1006 : 1007);
+      t.ok(await until(() => up.closes.length > before));
+      t.equal(up.closes.at(-1)!.code, 1001, 'the upstream is told the client went away');
+    });
+
+    t.test('a close without a code goes upstream without one', async (t) => {
+      const ws = await open(wsUrl(gw, '/ws/echo'));
+      const before = up.closes.length;
+      ws.close();
+      await closed(ws);
+      t.ok(await until(() => up.closes.length > before));
+      t.equal(up.closes.at(-1)!.code, 1005);
     });
 
     t.test('messagesPerSecond: a client over its rate is closed with 1008', async (t) => {

@@ -132,6 +132,9 @@ export function webSocketServers(): WebSocketServers {
   return { plain: new WebSocketServer({ ...options, perMessageDeflate: false }), deflate: new WebSocketServer({ ...options, perMessageDeflate: true }), open: new Set() };
 }
 
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;
+
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** The upgrade side of a request when it is a valid WebSocket handshake (RFC 6455 4.2.1), else undefined. */
@@ -170,10 +173,10 @@ class NodeClientSocket implements ClientSocket {
   send(data: Uint8Array, binary: boolean): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return true;
-    ws.send(data, { binary }, this.afterSend);
-    if (ws.bufferedAmount <= DRAINED_BYTES) return true;
-    this.wantsDrain = true;
-    return false;
+    // A write callback only when this send leaves bytes queued (it reports the drain).
+    if (!this.wantsDrain && ws.bufferedAmount + data.byteLength > DRAINED_BYTES) this.wantsDrain = true;
+    ws.send(data, binary ? BINARY : TEXT, this.wantsDrain ? this.afterSend : undefined);
+    return !this.wantsDrain;
   }
   bufferedAmount(): number { return this.ws ? this.ws.bufferedAmount : 0; }
   readonly pause = (): void => { this.ws?.pause(); };

@@ -15,6 +15,9 @@ const HIGH_WATER = 512 * 1024;
 /** and below which it is read again */
 const LOW_WATER = 64 * 1024;
 
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;
+
 /** May this close code be sent in a close frame (RFC 6455 7.4)? 1005 and 1006 only describe one. */
 export function sendableCode(code: number): boolean {
   return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
@@ -39,6 +42,8 @@ export class WebSocketRelay implements ClientSocketEvents {
   private tokens: number;
   private filledAt = Date.now();
   private readonly unpausableLimit: number;
+  /** the close code for the client after the upstream broke the protocol (0: it did not) */
+  private upstreamFault = 0;
 
   constructor(private readonly upstream: WebSocket, private readonly s: WebSocketSettings, private readonly hooks: RelayHooks, private readonly requestId: string) {
     this.tokens = s.messagesPerSecond;
@@ -52,7 +57,11 @@ export class WebSocketRelay implements ClientSocketEvents {
     up.on('message', this.guard((data: Buffer, isBinary: boolean) => this.fromUpstream(data, isBinary)));
     up.on('pong', () => { this.upstreamPong = true; });
     up.on('close', this.guard((code: number, reason: Buffer) => this.upstreamClosed(code, reason.toString('utf8'))));
-    up.on('error', (e: Error) => { log.debug({ err: e.message, requestId: this.requestId }, 'upstream WebSocket error'); });
+    up.on('error', (e: Error & { code?: string }) => {
+      // ws fails the upstream side on a protocol error, then reports close 1006: keep why.
+      this.upstreamFault = e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1014;
+      log.debug({ err: e.message, requestId: this.requestId }, 'upstream WebSocket error');
+    });
     const tick = Math.min(this.s.idleTimeoutMs, this.s.pingIntervalMs || Infinity);
     this.timer = setInterval(this.guard(() => this.onTick()), tick);
     this.timer.unref();
@@ -86,7 +95,8 @@ export class WebSocketRelay implements ClientSocketEvents {
     this.over = true;
     // The client's code goes upstream; a dropped client is "going away".
     if (sendableCode(code)) this.closeUpstream(code, reason);
-    else this.closeUpstream(1001, code === 1005 ? '' : 'the client went away');
+    else if (code === 1005) this.closeUpstream(null, '');
+    else this.closeUpstream(1001, 'the client went away');
     this.finish();
   }
 
@@ -99,11 +109,12 @@ export class WebSocketRelay implements ClientSocketEvents {
     const up = this.upstream;
     if (up.readyState !== WebSocket.OPEN) return;
     this.hooks.message('in', data.byteLength);
-    up.send(Buffer.from(data), { binary }, this.upstreamWritten); // copied: the engine's bytes are only valid now
-    if (up.bufferedAmount <= HIGH_WATER) return;
     const c = this.client!;
-    if (c.pause) { if (!this.clientPaused) { this.clientPaused = true; c.pause(); } return; }
-    if (up.bufferedAmount > this.unpausableLimit) this.end(1013, 'the upstream is not keeping up', 1001, 'the upstream is not keeping up');
+    if (c.pause && !this.clientPaused && up.bufferedAmount + data.byteLength > HIGH_WATER) { this.clientPaused = true; c.pause(); }
+    // Copied: the engine's bytes are only valid now. A write callback only while the client
+    // is paused (it resumes the client): without one, ws's hot path is cheaper.
+    up.send(Buffer.from(data), binary ? BINARY : TEXT, this.clientPaused ? this.upstreamWritten : undefined);
+    if (!c.pause && up.bufferedAmount > this.unpausableLimit) this.end(1013, 'the upstream is not keeping up', 1001, 'the upstream is not keeping up');
   }
 
   private readonly upstreamWritten = (): void => {
@@ -123,8 +134,10 @@ export class WebSocketRelay implements ClientSocketEvents {
   private upstreamClosed(code: number, reason: string): void {
     if (this.over) { this.finish(); return; }
     this.over = true;
-    // 1006: the upstream vanished without a close frame.
-    if (sendableCode(code)) this.client?.close(code, reason);
+    // After a protocol error of the upstream (too big: 1009; anything else: 1014, bad
+    // gateway); 1006: the upstream vanished without a close frame.
+    if (this.upstreamFault) this.client?.close(this.upstreamFault, this.upstreamFault === 1009 ? 'the upstream sent a message too large' : 'the upstream broke the WebSocket protocol');
+    else if (sendableCode(code)) this.client?.close(code, reason);
     else if (code === 1005) this.client?.close(1000, '');
     else this.client?.close(1011, 'the upstream connection was lost');
     this.finish();
@@ -160,11 +173,12 @@ export class WebSocketRelay implements ClientSocketEvents {
     this.finish();
   }
 
-  private closeUpstream(code: number, reason: string): void {
+  /** null: a close frame without a code (the client sent none) */
+  private closeUpstream(code: number | null, reason: string): void {
     const up = this.upstream;
     if (up.readyState === WebSocket.OPEN) {
       if (this.upstreamPaused) up.resume(); // the close handshake needs the socket read
-      up.close(code, reason);
+      if (code === null) up.close(); else up.close(code, reason);
     } else if (up.readyState === WebSocket.CONNECTING) up.terminate();
   }
 
