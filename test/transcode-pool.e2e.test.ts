@@ -25,9 +25,10 @@ async function countingRelay(port: number): Promise<{ port: number; connections:
   return { port: (server.address() as net.AddressInfo).port, connections: () => n, close: () => { for (const s of sockets) s.destroy(); server.close(); } };
 }
 
-const catalog = (port: number, extra: Record<string, unknown> = {}) => ({
+/** `timeoutMs`: short where a test waits for the deadline; generous elsewhere (a loaded CI machine's first call opens the connection and warms the worker) */
+const catalog = (port: number, extra: Record<string, unknown> = {}, timeoutMs = 1000) => ({
   upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
-  routes: [{ name: 'catalog', timeoutMs: 1000, transcode: { upstream: 'catalog' } }],
+  routes: [{ name: 'catalog', timeoutMs, transcode: { upstream: 'catalog' } }],
   ...extra,
 });
 
@@ -51,7 +52,7 @@ for (const threads of [1, 2]) {
   t.test(`a reload keeps the pool, its workers and their connections (${threads} thread(s))`, async (t) => {
     const grpcServer = await startCatalogServer();
     const relay = await countingRelay(grpcServer.port);
-    const gw = await startGatewayProcess({ ...catalog(relay.port), threads, transcoding: { workers: 1 } }, 'uws');
+    const gw = await startGatewayProcess({ ...catalog(relay.port, {}, 10_000), threads, transcoding: { workers: 1 } }, 'uws');
     t.teardown(async () => { await gw.stop(); relay.close(); await grpcServer.close(); });
     for (let i = 0; i < 3; i++) t.equal((await request(`${gw.url}/v1/shelves/classics/books/1`)).status, 200);
     const echo = () => request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"text":"hi"}', headers: { 'x-tenant': 'acme' } });
@@ -60,7 +61,7 @@ for (const threads of [1, 2]) {
     t.equal(relay.connections(), 1, 'one worker, one HTTP/2 connection');
 
     // a changed config: x-tenant becomes gRPC metadata
-    const next = catalog(relay.port, { threads, transcoding: { workers: 1 } });
+    const next = catalog(relay.port, { threads, transcoding: { workers: 1 } }, 10_000);
     (next.routes[0] as Record<string, unknown>).transcode = { upstream: 'catalog', forwardHeaders: ['x-tenant'] };
     writeFileSync(gw.configFile, stringify({ ...next, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine: 'uws' }));
     const reload = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' });

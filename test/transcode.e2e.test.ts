@@ -58,6 +58,8 @@ t.test('transcoding', async (t) => {
         t.equal(r.headers['grpc-metadata-x-served-by'], 'catalog', 'response metadata as Grpc-Metadata-*');
         await request(`${gw.url}/v1/shelves/a%2Fb/books/c%20d`);
         t.equal((last('GetBook').request as { name: string }).name, 'shelves/a%2Fb/books/c d', 'multi-segment: %2F kept, the rest decoded');
+        await request(`${gw.url}/v1/shelves/a%2fb%2525/books/c`);
+        t.equal((last('GetBook').request as { name: string }).name, 'shelves/a%2fb%25/books/c', 'multi-segment: %2f stays %2f byte for byte; decoded exactly once (%2525 is %25)');
         const e = await request(`${gw.url}/v1/echo/hello%20w%2Forld/files/x/y.txt`);
         t.equal(e.json.text, 'hello w/orld', 'single segment: fully decoded');
         t.equal(e.json.path, 'files/x/y.txt', '** takes the rest of the path');
@@ -65,6 +67,27 @@ t.test('transcoding', async (t) => {
         t.equal(u.status, 200, 'custom verb :replace');
         t.equal(u.json.name, 'shelves/s1/books/7', '{book.name=...} sets a nested field');
         t.equal(u.json.title, 'New');
+      });
+
+      await t.test('body bound to a repeated field: the body is a JSON array', async (t) => {
+        const r = await post('/v1/shelves/classics/books/1/tags', ['a', 'b'], 'PUT');
+        t.equal(r.status, 200, r.body);
+        t.same(r.json.tags, ['a', 'b']);
+        t.same((last('SetTags').request as { tags: string[] }).tags, ['a', 'b']);
+        const notArray = await post('/v1/shelves/classics/books/1/tags', { tags: ['a'] }, 'PUT');
+        t.equal(notArray.status, 400);
+        t.match(notArray.json.message, /expected a JSON array/);
+      });
+
+      await t.test('maps with non-string keys reach the server as numbers and booleans', async (t) => {
+        const r = await post('/v1/echo', { byFlag: { false: 'off', true: 'on' }, bySmall: { '-7': 's' }, counts: { '': 3 } });
+        t.equal(r.status, 200, r.body);
+        const seen = last('Echo').request as { by_flag: Record<string, string>; by_small: Record<string, string>; counts: Record<string, number> };
+        t.same(seen.by_flag, { false: 'off', true: 'on' }, 'false stays false (protobufjs alone would write it as true)');
+        t.same(seen.by_small, { '-7': 's' });
+        t.same(seen.counts, { '': 3 }, 'the empty string is a valid key');
+        t.same(r.json.counts, { '': 3 });
+        t.same(r.json.bySmall, { '-7': 's' });
       });
 
       await t.test('body: "field" and "*"; path values win over body and query', async (t) => {
@@ -138,6 +161,14 @@ t.test('transcoding', async (t) => {
           if (typeof message === 'string') t.equal(r.json.message, message);
           else t.match(r.json.message, message);
         }
+        const bad = await request(`${gw.url}/v1/echo`, { method: 'POST', body: Buffer.from([0x7b, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), headers: { 'content-type': 'application/json' } });
+        t.equal(bad.status, 400, 'invalid UTF-8 inside a JSON string');
+        t.equal(bad.json.message, 'malformed JSON body: not valid UTF-8');
+        const verb = await request(`${gw.url}/v1/shelves/classics/books/1:watch`, { method: 'POST' });
+        t.equal(verb.status, 404, 'a registered verb (:watch) on a path no rule binds with it is a 404, not a 405 from the verb-less rules');
+        const unregistered = await request(`${gw.url}/v1/shelves/classics/books/1:nosuchverb`);
+        t.equal(unregistered.status, 200);
+        t.equal(unregistered.json.name, 'shelves/classics/books/1:nosuchverb', 'an unregistered ":suffix" is part of the last segment');
         const nf = await request(`${gw.url}/v2/unknown`);
         t.equal(nf.status, 404);
         t.equal(nf.json.error.code, 'route_not_found');

@@ -2,12 +2,14 @@
 // `websocket` route, driven by ws clients (and raw sockets where the bytes matter).
 import t, { type Test } from 'tap';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startGatewayProcess, ENGINES, type GatewayProcess } from './helpers/gateway-process.js';
 import { request } from './helpers/client.js';
+import { makeCerts } from './helpers/certs.js';
 
 interface Seen { path: string; headers: http.IncomingHttpHeaders }
 interface WsUpstream { url: string; port: number; seen: Seen[]; closes: Array<{ code: number; reason: string }>; open(): number; floodQueued: number[]; close(): Promise<void> }
@@ -318,3 +320,36 @@ for (const engine of ENGINES) {
     t.equal(await exit, 0);
   });
 }
+
+t.test('wss:// upstreams: the certificate is verified against tls.caFile; ws:// targets make WebSocket routes', async (t) => {
+  const certs = makeCerts([{ name: 'upstream', san: 'DNS:localhost,IP:127.0.0.1' }]);
+  const server = https.createServer({ cert: readFileSync(certs.leaf.upstream!.cert), key: readFileSync(certs.leaf.upstream!.key) });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(isBinary ? d : `tls: ${d.toString()}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const plain = await wsUpstream();
+  const gw = await startGatewayProcess({
+    upstreams: {
+      verified: { targets: [{ url: `wss://127.0.0.1:${port}` }], tls: { caFile: certs.caFile } },
+      untrusted: { targets: [{ url: `https://127.0.0.1:${port}` }] },
+      plainws: { targets: [{ url: `ws://127.0.0.1:${plain.port}` }] },
+    },
+    routes: [
+      { name: 'verified', match: { path: '/verified' }, upstream: 'verified', rewrite: '/' },
+      { name: 'untrusted', match: { path: '/untrusted' }, upstream: 'untrusted', rewrite: '/', websocket: true },
+      { name: 'plainws', match: { prefix: '/plain' }, upstream: 'plainws', stripPrefix: true },
+    ],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await plain.close(); wss.close(); server.close(); });
+  const ws = await open(wsUrl(gw, '/verified'));
+  ws.send('hi');
+  t.equal((await nextMessage(ws)).data.toString(), 'tls: hi', 'relayed over wss:// with the CA from tls.caFile');
+  ws.close();
+  const refused = await connect(wsUrl(gw, '/untrusted'));
+  t.equal(refused.status, 502, 'a certificate not signed by a trusted CA: no connection');
+  const p = await open(wsUrl(gw, '/plain/echo'));
+  p.send('via ws:// target');
+  t.equal((await nextMessage(p)).data.toString(), 'via ws:// target', 'a route to a ws:// upstream is a WebSocket route by itself');
+  p.close();
+});

@@ -20,6 +20,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { onPoliciesChanged, policies } from '../policies/registry.js';
 import type { CheckEnv } from '../pipeline/policy.js';
 import { checkAggregateRoute, resolveAggregateRoute } from '../aggregate/aggregate-check.js';
+import { resolveWebSocketTargets } from '../websocket/websocket-resolve.js';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -229,6 +230,7 @@ function guardedCheck(fn: () => void): void {
 
 /** Reads what the config names and folds shorthands: the core's parts, then each policy's. */
 function resolveConfig(cfg: GatewayConfig, env: CheckEnv): void {
+  guardedCheck(() => resolveWebSocketTargets(cfg)); // first: ws:// targets are http:// ones to the rest
   guardedCheck(() => resolveTls(cfg, env.files, env.problems));
   guardedCheck(() => resolveAdmin(cfg, env.files, env.problems));
   guardedCheck(() => resolveGrpc(cfg, env.files, env.problems));

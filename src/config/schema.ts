@@ -248,7 +248,7 @@ const coreSchema = {
               type: 'object',
               additionalProperties: false,
               properties: {
-                url: { type: 'string', minLength: 1, description: 'An origin without a path: http://host:port or https://… (grpc:// or grpcs:// for grpc upstreams).' },
+                url: { type: 'string', minLength: 1, description: 'An origin without a path: http://host:port or https://… (grpc:// or grpcs:// for grpc upstreams; ws:// or wss:// make the routes to the upstream WebSocket routes).' },
                 srv: { type: 'string', minLength: 1, description: 'SRV name (e.g. _http._tcp.users.internal) resolved into targets; needs dns.' },
                 weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1, description: 'Relative share; every balancer honours it.' },
               },

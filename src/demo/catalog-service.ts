@@ -95,6 +95,11 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
       record('UpdateBook', call);
       cb(null, { ...call.request.book, tags: call.request.update_mask?.paths ?? [] });
     },
+    SetTags: (call: grpc.ServerUnaryCall<{ name: string; tags: string[] }, Book>, cb: grpc.sendUnaryData<Book>) => {
+      record('SetTags', call);
+      const book = find(call.request.name, cb as grpc.sendUnaryData<unknown>);
+      if (book) cb(null, { ...book, tags: call.request.tags ?? [] });
+    },
     DeleteBook: (call: grpc.ServerUnaryCall<{ name: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       record('DeleteBook', call);
       cb(null, {});

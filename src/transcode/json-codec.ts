@@ -13,6 +13,9 @@ type Field = protobuf.Field;
 
 export class JsonMappingError extends Error {}
 
+/** 64-bit map key types, and whether they are unsigned */
+const LONG_KEYS: Record<string, boolean> = { int64: false, sint64: false, sfixed64: false, uint64: true, fixed64: true };
+
 const INT32: Record<string, [number, number]> = {
   int32: [-2147483648, 2147483647], sint32: [-2147483648, 2147483647], sfixed32: [-2147483648, 2147483647],
   uint32: [0, 4294967295], fixed32: [0, 4294967295],
@@ -216,9 +219,14 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
     if (f.map) {
       if (typeof raw !== 'object' || Array.isArray(raw)) throw new JsonMappingError(`${here}: expected an object (map), got ${describe(raw)}`);
       const m: Record<string, unknown> = {};
+      const keyType = (f as unknown as protobuf.MapField).keyType;
       for (const [k, x] of Object.entries(raw as Record<string, unknown>)) {
-        if ((f as unknown as protobuf.MapField).keyType !== 'string') scalarIn(f, (f as unknown as protobuf.MapField).keyType, k, `${here}.${k} (key)`, o);
-        m[k] = fieldIn(f, x, `${here}.${k}`, o);
+        if (keyType === 'bool') {
+          if (k !== 'true' && k !== 'false') throw new JsonMappingError(`${here}.${k} (key): expected "true" or "false"`);
+        } else if (keyType !== 'string') scalarIn(f, keyType, k, `${here}.${k} (key)`, o);
+        // protobufjs writes a map key with bool(key): the string "false" would be written as
+        // true, so false travels as "" (falsy)
+        m[keyType === 'bool' && k === 'false' ? '' : k] = fieldIn(f, x, `${here}.${k}`, o);
       }
       out[f.name] = m;
     } else if (f.repeated) {
@@ -361,7 +369,10 @@ export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions
     }
     if (f.map) {
       const mo: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[k] = fieldValueOut(f, x, o);
+      const keyType = (f as unknown as protobuf.MapField).keyType;
+      const long = LONG_KEYS[keyType];
+      // protobufjs keys 64-bit maps by an 8-byte "hash" string: JSON wants the decimal number
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[long === undefined ? k : protobuf.util.LongBits.fromHash(k).toLong(long).toString()] = fieldValueOut(f, x, o);
       out[jsonName(f)] = mo;
     } else if (f.repeated) out[jsonName(f)] = (v as unknown[]).map((x) => fieldValueOut(f, x, o));
     else out[jsonName(f)] = fieldValueOut(f, v, o);

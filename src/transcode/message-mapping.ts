@@ -2,6 +2,7 @@
 // one binding (HttpRule semantics): path variables, then the body ("*" or one field), then
 // query parameters for every field the path and body did not bind. Path values win: they
 // are applied last.
+import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import type { HttpBinding } from './proto-registry.js';
 import { JsonMappingError, fieldsOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
@@ -14,7 +15,8 @@ export interface Mapper {
 }
 
 /** Sets `value` at a dotted field path (proto or json names) in a JSON-shaped object. */
-function setPath(target: Record<string, unknown>, type: protobuf.Type, path: string[], value: unknown, repeatedAppend: boolean, at: string): void {
+/** `whole`: the value is the field's whole JSON (the body bound to a repeated field is a JSON array). */
+function setPath(target: Record<string, unknown>, type: protobuf.Type, path: string[], value: unknown, repeatedAppend: boolean, at: string, whole = false): void {
   let obj = target;
   let t = type;
   for (let i = 0; i < path.length; i++) {
@@ -23,7 +25,10 @@ function setPath(target: Record<string, unknown>, type: protobuf.Type, path: str
     const key = f.name;
     if (i === path.length - 1) {
       if (f.repeated && repeatedAppend) obj[key] = [...((obj[key] as unknown[] | undefined) ?? []), value];
-      else obj[key] = f.repeated && !f.map ? [value] : value;
+      else if (whole && f.repeated && !f.map) {
+        if (!Array.isArray(value)) throw new JsonMappingError(`${at}: expected a JSON array (the body is the repeated field "${path.join('.')}")`);
+        obj[key] = value;
+      } else obj[key] = f.repeated && !f.map ? [value] : value;
       return;
     }
     if (!(f.resolvedType instanceof protobuf.Type) || f.repeated) throw new JsonMappingError(`${at}: "${path.slice(0, i + 1).join('.')}" is not a message field`);
@@ -63,7 +68,10 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
   if (b.body) {
     let json: unknown = {};
     if (body && body.length) {
-      try { json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')); } catch (e) {
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      // toString would turn invalid UTF-8 into U+FFFD and send that to the backend
+      if (!isUtf8(bytes)) throw new JsonMappingError('malformed JSON body: not valid UTF-8');
+      try { json = JSON.parse(bytes.toString('utf8')); } catch (e) {
         throw new JsonMappingError(`malformed JSON body: ${(e as Error).message}`);
       }
     }
@@ -71,7 +79,7 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
       if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError('body: expected a JSON object');
       obj = json as Record<string, unknown>;
     } else {
-      setPath(obj, m.requestType, b.body.split('.'), json, false, 'body');
+      setPath(obj, m.requestType, b.body.split('.'), json, false, 'body', true);
     }
   }
   for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), v, false, `path variable {${k}}`);

@@ -73,9 +73,10 @@ function decodeSegment(s: string): string | null {
   try { return decodeURIComponent(s); } catch { return null; }
 }
 
-/** Decodes everything but %2F, for multi-segment variables. */
+/** Decodes everything but %2F/%2f (kept as the client wrote them), for multi-segment variables. */
 function decodeKeepSlash(s: string): string | null {
-  try { return s.split(/%2F/i).map((p) => decodeURIComponent(p)).join('%2F'); } catch { return null; }
+  // split with a capture group: the escapes themselves are every other part, kept byte for byte
+  try { return s.split(/(%2F)/i).map((p, i) => (i % 2 === 1 ? p : decodeURIComponent(p))).join(''); } catch { return null; }
 }
 
 /** Splits a request path (no query) into raw segments and verb for matching. */
@@ -89,13 +90,16 @@ export function splitPath(path: string): { segments: string[]; verb: string | nu
 
 /**
  * Variable bindings when `path` matches, else null. A template without a verb also
- * tries the whole last segment (a ":" inside a value, like "{name}" = "a:b").
+ * tries the whole last segment (a ":" inside a value, like "{name}" = "a:b") — unless the
+ * suffix is a verb some binding registers (`verbRegistered`): then it is that verb, and
+ * only templates with it match (grpc-gateway and Envoy: a 404 where no rule binds it).
  */
-export function matchTemplate(t: PathTemplate, split: { segments: string[]; verb: string | null }): Map<string, string> | null {
+export function matchTemplate(t: PathTemplate, split: { segments: string[]; verb: string | null }, verbRegistered = false): Map<string, string> | null {
   let segs = split.segments;
   if (t.verb !== null) {
     if (split.verb !== t.verb) return null;
   } else if (split.verb !== null) {
+    if (verbRegistered) return null;
     segs = [...segs.slice(0, -1), `${segs[segs.length - 1]}:${split.verb}`];
   }
   const ts = t.segments;

@@ -39,14 +39,19 @@ export class TranscodeRoute {
       || Number(a.template.segments.includes('**')) - Number(b.template.segments.includes('**'))
       || Number(b.template.verb !== null) - Number(a.template.verb !== null));
     this.bindings = list.map((b) => ({ b, task: taskBindingOf(b) }));
+    for (const b of list) if (b.template.verb !== null) this.verbs.add(b.template.verb);
   }
+
+  /** custom verbs some binding registers ("archive" of ".../{name}:archive") */
+  private readonly verbs = new Set<string>();
 
 
   match(method: string, path: string): TranscodeMatch {
     const split = splitPath(path);
+    const verbRegistered = split.verb !== null && this.verbs.has(split.verb);
     let allow: string[] | null = null;
     for (const { b, task } of this.bindings) {
-      const vars = matchTemplate(b.template, split);
+      const vars = matchTemplate(b.template, split, verbRegistered);
       if (!vars) continue;
       if (b.httpMethod !== method) { (allow ??= []).includes(b.httpMethod) || allow.push(b.httpMethod); continue; }
       return { kind: 'ok', binding: b, task, vars: [...vars] };

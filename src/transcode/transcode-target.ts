@@ -23,6 +23,18 @@ export interface TranscodeEnv {
   readonly inlineBelow: number;
 }
 
+const ESCAPE = /%[0-9a-f]{2}/gi;
+
+/**
+ * The path as the client sent it, when normalisation changed nothing but the case of its
+ * escapes: field values then keep `%2f` byte for byte (HttpRule: multi-segment variables
+ * leave %2F/%2f encoded). Otherwise the normalised path (it was routed on).
+ */
+function asSent(raw: string, normalised: string): string {
+  if (raw === normalised || raw.length !== normalised.length) return normalised;
+  return raw.replace(ESCAPE, (e) => e.toUpperCase()) === normalised ? raw : normalised;
+}
+
 export class TranscodeTarget implements Target {
   readonly kind = 'transcode';
 
@@ -38,7 +50,7 @@ export class TranscodeTarget implements Target {
   call(ctx: RequestCtx): void {
     const t = this.route;
     const { head, path } = ctx;
-    const m = t.match(head.method, path);
+    const m = t.match(head.method, asSent(head.path, path));
     if (m.kind === 'not-found') { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
     if (m.kind === 'method-not-allowed') { ctx.fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
     if (m.binding.clientStreaming) { ctx.fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
