@@ -164,6 +164,16 @@ for (const engine of ENGINES) {
       ws.close();
     });
 
+    t.test('a malformed subprotocol offer is a 400, not a 500', async (t) => {
+      const s = net.connect(gw.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => { got += d; });
+      s.write('GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat, chat\r\n\r\n');
+      await new Promise((r) => s.once('close', r));
+      t.match(got, /^HTTP\/1\.1 400 /);
+      t.match(got, /cannot be forwarded/);
+    });
+
     t.test('the upstream refusing the upgrade: its 4xx passes through, a 5xx is a 502', async (t) => {
       t.equal((await connect(wsUrl(gw, '/ws/refuse'))).status, 403);
       const b = await connect(wsUrl(gw, '/ws/broken'));

@@ -94,7 +94,16 @@ export class WebSocketTarget implements Target {
       if (ok !== null) up.record(target, ok, Date.now());
       return true;
     };
-    const socket = new WebSocket(url, [...ctx.sink.upgrade!.protocols], options);
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(url, [...ctx.sink.upgrade!.protocols], options);
+    } catch (e) {
+      // ws refuses what it cannot send: a duplicated or malformed subprotocol token
+      settle(null);
+      release();
+      ctx.fail(new GatewayError('bad_request', `the WebSocket upgrade cannot be forwarded: ${(e as Error).message}`));
+      return;
+    }
     ctx.sink.onAborted(() => { if (settle(null)) socket.terminate(); });
     socket.on('unexpected-response', ctx.guard((_req: unknown, res: IncomingMessage) => {
       res.resume();
