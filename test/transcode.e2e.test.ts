@@ -182,7 +182,13 @@ t.test('transcoding', async (t) => {
         for (const [code, status] of Object.entries(expected)) {
           const r = await request(`${gw.url}/v1/shelves/s/books/error-${code}`);
           t.equal(r.status, status, `gRPC ${code} → ${status}`);
-          t.same(r.json, { code: Number(code), message: `error ${code} requested`, details: [{ '@type': 'type.googleapis.com/demo.catalog.v1.Nested', value: `detail for ${code}` }] });
+          const details: unknown[] = [
+            { '@type': 'type.googleapis.com/demo.catalog.v1.Nested', value: `detail for ${code}` },
+            { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: `CODE_${code}`, domain: 'catalog.example.com', metadata: { code } },
+          ];
+          if (code === '3') details.push({ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'book.title', description: 'must not be empty' }] });
+          if (code === '14') details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.500s' });
+          t.same(r.json, { code: Number(code), message: `error ${code} requested`, details }, 'google.rpc error details expanded as JSON (the catalog\'s protos do not import them)');
         }
         const missing = await request(`${gw.url}/v1/shelves/s/books/missing`);
         t.same(missing.json, { code: 5, message: 'book "shelves/s/books/missing" not found', details: [] });

@@ -7,21 +7,11 @@
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BUNDLED_PROTO_DIR } from '../transcode/bundled-protos.js';
 
-/** the repository's protos/: the nearest one above this module (it is compiled both to
- * dist/src/demo and, for the benchmarks, to bench/dist/src/demo) */
-export const PROTO_DIR = findProtoDir(dirname(fileURLToPath(import.meta.url)));
-
-function findProtoDir(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'protos');
-    if (existsSync(join(candidate, 'demo', 'catalog.proto'))) return candidate;
-    if (dirname(dir) === dir) return join(from, '..', '..', '..', 'protos');
-  }
-}
+/** the repository's protos/ (the demo proto and google/api) */
+export const PROTO_DIR = BUNDLED_PROTO_DIR;
 
 interface Book { name: string; title: string; author: string; genre: string; isbn: string; published?: { seconds: string; nanos: number }; tags: string[]; pages: number }
 
@@ -38,11 +28,21 @@ export interface CatalogServer {
   streamed: number; close(): Promise<void>;
 }
 
+let rpcRoot: protobuf.Root | undefined;
+
+/** google.rpc.Status { code, message, details: [Any(demo.catalog.v1.Nested), Any(google.rpc.ErrorInfo), and
+ * for INVALID_ARGUMENT a BadRequest, for UNAVAILABLE a RetryInfo] } */
 function detailsFor(code: number): Buffer {
-  // google.rpc.Status { code, message, details: [Any(demo.catalog.v1.Nested)] }
   const root = protobuf.Root.fromJSON({ nested: { S: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 }, details: { rule: 'repeated', type: 'A', id: 3 } } }, A: { fields: { type_url: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } }, N: { fields: { value: { type: 'string', id: 1 } } } } });
-  const nested = root.lookupType('N').encode({ value: `detail for ${code}` }).finish();
-  return Buffer.from(root.lookupType('S').encode({ code, message: `error ${code}`, details: [{ type_url: 'type.googleapis.com/demo.catalog.v1.Nested', value: nested }] }).finish());
+  const rpc = (rpcRoot ??= protobuf.loadSync(join(PROTO_DIR, 'google', 'rpc', 'error_details.proto')));
+  const any = (name: string, fields: Record<string, unknown>) => ({ type_url: `type.googleapis.com/${name}`, value: rpc.lookupType(name).encode(rpc.lookupType(name).fromObject(fields)).finish() });
+  const details = [
+    { type_url: 'type.googleapis.com/demo.catalog.v1.Nested', value: root.lookupType('N').encode({ value: `detail for ${code}` }).finish() },
+    any('google.rpc.ErrorInfo', { reason: `CODE_${code}`, domain: 'catalog.example.com', metadata: { code: String(code) } }),
+  ];
+  if (code === 3) details.push(any('google.rpc.BadRequest', { fieldViolations: [{ field: 'book.title', description: 'must not be empty' }] }));
+  if (code === 14) details.push(any('google.rpc.RetryInfo', { retryDelay: { seconds: 1, nanos: 500_000_000 } }));
+  return Buffer.from(root.lookupType('S').encode({ code, message: `error ${code}`, details }).finish());
 }
 
 /** `credentials`: TLS for the grpcs tests (insecure by default). */

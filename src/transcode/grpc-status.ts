@@ -1,7 +1,9 @@
 // gRPC status → HTTP: the status mapping of grpc-gateway / Envoy, and the google.rpc.Status
 // JSON body with `details` decoded from grpc-status-details-bin.
 import protobuf from 'protobufjs';
+import { join } from 'node:path';
 import { messageOut } from './json-codec.js';
+import { BUNDLED_PROTO_DIR } from './bundled-protos.js';
 
 /** gRPC code → HTTP status (google.rpc.Code mapping). */
 export const HTTP_STATUS_OF: Record<number, number> = {
@@ -26,6 +28,17 @@ const statusRoot = protobuf.Root.fromJSON({
   },
 });
 const StatusType = statusRoot.lookupType('google.rpc.Status');
+const AnyType = statusRoot.lookupType('google.protobuf.Any');
+
+let rpcDetails: protobuf.Root | null | undefined;
+/** google/rpc/error_details.proto (ErrorInfo, BadRequest, RetryInfo, ...), parsed on first use; null if missing. */
+function rpcDetailsRoot(): protobuf.Root | null {
+  if (rpcDetails === undefined) {
+    // keepCase, as the services' protos are loaded: field names are proto names, JSON names derived
+    try { rpcDetails = new protobuf.Root().loadSync(join(BUNDLED_PROTO_DIR, 'google', 'rpc', 'error_details.proto'), { keepCase: true }); rpcDetails.resolveAll(); } catch { rpcDetails = null; }
+  }
+  return rpcDetails;
+}
 
 /**
  * grpc-js words its own failures (deadline, no connection) with internal addresses
@@ -44,12 +57,12 @@ export function statusBody(code: number, rawMessage: string, detailsBin: Buffer 
     try {
       const st = StatusType.decode(detailsBin) as unknown as { details?: Array<{ type_url: string; value: Uint8Array }> };
       details = (st.details ?? []).map((d) => {
-        try {
-          const anyType = root.lookupType('google.protobuf.Any');
-          return messageOut(anyType, d as unknown as Record<string, unknown>, { emitDefaults: false, root });
-        } catch {
-          return { '@type': d.type_url, value: Buffer.from(d.value).toString('base64') };
+        // the service's own protos first, then the google.rpc error details the gateway ships
+        for (const r of [root, rpcDetailsRoot()]) {
+          if (!r) continue;
+          try { return messageOut(AnyType, d as unknown as Record<string, unknown>, { emitDefaults: false, root: r }); } catch { /* next */ }
         }
+        return { '@type': d.type_url, value: Buffer.from(d.value).toString('base64') };
       });
     } catch { /* not a google.rpc.Status: keep the text */ }
   }
