@@ -388,3 +388,27 @@ t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers
   t.equal(pooled.json.error.code, 'transcoding_saturated');
   t.equal(await stream, 200, 'the stream itself completes');
 });
+
+t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (pool and inline)', async (t) => {
+  const grpcServer = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    transcoding: { inlineBelowBytes: 64 },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [
+      { name: 'raw', match: { host: 'raw.test' }, transcode: { upstream: 'catalog', useProtoNames: true, enumsAsInts: true, emitDefaults: true } },
+      { name: 'json', transcode: { upstream: 'catalog' } },
+    ],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
+  const body = JSON.stringify({ wrappedStr: 'w', genre: 'SCIENCE', renamed: 'r', text: 'x'.repeat(100) });
+  const raw = await request(`${gw.url}/v1/echo`, { method: 'POST', body, headers: { host: 'raw.test' } });
+  t.equal(raw.status, 200, raw.body);
+  t.equal(raw.json.wrapped_str, 'w', 'proto names');
+  t.equal(raw.json.renamed, 'r', 'proto name, not json_name');
+  t.equal(raw.json.genre, 2, 'enum as its number');
+  t.equal(raw.json.i32, 0, 'defaults emitted');
+  const book = await request(`${gw.url}/v1/shelves/classics/books/1`, { headers: { host: 'raw.test' } });
+  t.equal(book.json.genre, 2, 'inline calls too (a GET has no body)');
+  const plain = await request(`${gw.url}/v1/echo`, { method: 'POST', body });
+  t.same([plain.json.wrappedStr, plain.json.customName, plain.json.genre, plain.json.i32], ['w', 'r', 'SCIENCE', undefined], 'the other route keeps the JSON mapping defaults');
+});

@@ -353,6 +353,8 @@ const coreSchema = {
               services: { type: 'array', maxItems: 1000, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.]*$' }, description: 'Fully qualified services to expose (default: all in the protos).' },
               fallback: { type: 'boolean', default: false, description: 'Methods without an annotation answer POST /package.Service/Method (body: the whole request).' },
               emitDefaults: { type: 'boolean', default: false, description: 'Include fields with default values in responses.' },
+              useProtoNames: { type: 'boolean', default: false, description: 'Response field names as in the .proto (snake_case) instead of lowerCamelCase JSON names (requests accept both).' },
+              enumsAsInts: { type: 'boolean', default: false, description: 'Enum values in responses as numbers instead of names (requests accept both).' },
               forwardHeaders: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
             },
           },

@@ -160,7 +160,7 @@ export interface RouteConfig {
   };
   /** absent on transcoding routes (set from transcode.upstream at load) and aggregate routes */
   upstream: string;
-  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; forwardHeaders: string[] };
+  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; useProtoNames: boolean; enumsAsInts: boolean; forwardHeaders: string[] };
   aggregate?: AggregateConfig;
   websocket?: boolean | WebSocketRouteConfig;
   stripPrefix?: boolean | string;

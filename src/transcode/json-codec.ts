@@ -246,7 +246,16 @@ export function toProtoObject(t: Type, json: unknown, o: DecodeOptions): Record<
 
 // ---------------------------------------------------------------- proto → JSON
 
-export interface EncodeOptions { emitDefaults: boolean; root: protobuf.Root }
+export interface EncodeOptions {
+  emitDefaults: boolean;
+  root: protobuf.Root;
+  /** field names as in the .proto (snake_case) instead of lowerCamelCase json names */
+  useProtoNames?: boolean;
+  /** enum values as their numbers instead of their names */
+  enumsAsInts?: boolean;
+}
+
+const outName = (f: Field, o: EncodeOptions): string => (o.useProtoNames ? f.name : jsonName(f));
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
@@ -309,7 +318,7 @@ function scalarOut(type: string, v: unknown): unknown {
 
 function fieldValueOut(f: Field, v: unknown, o: EncodeOptions): unknown {
   const rt = f.resolvedType;
-  if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? null : rt.valuesById[v as number] ?? v;
+  if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? null : o.enumsAsInts ? v : rt.valuesById[v as number] ?? v;
   if (rt instanceof protobuf.Type) return messageOut(rt, v as Record<string, unknown>, o);
   return scalarOut(f.type, v);
 }
@@ -364,7 +373,7 @@ export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions
       const has = f.partOf!.name in m;
       if (has ? m[f.partOf!.name] !== f.name : v === undefined || v === null) continue;
     } else if (isDefault(f, v)) {
-      if (o.emitDefaults) out[jsonName(f)] = defaultOut(f);
+      if (o.emitDefaults) out[outName(f, o)] = o.enumsAsInts && f.resolvedType instanceof protobuf.Enum && !f.repeated && wkt(f.resolvedType) !== 'NullValue' ? 0 : defaultOut(f);
       continue;
     }
     if (f.map) {
@@ -373,9 +382,9 @@ export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions
       const long = LONG_KEYS[keyType];
       // protobufjs keys 64-bit maps by an 8-byte "hash" string: JSON wants the decimal number
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[long === undefined ? k : protobuf.util.LongBits.fromHash(k).toLong(long).toString()] = fieldValueOut(f, x, o);
-      out[jsonName(f)] = mo;
-    } else if (f.repeated) out[jsonName(f)] = (v as unknown[]).map((x) => fieldValueOut(f, x, o));
-    else out[jsonName(f)] = fieldValueOut(f, v, o);
+      out[outName(f, o)] = mo;
+    } else if (f.repeated) out[outName(f, o)] = (v as unknown[]).map((x) => fieldValueOut(f, x, o));
+    else out[outName(f, o)] = fieldValueOut(f, v, o);
   }
   return out;
 }

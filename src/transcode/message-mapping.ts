@@ -98,12 +98,15 @@ function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
 }
 
 /** The response body JSON for one response message (response_body selects one field). */
-export function decodeResponse(m: Mapper, bytes: Uint8Array, emitDefaults: boolean): string {
+export function decodeResponse(m: Mapper, bytes: Uint8Array, json: JsonOutput): string {
   const msg = m.responseType.decode(bytes) as unknown as Record<string, unknown>;
-  const opts = { emitDefaults, root: m.root };
+  const opts = { emitDefaults: json.emitDefaults, useProtoNames: json.useProtoNames, enumsAsInts: json.enumsAsInts, root: m.root };
   if (!m.binding.responseBody) return JSON.stringify(messageOut(m.responseType, msg, opts));
   const f = fieldsOf(m.responseType).get(m.binding.responseBody)!;
   const v = msg[f.name];
   const out = messageOut(m.responseType, { [f.name]: v }, { ...opts, emitDefaults: true }) as Record<string, unknown>;
-  return JSON.stringify(out[jsonName(f)] ?? null);
+  return JSON.stringify(out[json.useProtoNames ? f.name : jsonName(f)] ?? null);
 }
+
+/** How a route prints response messages (its transcode options). */
+export interface JsonOutput { emitDefaults: boolean; useProtoNames?: boolean; enumsAsInts?: boolean }

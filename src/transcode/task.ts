@@ -65,6 +65,9 @@ export interface TranscodeTask {
   /** epoch ms: the route timeout counted from when the gateway got the request */
   deadline: number;
   emitDefaults: boolean;
+  /** response JSON: proto field names, enum numbers (the route's transcode options) */
+  useProtoNames?: boolean;
+  enumsAsInts?: boolean;
   /** unary calls: the sequence number the front thread writes to its cancel slot when the client leaves */
   cancelSeq?: number;
   /** server-streaming calls: events flow back on this port; `sse` picks the framing */

@@ -202,7 +202,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       onMessage: (msg) => {
         head();
         let json: string;
-        try { json = decodeResponse(m, msg, task.emitDefaults); } catch {
+        try { json = decodeResponse(m, msg, task); } catch {
           json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
         }
         send(frame(json));
@@ -253,7 +253,7 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
         if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
         if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
         try {
-          resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task.emitDefaults), call));
+          resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task), call));
         } catch {
           resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
         }

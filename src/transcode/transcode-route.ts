@@ -23,6 +23,8 @@ export const DEFAULT_METADATA = ['authorization', 'x-request-id', 'traceparent',
 export class TranscodeRoute {
   readonly upstream: string;
   readonly emitDefaults: boolean;
+  readonly useProtoNames: boolean;
+  readonly enumsAsInts: boolean;
   readonly metadataHeaders: ReadonlySet<string>;
   private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
 
@@ -31,6 +33,8 @@ export class TranscodeRoute {
     const t = route.transcode!;
     this.upstream = t.upstream;
     this.emitDefaults = t.emitDefaults;
+    this.useProtoNames = t.useProtoNames;
+    this.enumsAsInts = t.enumsAsInts;
     this.metadataHeaders = new Set([...DEFAULT_METADATA, ...identityHeaders, ...t.forwardHeaders.map((h) => h.toLowerCase())]);
     const root = rootOf(t.upstream);
     const list = bindingsOf(root, t.services, t.fallback);
