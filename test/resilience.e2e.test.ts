@@ -254,7 +254,9 @@ t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and 
   t.equal(not503, 0, 'every request while open got 503');
   const p99 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
   const openP99 = p99(open), localP99 = p99(local);
-  t.ok(openP99 < 5 || openP99 <= 1.5 * localP99, `open breaker p99 ${openP99.toFixed(2)} ms (< 5 ms, or ≤ 1.5× the gateway's own 404 p99 ${localP99.toFixed(2)} ms in the same run)`);
+  // p99 of 400 is 4 samples: a loaded CI machine moves it by milliseconds; waiting on the
+  // failing upstream (its timeouts) would cost tens of them.
+  t.ok(openP99 < 10 || openP99 <= 2 * localP99, `open breaker p99 ${openP99.toFixed(2)} ms (< 10 ms, or ≤ 2× the gateway's own 404 p99 ${localP99.toFixed(2)} ms in the same run)`);
   t.equal(up.hits, hitsWhenOpened, 'the upstream saw nothing while open');
   const st = await request(`${gw.adminUrl}/admin/upstreams`);
   t.equal(st.json.u.breaker, 'open');
