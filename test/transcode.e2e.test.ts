@@ -79,6 +79,39 @@ t.test('transcoding', async (t) => {
         t.match(notArray.json.message, /expected a JSON array/);
       });
 
+      await t.test('google.api.HttpBody: raw bodies with their content type, both ways, and streamed', async (t) => {
+        const cover = await rawGet(`${gw.url}/v1/shelves/classics/books/1/cover`);
+        t.equal(cover.status, 200);
+        t.equal(cover.headers['content-type'], 'image/svg+xml', 'content_type is the Content-Type');
+        t.equal(cover.body, '<svg xmlns="http://www.w3.org/2000/svg"><title>shelves/classics/books/1</title></svg>', 'data is the body, not JSON');
+        const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe]);
+        const put = await new Promise<{ status: number; type: string | undefined; body: Buffer }>((resolve, reject) => {
+          const req = http.request(`${gw.url}/v1/shelves/classics/books/1/cover`, { method: 'PUT', headers: { 'content-type': 'image/png' }, agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+          });
+          req.on('error', reject);
+          req.end(bytes);
+        });
+        t.equal(put.status, 200);
+        const seen = last('SetCover').request as { name: string; cover: { content_type: string; data: Buffer } };
+        t.equal(seen.name, 'shelves/classics/books/1');
+        t.equal(seen.cover.content_type, 'image/png', 'the request\'s Content-Type went into content_type');
+        t.same([...seen.cover.data], [...bytes], 'the raw request body (not UTF-8, not JSON) went into data');
+        t.equal(put.type, 'image/png');
+        t.same([...put.body], [...bytes], 'and came back raw');
+        const streamed = await new Promise<{ type: string | undefined; body: Buffer }>((resolve, reject) => {
+          http.get(`${gw.url}/v1/shelves/classics/books/1/cover:stream`, { agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+          }).on('error', reject);
+        });
+        t.equal(streamed.type, 'application/octet-stream', 'a stream of HttpBody takes the first message\'s content type');
+        t.same([...streamed.body], [0, 0xff, 0, 1, 0xff, 1, 2, 0xff, 2], 'the messages\' data, concatenated raw');
+      });
+
       await t.test('maps with non-string keys reach the server as numbers and booleans', async (t) => {
         const r = await post('/v1/echo', { byFlag: { false: 'off', true: 'on' }, bySmall: { '-7': 's' }, counts: { '': 3 } });
         t.equal(r.status, 200, r.body);

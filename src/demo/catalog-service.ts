@@ -95,6 +95,20 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
       record('UpdateBook', call);
       cb(null, { ...call.request.book, tags: call.request.update_mask?.paths ?? [] });
     },
+    GetCover: (call: grpc.ServerUnaryCall<{ name: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('GetCover', call);
+      if (!find(call.request.name, cb)) return;
+      cb(null, { content_type: 'image/svg+xml', data: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg"><title>${call.request.name}</title></svg>`) });
+    },
+    SetCover: (call: grpc.ServerUnaryCall<{ name: string; cover?: { content_type: string; data: Buffer } }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('SetCover', call);
+      cb(null, { content_type: call.request.cover?.content_type ?? '', data: call.request.cover?.data ?? Buffer.alloc(0) });
+    },
+    StreamCover: (call: grpc.ServerWritableStream<{ name: string }, unknown>) => {
+      record('StreamCover', call);
+      for (let i = 0; i < 3; i++) call.write({ content_type: 'application/octet-stream', data: Buffer.from([i, 0xff, i]) });
+      call.end();
+    },
     SetTags: (call: grpc.ServerUnaryCall<{ name: string; tags: string[] }, Book>, cb: grpc.sendUnaryData<Book>) => {
       record('SetTags', call);
       const book = find(call.request.name, cb as grpc.sendUnaryData<unknown>);

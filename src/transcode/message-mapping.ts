@@ -52,9 +52,10 @@ function isMessageField(t: protobuf.Type, path: string[]): boolean {
  * The request message bytes. `body` is the raw request body (JSON) or null.
  * Throws JsonMappingError for anything the client got wrong (→ 400).
  */
-export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null): Uint8Array {
+export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null): Uint8Array {
   const b = m.binding;
   let obj: Record<string, unknown> = {};
+  const rawTarget = b.body ? httpBodyTarget(m.requestType, b.body) : null;
   const bound = new Set<string>(vars.keys());
   // Query parameters: fields bound neither by the path nor by the body.
   if (b.body !== '*' && query) {
@@ -65,7 +66,12 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
       setPath(obj, m.requestType, path, v, true, `query parameter ${k}`);
     }
   }
-  if (b.body) {
+  if (rawTarget) {
+    // google.api.HttpBody: the raw bytes and their content type, no JSON
+    const raw = { content_type: contentType ?? '', data: body && body.length ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') : '' };
+    if (rawTarget === '*') obj = raw;
+    else setPath(obj, m.requestType, rawTarget.split('.'), raw, false, 'body', true);
+  } else if (b.body) {
     let json: unknown = {};
     if (body && body.length) {
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -95,6 +101,29 @@ function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
     type = f.resolvedType;
   }
   return /^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(type.fullName) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(type.fullName);
+}
+
+const HTTP_BODY = '.google.api.HttpBody';
+
+/** Where a binding's body goes raw: '*' when the request is a google.api.HttpBody, the field
+ * path when the body field is one, else null (JSON). */
+function httpBodyTarget(t: protobuf.Type, body: string): string | null {
+  if (body === '*') return t.fullName === HTTP_BODY ? '*' : null;
+  let type: protobuf.Type = t;
+  let f: protobuf.Field | undefined;
+  for (const p of body.split('.')) {
+    f = fieldsOf(type).get(p);
+    if (!f || !(f.resolvedType instanceof protobuf.Type)) return null;
+    type = f.resolvedType;
+  }
+  return f && !f.repeated && type.fullName === HTTP_BODY ? body : null;
+}
+
+/** A google.api.HttpBody response (without response_body): its content type and raw bytes, else null. */
+export function rawResponse(m: Mapper, bytes: Uint8Array): { contentType: string; data: Uint8Array } | null {
+  if (m.binding.responseBody || m.responseType.fullName !== HTTP_BODY) return null;
+  const msg = m.responseType.decode(bytes) as unknown as { content_type?: string; data?: Uint8Array };
+  return { contentType: msg.content_type || 'application/octet-stream', data: msg.data ?? new Uint8Array(0) };
 }
 
 /** The response body JSON for one response message (response_body selects one field). */

@@ -29,6 +29,9 @@ export class StreamRelay {
       } else if (e.type === 'data') {
         if (sink.write(new Uint8Array(e.chunk))) this.control({ type: 'credit', n: 1 });
         else this.waitingDrain++;
+      } else if (e.type === 'abort') {
+        sink.destroy();
+        this.close();
       } else {
         sink.end();
         this.close();

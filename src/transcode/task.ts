@@ -47,7 +47,9 @@ export interface TaskBinding {
 export type StreamEvent =
   | { type: 'head'; status: number; headers: string[] }
   | { type: 'data'; chunk: ArrayBuffer }
-  | { type: 'end' };
+  | { type: 'end' }
+  /** the stream failed after raw bytes were sent: cut the response (no in-band error fits) */
+  | { type: 'abort' };
 
 /** front → worker: more messages may be sent (flow control), or the client went away. */
 export type StreamControl = { type: 'credit'; n: number } | { type: 'cancel' };
@@ -65,6 +67,8 @@ export interface TranscodeTask {
   /** epoch ms: the route timeout counted from when the gateway got the request */
   deadline: number;
   emitDefaults: boolean;
+  /** the request's Content-Type (a body bound to google.api.HttpBody keeps it) */
+  contentType?: string | null;
   /** response JSON: proto field names, enum numbers (the route's transcode options) */
   useProtoNames?: boolean;
   enumsAsInts?: boolean;

@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { Piscina } from 'piscina';
 import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
-import { encodeRequest, decodeResponse, type Mapper } from './message-mapping.js';
+import { encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
@@ -130,8 +130,8 @@ class MovedResult {
 }
 
 /** A task's answer (a transcoded call, an aggregate's composition), its body transferred when it runs in a worker. */
-export function result(status: number, headers: string[], body: string, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
-  const buf = Buffer.from(body);
+export function result(status: number, headers: string[], body: string | Uint8Array, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
+  const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const value: TranscodeResult = call ? { status, headers, body: ab, grpcCode: call.grpcCode, startedAt: call.startedAt } : { status, headers, body: ab };
   if (!transfer) return value;
@@ -192,14 +192,24 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       port.close();
       resolve(r ?? result(0, [], '', { grpcCode: 0, startedAt }));
     };
-    const head = () => {
+    // google.api.HttpBody messages stream as raw chunks, with the first one's content type
+    const rawStream = m.responseType.fullName === '.google.api.HttpBody' && !m.binding.responseBody;
+    const head = (type = sse ? 'text/event-stream' : 'application/x-ndjson') => {
       if (started) return;
       started = true;
-      port.postMessage({ type: 'head', status: 200, headers: ['content-type', sse ? 'text/event-stream' : 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+      port.postMessage({ type: 'head', status: 200, headers: ['content-type', type, ...metadataHeaders(headerMd)] } satisfies StreamEvent);
     };
     const call = channel.call(task.binding.grpcPath, request, task.metadata, task.deadline, {
       onHeaders: (md) => { headerMd = md; },
       onMessage: (msg) => {
+        if (rawStream) {
+          let raw: ReturnType<typeof rawResponse> = null;
+          try { raw = rawResponse(m, msg); } catch { /* not decodable: dropped, as the stream has no in-band errors */ }
+          head(raw?.contentType);
+          if (raw && raw.data.byteLength) send(Buffer.from(raw.data));
+          if (++outstanding >= STREAM_WINDOW) call.pause();
+          return;
+        }
         head();
         let json: string;
         try { json = decodeResponse(m, msg, task); } catch {
@@ -212,6 +222,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
         counted(task, st.code);
         if (st.code === 0) { head(); port.postMessage({ type: 'end' } satisfies StreamEvent); finish(null); return; }
         if (!started) { finish(st.code === 1 ? null : errorResult(st, u, startedAt)); return; }
+        if (rawStream) { port.postMessage({ type: 'abort' } satisfies StreamEvent); finish(null); return; }
         send(frame(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`, 'error'));
         port.postMessage({ type: 'end' } satisfies StreamEvent);
         finish(null);
@@ -232,7 +243,7 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const m = mapperOf(u, task);
   let request: Uint8Array;
   try {
-    request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null);
+    request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null, task.contentType ?? null);
   } catch (e) {
     if (e instanceof JsonMappingError) return Promise.resolve(result(400, JSON_TYPE, JSON.stringify({ code: 3, message: e.message, details: [] })));
     throw e;
@@ -253,7 +264,9 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
         if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
         if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
         try {
-          resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task), call));
+          const raw = rawResponse(m, response);
+          if (raw) resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call));
+          else resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task), call));
         } catch {
           resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
         }
