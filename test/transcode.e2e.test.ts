@@ -4,6 +4,7 @@
 // cancellation) and a reload that adds a method.
 import t from 'tap';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -444,4 +445,38 @@ t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (po
   t.equal(book.json.genre, 2, 'inline calls too (a GET has no body)');
   const plain = await request(`${gw.url}/v1/echo`, { method: 'POST', body });
   t.same([plain.json.wrappedStr, plain.json.customName, plain.json.genre, plain.json.i32], ['w', 'r', 'SCIENCE', undefined], 'the other route keeps the JSON mapping defaults');
+});
+
+t.test('transcoding.compressAboveBytes: large JSON answers compressed in the pool (br, then gzip)', async (t) => {
+  const grpcServer = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    transcoding: { compressAboveBytes: 1024 },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [{ transcode: { upstream: 'catalog' } }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
+  const echo = (text: string, accept?: string) => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const req = http.request(`${gw.url}/v1/echo`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...(accept ? { 'accept-encoding': accept } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ text }));
+  });
+  const big = 'abc '.repeat(2000);
+  const br = await echo(big, 'gzip, br');
+  t.equal(br.headers['content-encoding'], 'br', 'br preferred when both are accepted');
+  t.equal(br.headers.vary, 'accept-encoding');
+  t.equal(JSON.parse(zlib.brotliDecompressSync(br.body).toString()).text, big);
+  t.ok(br.body.length < big.length / 10, `compressed to ${br.body.length} bytes`);
+  const gz = await echo(big, 'gzip;q=1, br;q=0');
+  t.equal(gz.headers['content-encoding'], 'gzip', 'br refused with q=0: gzip');
+  t.equal(JSON.parse(zlib.gunzipSync(gz.body).toString()).text, big);
+  const none = await echo(big);
+  t.equal(none.headers['content-encoding'], undefined, 'no Accept-Encoding: identity');
+  t.equal(JSON.parse(none.body.toString()).text, big);
+  const small = await echo('tiny', 'br, gzip');
+  t.equal(small.headers['content-encoding'], undefined, 'under compressAboveBytes: identity');
+  t.equal(JSON.parse(small.body.toString()).text, 'tiny');
 });

@@ -212,6 +212,7 @@ const coreSchema = {
         workers: { type: 'integer', minimum: 1, maximum: 64, default: 2, description: 'Worker threads of the pool.' },
         concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: 'Calls a worker runs at once (they are mostly waiting on the network).' },
         maxQueue: { type: 'integer', minimum: 0, maximum: 1000000, default: 1024, description: 'Calls waiting for a worker beyond this are answered 503 at once.' },
+        compressAboveBytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 0, description: 'Unary JSON responses of at least this many bytes are compressed in the pool worker (br or gzip, the client\'s Accept-Encoding decides; inline calls and streams are not compressed). 0: off.' },
         inlineBelowBytes: { type: 'integer', minimum: 0, maximum: 1048576, default: 0, description: 'Unary calls with a smaller JSON body run in the front-end thread, without the worker hop (0: never). See transcoding.md for the measurement.' },
         maxMessageBytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 4194304, description: 'A gRPC response message larger than this fails the call (RESOURCE_EXHAUSTED → 429, as grpc-js).' },
       },

@@ -92,7 +92,7 @@ function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number
     if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
     configureInline(gen, poolDataOf(config));
   }
-  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow });
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, compressAbove: config.transcoding.compressAboveBytes });
 }
 
 export class RouteTable {

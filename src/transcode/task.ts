@@ -67,6 +67,8 @@ export interface TranscodeTask {
   /** epoch ms: the route timeout counted from when the gateway got the request */
   deadline: number;
   emitDefaults: boolean;
+  /** compress a JSON answer of at least minBytes, as the client's Accept-Encoding allows (pool calls only) */
+  compress?: { minBytes: number; accept: string };
   /** the request's Content-Type (a body bound to google.api.HttpBody keeps it) */
   contentType?: string | null;
   /** response JSON: proto field names, enum numbers (the route's transcode options) */

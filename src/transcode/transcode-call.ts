@@ -10,6 +10,7 @@ import { Piscina } from 'piscina';
 import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
 import { encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
+import { compress } from './response-compression.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
@@ -265,8 +266,11 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
         if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
         try {
           const raw = rawResponse(m, response);
-          if (raw) resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call));
-          else resolve(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task), call));
+          if (raw) { resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call)); return; }
+          const json = decodeResponse(m, response, task);
+          const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
+          if (packed) resolve(result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call));
+          else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call));
         } catch {
           resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
         }

@@ -6,7 +6,7 @@ import type { RequestCtx } from '../pipeline/request-ctx.js';
 import type { Target } from '../pipeline/target.js';
 import type { Policy, UpstreamHead } from '../pipeline/policy.js';
 import type { TranscodeRoute } from './transcode-route.js';
-import type { TranscodeResult } from './task.js';
+import type { TranscodeResult, TranscodeTask } from './task.js';
 import { StreamRelay } from './stream-relay.js';
 import { QueueFullError, type Transcoder } from './transcoder.js';
 import type { Cancellations } from './cancellation.js';
@@ -21,6 +21,8 @@ export interface TranscodeEnv {
   readonly cancellations: Cancellations;
   /** unary calls with a smaller body run in this thread (transcoding.inlineBelowBytes; 0: never) */
   readonly inlineBelow: number;
+  /** unary JSON answers this large are compressed in the worker (transcoding.compressAboveBytes; 0: never) */
+  readonly compressAbove: number;
 }
 
 const ESCAPE = /%[0-9a-f]{2}/gi;
@@ -69,13 +71,15 @@ export class TranscodeTarget implements Target {
       // (cancellation.ts: a Piscina abort would end the worker and every call it runs).
       const cancellation = stream ? null : env.cancellations.next();
       sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
-      const task = {
+      const task: TranscodeTask = {
         gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, contentType: ctx.header('content-type') ?? null,
         cancelSeq: cancellation?.seq,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       };
       // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
       const inline = !stream && (ab?.byteLength ?? 0) < env.inlineBelow;
+      // Compression costs CPU per byte: only in the pool, never on this thread.
+      if (!inline && !stream && env.compressAbove > 0) task.compress = { minBytes: env.compressAbove, accept: ctx.header('accept-encoding') ?? '' };
       const up = (ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: 0, retries: 0, transcode: { grpcPath: m.task.grpcPath, startedAt: 0, grpcCode: null as number | null } });
       (inline ? runCall(task) : env.transcoder.run(task)).then(
         ctx.guard((r: TranscodeResult) => {
