@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { ERRORS, errorBody } from '../errors.js';
-import type { BodySource, Engine, EngineOptions, RequestHandler, ResponseSink } from './types.js';
+import type { BodySource, Engine, EngineOptions, RequestHandler, RequestHead, ResponseSink } from './types.js';
 import { guarded } from './guard.js';
 import { statusLine } from './status-line.js';
 import { RawExchange, webSocketServers, webSocketUpgradeOf, type WebSocketServers } from './raw-exchange.js';
@@ -93,6 +93,24 @@ class NodeExchange implements BodySource, ResponseSink {
   }
 }
 
+/** The request line and headers as the core reads them (plain requests and Upgrade ones). */
+function headOf(req: IncomingMessage, scheme: string): RequestHead {
+  const rawHeaders: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) rawHeaders.push(raw[i]!.toLowerCase(), raw[i + 1]!);
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return {
+    method: req.method ?? 'GET',
+    path: q < 0 ? url : url.slice(0, q),
+    query: q < 0 ? '' : url.slice(q + 1),
+    rawHeaders,
+    remoteAddress: req.socket.remoteAddress ?? '',
+    scheme,
+    http10: req.httpVersion === '1.0',
+  };
+}
+
 export class NodeEngine implements Engine {
   readonly name = 'node' as const;
   openConnections(): number { return this.sockets.size; }
@@ -135,46 +153,21 @@ export class NodeEngine implements Engine {
         joinDuplicateHeaders: false,
       },
       (req, res) => {
-        const rawHeaders: string[] = [];
-        const raw = req.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) rawHeaders.push(raw[i]!.toLowerCase(), raw[i + 1]!);
-        const url = req.url ?? '/';
-        const q = url.indexOf('?');
         const ex = new NodeExchange(req, res);
-        handler(
-          {
-            method: req.method ?? 'GET',
-            path: q < 0 ? url : url.slice(0, q),
-            query: q < 0 ? '' : url.slice(q + 1),
-            rawHeaders,
-            remoteAddress: req.socket.remoteAddress ?? '',
-            scheme,
-            http10: req.httpVersion === '1.0',
-          },
-          ex,
-          ex,
-        );
+        handler(headOf(req, scheme), ex, ex);
       },
     );
     // Every request with an Upgrade header comes here (node: as soon as there is a listener).
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, rest: Buffer) => {
       const ex = new RawExchange(socket);
-      const rawHeaders: string[] = [];
-      const raw = req.rawHeaders;
-      for (let i = 0; i < raw.length; i += 2) rawHeaders.push(raw[i]!.toLowerCase(), raw[i + 1]!);
       if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined) {
         // Upgrade requests are read head-only here; a body would be the next request's bytes.
         ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'an Upgrade request with a body is not supported', randomUUID()));
         return;
       }
-      ex.upgrade = webSocketUpgradeOf(req, rest, ex, this.ws);
-      const url = req.url ?? '/';
-      const q = url.indexOf('?');
-      handler(
-        { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), rawHeaders, remoteAddress: socket.remoteAddress ?? '', scheme, http10: req.httpVersion === '1.0' },
-        null,
-        ex,
-      );
+      const head = headOf(req, scheme);
+      ex.upgrade = webSocketUpgradeOf(req, head, rest, ex, this.ws);
+      handler(head, null, ex);
     });
     this.server.maxConnections = opts.maxConnections; // past it, node closes new connections at once
     this.server.on('connection', (s: Socket) => {

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { statusLine } from './status-line.js';
-import { MAX_WEBSOCKET_MESSAGE_BYTES, offeredProtocols, type ClientSocket, type ClientSocketEvents, type ResponseSink, type WebSocketUpgrade } from './types.js';
+import { MAX_WEBSOCKET_MESSAGE_BYTES, offeredProtocols, type ClientSocket, type ClientSocketEvents, type RequestHead, type ResponseSink, type WebSocketUpgrade } from './types.js';
 
 /** below this many queued bytes a client socket counts as drained */
 const DRAINED_BYTES = 64 * 1024;
@@ -138,13 +138,10 @@ const TEXT = { binary: false } as const;
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** The upgrade side of a request when it is a valid WebSocket handshake (RFC 6455 4.2.1), else undefined. */
-export function webSocketUpgradeOf(req: IncomingMessage, rest: Buffer, ex: RawExchange, servers: WebSocketServers): WebSocketUpgrade | undefined {
+export function webSocketUpgradeOf(req: IncomingMessage, head: RequestHead, rest: Buffer, ex: RawExchange, servers: WebSocketServers): WebSocketUpgrade | undefined {
   const h = req.headers;
   if (req.method !== 'GET' || (h.upgrade ?? '').toLowerCase() !== 'websocket' || h['sec-websocket-version'] !== '13' || !KEY.test(h['sec-websocket-key'] ?? '')) return undefined;
-  const offered: string[] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'sec-websocket-protocol') offered.push(raw[i + 1]!);
-  return { protocols: offeredProtocols(offered), accept: (protocol, compress, events) => ex.accept(req, rest, servers, protocol, compress, events) };
+  return { protocols: offeredProtocols(head.rawHeaders), accept: (protocol, compress, events) => ex.accept(req, rest, servers, protocol, compress, events) };
 }
 
 /** A client WebSocket on the node engine (the ws package). */

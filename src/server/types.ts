@@ -142,9 +142,13 @@ export interface Engine {
 /** The largest WebSocket message either engine accepts (a route's maxMessageBytes is at most this). */
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-/** Parses Sec-WebSocket-Protocol values ("a, b") into the offered names. */
-export function offeredProtocols(values: readonly string[]): string[] {
+/** The subprotocol names a request offers: its Sec-WebSocket-Protocol values ("a, b"), in
+ * order, from a RequestHead's rawHeaders (lower-cased names). */
+export function offeredProtocols(rawHeaders: readonly string[]): string[] {
   const out: string[] = [];
-  for (const v of values) for (const p of v.split(',')) { const t = p.trim(); if (t) out.push(t); }
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i] !== 'sec-websocket-protocol') continue;
+    for (const p of rawHeaders[i + 1]!.split(',')) { const t = p.trim(); if (t) out.push(t); }
+  }
   return out;
 }

@@ -302,19 +302,24 @@ export class UwsEngine implements Engine {
     const scheme = tls ? 'https' : 'http';
     const live = this.live;
     const maxActive = opts.maxConnections;
-    const onRequest = (res: HttpResponse, req: HttpRequest) => {
+    /** Every request's first steps (plain or upgrade): its exchange, or null when refused unseen. */
+    const admit = (res: HttpResponse): UwsExchange | null => {
       const ex = new UwsExchange(res, live);
       res.onAborted(() => ex.handleAbort());
       if (framingRefusedFrom !== null && Buffer.from(res.getRemoteAddress()).toString('latin1') === framingRefusedFrom) {
         ex.refusePipelined();
-        return;
+        return null;
       }
       // uWS 20.30 tells JS nothing about connections: the cap counts requests in progress.
       if (live.size > maxActive) {
         ex.sendFull(ERRORS.service_unavailable.status, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
-        return;
+        return null;
       }
-      handler(headOf(res, req), ex, ex);
+      return ex;
+    };
+    const onRequest = (res: HttpResponse, req: HttpRequest) => {
+      const ex = admit(res);
+      if (ex) handler(headOf(res, req), ex, ex);
     };
     const headOf = (res: HttpResponse, req: HttpRequest): RequestHead => {
       const rawHeaders: string[] = [];
@@ -341,16 +346,12 @@ export class UwsEngine implements Engine {
       sendPingsAutomatically: false,
       compression: this.uws.SHARED_COMPRESSOR, // used only when the route and the client both ask
       upgrade: (res, req, context) => {
-        const ex = new UwsExchange(res, live);
-        res.onAborted(() => ex.handleAbort());
-        if (live.size > maxActive) {
-          ex.sendFull(ERRORS.service_unavailable.status, ['content-type', 'application/json', 'retry-after', '1'], errorBody('service_unavailable', 'the gateway is at its connection limit', '-'), true);
-          return;
-        }
+        const ex = admit(res);
+        if (!ex) return;
         const head = headOf(res, req);
         const key = req.getHeader('sec-websocket-key');
         const extensions = req.getHeader('sec-websocket-extensions');
-        const protocols = offeredProtocols(head.rawHeaders.filter((_, i) => i % 2 === 1 && head.rawHeaders[i - 1] === 'sec-websocket-protocol'));
+        const protocols = offeredProtocols(head.rawHeaders);
         ex.upgrade = { protocols, accept: (protocol, compress, events) => ex.acceptWebSocket(key, extensions, context, protocol, compress, events, sockets) };
         handler(head, ex, ex);
       },

@@ -6,8 +6,7 @@
 // target; a refusal answers the client with the upstream's 4xx (or 502).
 import { WebSocket, type ClientOptions } from 'ws';
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../errors.js';
-import { errorBody } from '../errors.js';
+import { GatewayError, errorBody } from '../errors.js';
 import type { RequestCtx } from '../pipeline/request-ctx.js';
 import type { Target } from '../pipeline/target.js';
 import type { Target as UpstreamTarget, Upstream } from '../upstream/upstream.js';
