@@ -119,9 +119,14 @@ function httpBodyTarget(t: protobuf.Type, body: string): string | null {
   return f && !f.repeated && type.fullName === HTTP_BODY ? body : null;
 }
 
+/** The method answers a google.api.HttpBody (without response_body): raw bytes, not JSON. */
+export function answersRaw(m: Mapper): boolean {
+  return !m.binding.responseBody && m.responseType.fullName === HTTP_BODY;
+}
+
 /** A google.api.HttpBody response (without response_body): its content type and raw bytes, else null. */
 export function rawResponse(m: Mapper, bytes: Uint8Array): { contentType: string; data: Uint8Array } | null {
-  if (m.binding.responseBody || m.responseType.fullName !== HTTP_BODY) return null;
+  if (!answersRaw(m)) return null;
   const msg = m.responseType.decode(bytes) as unknown as { content_type?: string; data?: Uint8Array };
   return { contentType: msg.content_type || 'application/octet-stream', data: msg.data ?? new Uint8Array(0) };
 }

@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { Piscina } from 'piscina';
 import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
-import { encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
+import { answersRaw, encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
 import { compress } from './response-compression.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
@@ -194,7 +194,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       resolve(r ?? result(0, [], '', { grpcCode: 0, startedAt }));
     };
     // google.api.HttpBody messages stream as raw chunks, with the first one's content type
-    const rawStream = m.responseType.fullName === '.google.api.HttpBody' && !m.binding.responseBody;
+    const rawStream = answersRaw(m);
     const head = (type = sse ? 'text/event-stream' : 'application/x-ndjson') => {
       if (started) return;
       started = true;

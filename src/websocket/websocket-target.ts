@@ -60,13 +60,16 @@ export class WebSocketTarget implements Target {
     const up = s.upstream;
     const now = Date.now();
     const breaker = up.breaker;
-    if (breaker && !breaker.allow(now)) {
+    const verdict = breaker ? breaker.allow(now) : true;
+    if (!verdict) {
       release();
-      ctx.fail(new GatewayError('circuit_open', `upstream "${up.name}" is failing; circuit open`), ['retry-after', String(breaker.retryAfterSec(now))]);
+      ctx.fail(new GatewayError('circuit_open', `upstream "${up.name}" is failing; circuit open`), ['retry-after', String(breaker!.retryAfterSec(now))]);
       return;
     }
+    // a half-open probe that ends without an outcome gives its slot back (as ProxyCall's do)
+    const releaseProbe = () => { if (verdict === 'probe') breaker!.releaseProbe(); };
     const target = up.pick({ hashKey: undefined, avoid, now });
-    if (!target) { release(); ctx.fail(new GatewayError('no_healthy_target', `no healthy target in upstream "${up.name}"`)); return; }
+    if (!target) { releaseProbe(); release(); ctx.fail(new GatewayError('no_healthy_target', `no healthy target in upstream "${up.name}"`)); return; }
     let path = s.buildPath ? s.buildPath(ctx.path, ctx.params, ctx.wildcard) : ctx.path;
     if (ctx.upstreamQuery) path += '?' + ctx.upstreamQuery;
     const url = target.origin.replace(/^http/, 'ws') + path;
@@ -91,6 +94,7 @@ export class WebSocketTarget implements Target {
       settled = true;
       target.inflight--;
       if (ok !== null) up.record(target, ok, Date.now());
+      else releaseProbe();
       return true;
     };
     let socket: WebSocket;
