@@ -52,8 +52,9 @@ for (const threads of [1, 2]) {
   t.test(`a reload keeps the pool, its workers and their connections (${threads} thread(s))`, async (t) => {
     const grpcServer = await startCatalogServer();
     const relay = await countingRelay(grpcServer.port);
+    t.teardown(async () => { relay.close(); await grpcServer.close(); });
     const gw = await startGatewayProcess({ ...catalog(relay.port, {}, 10_000), threads, transcoding: { workers: 1 } }, 'uws');
-    t.teardown(async () => { await gw.stop(); relay.close(); await grpcServer.close(); });
+    t.teardown(() => gw.stop());
     for (let i = 0; i < 3; i++) t.equal((await request(`${gw.url}/v1/shelves/classics/books/1`)).status, 200);
     const echo = () => request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"text":"hi"}', headers: { 'x-tenant': 'acme' } });
     t.equal((await echo()).headers['grpc-metadata-echo-x-tenant'], undefined, 'x-tenant is not forwarded yet');

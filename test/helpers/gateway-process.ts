@@ -49,7 +49,9 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
   proc.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const ready = await new Promise<{ port: number; adminPort: number } & Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 10_000);
+    // 30 s: a loaded CI machine starting several threads and a worker pool is slow, and a
+    // gateway that never says "listening" is killed so that it cannot hold the test file open.
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`gateway did not start in 30 s:\n${out}`)); }, 30_000);
     const check = () => {
       for (const line of out.split('\n')) {
         if (!line.includes('"listening"')) continue;
