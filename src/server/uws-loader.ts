@@ -1,6 +1,7 @@
 // uWebSockets.js (through the npm alias) silently falls back to a slow JS imitation when
 // its native binary does not load. We refuse that: the uws engine runs native or not at all.
 import { createRequire } from 'node:module';
+import { embeddedFile } from '../binary/embedded.js';
 
 export type Uws = typeof import('uWebSockets.js');
 
@@ -16,7 +17,15 @@ export function loadNativeUws(): Uws {
   console.warn = (...args: unknown[]) => { notes.push(args.map(String).join(' ')); };
   let uws: Uws;
   try {
-    uws = require('uWebSockets.js') as Uws;
+    const addon = embeddedFile('uws.node');
+    if (addon) {
+      // The single executable carries the addon as an asset, extracted beside the bundle.
+      const m = { exports: {} as Uws };
+      process.dlopen(m, addon);
+      uws = m.exports;
+    } else {
+      uws = require('uWebSockets.js') as Uws;
+    }
   } catch (e) {
     throw new UwsUnavailableError(`uWebSockets.js could not be loaded (${(e as Error).message}). Set "engine: node" in the config to use the portable node:http engine.`);
   } finally {

@@ -2,14 +2,21 @@
 // well-known types built in) and lists the HTTP bindings of their gRPC methods: every
 // google.api.http rule and its additional_bindings.
 import protobuf from 'protobufjs';
-import { createRequire } from 'node:module';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseTemplate, type PathTemplate } from './path-template.js';
 
-const require = createRequire(import.meta.url);
+// A static import, not a require: the single-executable build bundles it (no node_modules there).
+import descriptorJson from 'protobufjs/google/protobuf/descriptor.json' with { type: 'json' };
+import Long from 'long';
+
+// protobufjs finds `long` with an eval'd require, which a bundle cannot see: int64 fields
+// would silently decode as lossy numbers in the single executable. Given here, once.
+protobuf.util.Long = Long;
+protobuf.configure();
+
 // descriptor.proto (imported by google/api/annotations.proto) as a built-in, as proto-loader does.
-protobuf.common('descriptor', (require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } }).nested.google.nested.protobuf.nested as never);
+protobuf.common('descriptor', (descriptorJson as unknown as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } }).nested.google.nested.protobuf.nested as never);
 
 export interface ProtoSource { files: string[]; includeDirs: string[] }
 
