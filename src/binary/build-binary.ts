@@ -30,9 +30,20 @@ function entries(): Record<string, string> {
     // the names the code looks for beside itself (new URL('./x.js', import.meta.url))
     'front-thread.js': join(DIST, 'src', 'gateway', 'front-thread.js'),
     'transcode-worker.js': join(DIST, 'src', 'transcode', 'transcode-worker.js'),
-    // Piscina starts `resolve(__dirname, 'worker.js')`: the gateway bundle's directory
-    'worker.js': join(dirname(require.resolve('piscina')), 'worker.js'),
   };
+}
+
+/** Piscina ships unbundled, as node_modules/piscina beside the bundles: its worker entry and
+ *  the gateway's pool workers must share one copy of it (Piscina.move marks a result with a
+ *  module-private symbol that a second, bundled copy would not recognise). */
+function piscinaFiles(): Map<string, string> {
+  const require = createRequire(import.meta.url);
+  const pkg = join(dirname(require.resolve('piscina')), '..'); // main is dist/main.js
+  const files = new Map([['node_modules/piscina/package.json', join(pkg, 'package.json')]]);
+  for (const f of filesUnder(join(pkg, 'dist'))) {
+    if (f.endsWith('.js') || f.endsWith('.mjs')) files.set(assetPath('node_modules/piscina', pkg, f), f);
+  }
+  return files;
 }
 
 async function bundle(out: string, entry: string): Promise<void> {
@@ -49,12 +60,17 @@ async function bundle(out: string, entry: string): Promise<void> {
     target: 'node20',
     define: { 'import.meta.url': 'importMetaUrl' },
     inject: [shim],
-    // the addon is loaded with process.dlopen from the extracted file; piscina's optional
-    // niceness helper is absent (its import is caught)
-    external: ['uWebSockets.js', '@napi-rs/nice'],
+    // the addon is loaded with process.dlopen from the extracted file; piscina is shipped
+    // as a package beside the bundles (piscinaFiles)
+    external: ['uWebSockets.js', 'piscina'],
     logLevel: 'error',
     legalComments: 'none',
   });
+}
+
+/** An asset's name: `prefix/` and the file's path under `root`, with forward slashes. */
+function assetPath(prefix: string, root: string, file: string): string {
+  return `${prefix}/${relative(root, file).split('\\').join('/')}`;
 }
 
 function filesUnder(dir: string): string[] {
@@ -74,8 +90,9 @@ export async function buildBinary(): Promise<{ file: string; bytes: number }> {
   const require = createRequire(import.meta.url);
   const addon = join(dirname(require.resolve('uWebSockets.js')), '..', 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
   assets.set('uws.node', addon);
+  for (const [name, file] of piscinaFiles()) assets.set(name, file);
   const protos = join(ROOT, 'protos');
-  for (const f of filesUnder(protos)) if (f.endsWith('.proto')) assets.set(`protos/${relative(protos, f).split('\\').join('/')}`, f);
+  for (const f of filesUnder(protos)) if (f.endsWith('.proto')) assets.set(assetPath('protos', protos, f), f);
 
   const contents = new Map([...assets].map(([name, file]) => [name, readFileSync(file)] as const));
   const manifestFile = join(WORK, 'manifest.json');

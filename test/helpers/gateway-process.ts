@@ -40,10 +40,22 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
     engine,
   };
   writeFileSync(configFile, stringify(full));
-  const proc = spawn(process.execPath, [CLI, '--config', configFile, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnGateway(process.execPath, [CLI, '--config', configFile, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, engine, configFile });
+}
+
+export interface SpawnOptions {
+  /** the whole environment of the process */
+  env: Record<string, string | undefined>;
+  /** the engine the gateway must report in its "listening" line */
+  engine: EngineName;
+  configFile?: string;
+  cwd?: string;
+}
+
+/** Runs `command args` (the CLI under node, or the single executable) and waits for "listening". */
+export async function spawnGateway(command: string, args: string[], o: SpawnOptions): Promise<GatewayProcess> {
+  const { engine } = o;
+  const proc = spawn(command, args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
@@ -72,7 +84,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, engin
     adminPort: ready.adminPort,
     url: `http://127.0.0.1:${ready.port}`,
     adminUrl: `http://127.0.0.1:${ready.adminPort}`,
-    configFile,
+    configFile: o.configFile ?? '',
     info: ready,
     output: () => out,
     rssBytes: () => {
