@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError || e instanceof UwsUnavailableError) fail(e.message);
     fail(`gateway failed to start: ${(e as Error).message}`);
   }
-  log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, threads: running.front.threads, redirectPort: running.redirectPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
+  log.info({ port: running.port, adminPort: running.adminPort, engine: running.front.engineName, threads: running.front.threads, redirectPort: running.redirectPort ?? undefined, metricsPort: running.metricsPort ?? undefined, statusPort: running.statusPort ?? undefined, tls: !!running.front.config().listen.tls }, 'listening');
 }
 
 // Every request continuation is guarded (a bug answers that request 500). Whatever still

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { request } from './helpers/client.js';
+import { freePort } from './helpers/upstream.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,3 +55,29 @@ for (const engine of ENGINES) {
     });
   }
 }
+
+t.test('observability.status.listen: the probes without the admin token, and nothing else', async (t) => {
+  const up = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(up.address() as net.AddressInfo).port}`;
+  const statusPort = await freePort();
+  const gw = await startGatewayProcess({
+    admin: { host: '127.0.0.1', port: 0, token: 'a-long-admin-token-0123456789' },
+    observability: { status: { listen: { host: '127.0.0.1', port: statusPort } } },
+    upstreams: { a: { targets: [{ url }] } },
+    routes: [{ match: { prefix: '/' }, upstream: 'a' }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); up.closeAllConnections(); up.close(); });
+  t.equal(gw.info.statusPort, statusPort, 'the listening line names the port');
+  const status = `http://127.0.0.1:${statusPort}`;
+  t.equal((await request(`${gw.adminUrl}/admin/health`)).status, 401, 'the admin listener wants its token');
+  const live = await request(`${status}/admin/health`);
+  t.equal(live.status, 200);
+  t.equal(live.json.status, 'ok');
+  const ready = await request(`${status}/admin/ready`);
+  t.same([ready.status, ready.json], [200, { status: 'ready', reasons: [] }]);
+  t.equal((await request(`${status}/admin/config`)).status, 404, 'no other admin endpoint');
+  t.equal((await request(`${status}/admin/reload`, { method: 'POST' })).status, 404);
+  t.equal((await request(`${status}/admin/ready`, { method: 'POST' })).status, 405);
+  t.equal((await request(`${status}/admin/ready`, { headers: { origin: 'https://evil.example' } })).status, 403, 'no browser page reads it');
+});

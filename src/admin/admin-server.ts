@@ -3,10 +3,8 @@
 // request must name the admin address (or localhost) as its Host (no DNS rebinding), must
 // not come from another origin (no CSRF), and a reload body must be JSON or YAML (no
 // form posts). With a token (required off the loopback), every request must carry it.
-import { usesPool } from '../transcode/pool-data.js';
 import http from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { AdminView } from '../gateway/front.js';
 import { ConfigError } from '../config/load.js';
 import type { ErrorCode } from '../errors.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -14,16 +12,13 @@ import { CREDENTIAL_NAME, REDACTED } from '../proxy/credentials.js';
 import { serveMetrics, type MetricsRenderer } from './metrics-server.js';
 import { fail, send } from './answer.js';
 import { DASHBOARD } from './dashboard/page.js';
+import { probeEndpoints, type ProbeHooks } from './probes.js';
 
-export interface AdminHooks {
-  view: AdminView;
+export interface AdminHooks extends ProbeHooks {
   /** Reload from `body` when given, else from the config source. Throws ConfigError. */
   reload(body: string | null): Promise<void>;
-  engine: string;
   /** every request must carry `Authorization: Bearer <token>` */
   token?: string;
-  /** the process's transcoding pool: its workers (0 until a config needs it) and the generation it serves */
-  transcoding?: () => { workers: number; generation: number };
   /** GET /metrics (null: observability.metrics.enabled is false) */
   metrics?: MetricsRenderer | null;
   /** the last reloads, oldest first (the dashboard shows them) */
@@ -120,35 +115,7 @@ export function createAdminServer(hooks: AdminHooks, hostOk: (host: string) => b
     serveMetrics(req, res, hooks.metrics);
   };
   const endpoints: Record<string, Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void>> = {
-    // Liveness: the process and every front-end thread answer (a thread that does not
-    // within its ask timeout makes this a 503).
-    '/admin/health': {
-      GET: async (_req, res) => {
-        let health: Awaited<ReturnType<AdminView['health']>>;
-        try { health = await hooks.view.health(); } catch (e) {
-          send(res, 503, { status: 'unhealthy', engine: hooks.engine, reason: (e as Error).message });
-          return;
-        }
-        send(res, 200, { status: 'ok', engine: hooks.engine, ...health, ...(hooks.transcoding ? { transcoding: hooks.transcoding() } : {}) });
-      },
-    },
-    // Readiness: a config is serving, DNS targets are resolved, every upstream has a
-    // healthy target (neither failing its health check nor ejected), the transcoding pool
-    // runs when routes need it. 503 with every reason otherwise.
-    '/admin/ready': {
-      GET: async (_req, res) => {
-        const reasons: string[] = [];
-        try {
-          for (const [name, u] of Object.entries(await hooks.view.upstreams()) as Array<[string, { targets: Array<{ health: string }> }]>) {
-            if (u.targets.length === 0) reasons.push(`upstream "${name}" has no resolved targets`);
-            else if (!u.targets.some((t) => t.health === 'healthy')) reasons.push(`upstream "${name}" has no healthy target (${u.targets.map((t) => t.health).join(', ')})`);
-          }
-        } catch (e) { reasons.push(`front-end threads did not answer: ${(e as Error).message}`); }
-        const needsPool = usesPool(hooks.view.config());
-        if (needsPool && hooks.transcoding && hooks.transcoding().workers === 0) reasons.push('the transcoding pool is not running');
-        send(res, reasons.length ? 503 : 200, { status: reasons.length ? 'not ready' : 'ready', reasons });
-      },
-    },
+    ...probeEndpoints(hooks),
     '/metrics': { GET: metricsEndpoint },
     // The same under /admin/: a browser sends the dashboard's Basic credentials only below it.
     '/admin/metrics': { GET: metricsEndpoint },

@@ -153,6 +153,24 @@ const coreSchema = {
           },
           default: {},
         },
+        status: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['listen'],
+          description: 'The liveness and readiness probes (GET /admin/health, /admin/ready) also on a listener of their own, without the admin token: for Kubernetes probes and load balancers (as Kong\'s status_listen). It answers nothing else, and no browser page.',
+          properties: {
+            listen: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['port'],
+              description: 'Its address.',
+              properties: {
+                host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address (0.0.0.0 in a Kubernetes pod: the kubelet probes the pod IP).' },
+                port: port('Port.'),
+              },
+            },
+          },
+        },
         tracing: {
           type: 'object',
           additionalProperties: false,

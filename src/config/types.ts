@@ -226,4 +226,6 @@ export interface ObservabilityConfig {
   metrics: { enabled: boolean; buckets: number[]; histogramBuckets: Record<string, number[]>; maxSeries: number; consumerLabel: boolean; listen?: { host: string; port: number } };
   accessLog: { enabled: boolean; path?: string; format: 'json' | 'text'; template: string; sample: number; requestHeaders: string[] };
   tracing?: { otlp: { endpoint: string; headers: Record<string, string>; timeoutMs: number }; sampleRatio: number; serviceName: string; responseHeader?: string };
+  /** GET /admin/health and /admin/ready on a listener of their own (no admin token) */
+  status?: { listen: { host: string; port: number } };
 }

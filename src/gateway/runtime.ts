@@ -17,6 +17,7 @@ import { TranscodeHost } from '../transcode/transcode-host.js';
 import { allocateMetrics, shareOf } from '../observability/observer.js';
 import { scrape } from '../observability/metrics/scrape.js';
 import { createMetricsServer } from '../admin/metrics-server.js';
+import { createStatusServer } from '../admin/status-server.js';
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -60,6 +61,8 @@ export interface RunningGateway {
   redirectPort: number | null;
   /** observability.metrics.listen's port, when configured */
   metricsPort: number | null;
+  /** observability.status.listen's port, when configured */
+  statusPort: number | null;
   reload(text?: string | null): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -141,11 +144,19 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     metricsServer = createMetricsServer(scrapeMetrics);
     metricsPort = await listenOn(metricsServer, own.port, own.host);
   }
+  let statusServer: http.Server | null = null;
+  let statusPort: number | null = null;
+  const probes = { view: front, engine: front.engineName, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }) };
+  const status = config.observability.status?.listen;
+  if (status) {
+    statusServer = createStatusServer(probes);
+    statusPort = await listenOn(statusServer, status.port, status.host);
+  }
   let admin: http.Server | null = null;
   let adminPort: number | null = null;
   if (config.admin.enabled) {
     let hostOk: (h: string) => boolean = () => false;
-    admin = createAdminServer({ view: front, reload: (body) => reload(body), engine: front.engineName, token: config.admin.token, transcoding: () => ({ workers: transcoding.workers, generation: transcoding.generation }), metrics: scrapeMetrics, reloads: () => history }, (h) => hostOk(h));
+    admin = createAdminServer({ ...probes, reload: (body) => reload(body), token: config.admin.token, metrics: scrapeMetrics, reloads: () => history }, (h) => hostOk(h));
     adminPort = await listenOn(admin, config.admin.port, config.admin.host);
     hostOk = adminHostCheck(config.admin.host, adminPort);
   }
@@ -156,6 +167,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       admin?.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
+      statusServer?.close();
+      statusServer?.closeAllConnections();
       redirect?.close();
       redirect?.closeAllConnections();
       await front.stop(Date.now() + config.limits.shutdownTimeoutMs);
@@ -179,5 +192,5 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     });
   }
 
-  return { front, port, adminPort, redirectPort, metricsPort, reload, shutdown };
+  return { front, port, adminPort, redirectPort, metricsPort, statusPort, reload, shutdown };
 }
