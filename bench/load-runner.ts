@@ -43,15 +43,22 @@ function wrkScript(method: string, body: string): string {
   return file;
 }
 
-export function runLoad(url: string, secs: number, headers: Record<string, string> = {}, request: { method?: string; body?: string } = {}): Promise<LoadResult> {
-  const script = generator === 'wrk' && request.body !== undefined ? ['-s', wrkScript(request.method ?? 'POST', request.body)] : [];
-  const [cmd, args] = generator === 'wrk'
-    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${connections}`, `-d${secs}s`, '--latency', ...script, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url])
-    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(connections), String(secs), JSON.stringify(headers), JSON.stringify(request)]);
+/** How the load is offered: connections (BENCH_CONNECTIONS, default 50) and requests in
+ *  flight per connection (pipelining: always autocannon's, as `autocannon -p N`). */
+export interface LoadShape { connections?: number; pipelining?: number }
+
+export function runLoad(url: string, secs: number, headers: Record<string, string> = {}, request: { method?: string; body?: string } = {}, shape: LoadShape = {}): Promise<LoadResult> {
+  const c = shape.connections ?? connections;
+  const pipelining = shape.pipelining ?? 1;
+  const wrk = generator === 'wrk' && pipelining === 1;
+  const script = wrk && request.body !== undefined ? ['-s', wrkScript(request.method ?? 'POST', request.body)] : [];
+  const [cmd, args] = wrk
+    ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${c}`, `-d${secs}s`, '--latency', ...script, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url])
+    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(c), String(secs), JSON.stringify(headers), JSON.stringify(request), String(pipelining)]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
-    child.on('exit', (code) => (code === 0 ? resolve(generator === 'wrk' ? parseWrk(out) : JSON.parse(out)) : reject(new Error(`${generator} exited ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(wrk ? parseWrk(out) : JSON.parse(out)) : reject(new Error(`${generator} exited ${code}`))));
   });
 }

@@ -4,7 +4,8 @@ import autocannon from 'autocannon';
 const [url, connections, seconds] = [process.argv[2]!, Number(process.argv[3] ?? 50), Number(process.argv[4] ?? 10)];
 const headers = JSON.parse(process.argv[5] ?? '{}') as Record<string, string>;
 const extra = JSON.parse(process.argv[6] ?? '{}') as { method?: string; body?: string };
-const r = await autocannon({ url, connections, duration: seconds, pipelining: 1, headers, method: (extra.method ?? 'GET') as 'GET', body: extra.body });
+const pipelining = Number(process.argv[7] ?? 1);
+const r = await autocannon({ url, connections, duration: seconds, pipelining, headers, method: (extra.method ?? 'GET') as 'GET', body: extra.body });
 process.stdout.write(JSON.stringify({
   rps: r.requests.average,
   p50: r.latency.p50,

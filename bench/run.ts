@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds, HAS_TASKSET, type Proc } from './processes.js';
 import { ensureNginx, startNginx } from './nginx.js';
-import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
+import { runLoad, generator, PROXY_CORE, LOAD_CORE, type LoadShape } from './load-runner.js';
+
+const PIPELINED = 'small GET, pipelined (-c 10 -p 10)';
 import { here, root } from './scenario-settings.js';
 
 const short = process.argv.includes('--short');
@@ -94,7 +96,13 @@ async function main(): Promise<void> {
     { name: '@fastify/http-proxy', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fastify-proxy.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
     { name: 'fast-gateway', start: () => startProc(PROXY_CORE, process.execPath, [join(here, 'peers', 'fast-gateway.js')], { UPSTREAM: `http://127.0.0.1:${upstream.port}` }) },
   ];
-  const scenarios = [{ name: 'small GET (~100 B)', path: '/small' }, { name: '64 KB GET', path: '/large' }];
+  // The pipelined one is what `autocannon -c 10 -p 10` offers: uWS closes a connection on
+  // which a request arrives while an earlier response is pending (docs/benchmarks.md).
+  const scenarios: Array<{ name: string; path: string; shape?: LoadShape }> = [
+    { name: 'small GET (~100 B)', path: '/small' },
+    { name: '64 KB GET', path: '/large' },
+    { name: PIPELINED, path: '/small', shape: { connections: 10, pipelining: 10 } },
+  ];
   const results: Result[] = [];
   let resilience: Record<string, unknown> | null = null;
   try {
@@ -116,10 +124,10 @@ async function main(): Promise<void> {
           const probe = await fetch(url);
           const size = (await probe.arrayBuffer()).byteLength;
           if (probe.status !== 200 || size < (sc.path === '/large' ? 65536 : 50)) throw new Error(`${target.name} answered ${probe.status} with ${size} bytes for ${sc.path}`);
-          await runLoad(url, warmup);
+          await runLoad(url, warmup, {}, {}, sc.shape);
           const pid = proc?.child.pid;
           const cpu0 = pid ? cpuSeconds(pid) : 0;
-          const r = await runLoad(url, seconds);
+          const r = await runLoad(url, seconds, {}, {}, sc.shape);
           const cpu1 = pid ? cpuSeconds(pid) : 0;
           const row: Result = {
             target: target.name, scenario: sc.name, rps: Math.round(r.rps), p50: r.p50, p99: r.p99,
@@ -138,8 +146,8 @@ async function main(): Promise<void> {
   }
   const table: string[] = [];
   const find = (t: string, s: string) => results.find((r) => r.target === t && r.scenario === s);
-  table.push('| target | scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | vs nginx | vs best Node peer |');
-  table.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  table.push('| target | scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | errors | vs nginx | vs best Node peer |');
+  table.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const checks: Record<string, unknown> = {};
   for (const sc of scenarios) {
     const nginx = find('nginx', sc.name);
@@ -148,7 +156,7 @@ async function main(): Promise<void> {
     for (const r of results.filter((x) => x.scenario === sc.name)) {
       const vsNginx = nginx ? (r.rps / nginx.rps).toFixed(2) + '×' : '-';
       const vsPeer = bestPeer ? (r.rps / bestPeer.rps).toFixed(2) + '×' : '-';
-      table.push(`| ${r.target} | ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUsPerReq ?? '-'} | ${vsNginx} | ${vsPeer} |`);
+      table.push(`| ${r.target} | ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUsPerReq ?? '-'} | ${r.errors + r.non2xx} | ${vsNginx} | ${vsPeer} |`);
     }
     const uws = find('gateway (uws)', sc.name);
     const node = find('gateway (node)', sc.name);
@@ -180,7 +188,8 @@ async function main(): Promise<void> {
     const small = find('gateway (uws)', scenarios[0]!.name);
     const peers = ['@fastify/http-proxy', 'fast-gateway'].map((p) => find(p, scenarios[0]!.name)).filter((r): r is Result => !!r);
     const best = Math.max(...peers.map((p) => p.rps));
-    const failedRequests = results.some((r) => r.target.startsWith('gateway') && (r.errors > 0 || r.non2xx > 0));
+    // uWS's answer to pipelining is closing the connection: a known limit, reported, not a regression
+    const failedRequests = results.some((r) => r.target.startsWith('gateway') && !(r.target.includes('uws') && r.scenario === PIPELINED) && (r.errors > 0 || r.non2xx > 0));
     if (!small || small.rps < best || failedRequests) {
       process.stdout.write(`bench check: FAILED (gateway uws ${small?.rps ?? 0} req/s vs fastest Node peer ${best} req/s${failedRequests ? '; gateway returned errors' : ''})\n`);
       process.exit(1);
