@@ -32,7 +32,8 @@ async function http10(port: number, n = 100, parallel = 10): Promise<{ answered:
 
 /** One request with `fields` header fields: its status, or how it was dropped. */
 async function headerFields(port: number, fields: number): Promise<string> {
-  const lines = Array.from({ length: fields - 1 }, (_, i) => `X-F${i}: v\r\n`).join('');
+  // Host and Connection are two of the fields
+  const lines = Array.from({ length: fields - 2 }, (_, i) => `X-F${i}: v\r\n`).join('');
   const r = await rawExchange(port, `GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}Connection: close\r\n\r\n`, DROP_WAIT_MS);
   return String(statusOf(r.text) ?? 'dropped');
 }
@@ -79,7 +80,7 @@ for (const target of targets) {
     const r: Record<string, unknown> = {};
     r.http10 = await http10(gw.port);
     r.pipelined = await pipelined(gw.port);
-    for (const n of [50, 51, 100]) r[`headerFields${n}`] = await headerFields(gw.port, n);
+    for (const n of [48, 49, 101]) r[`headerFields${n}`] = await headerFields(gw.port, n);
     r.splitHead6KB = await splitHead(gw.port);
     r.malformed = await malformed(gw.port);
     results[target.name] = r;
@@ -95,8 +96,8 @@ const cell = (name: string, f: (r: any) => string) => f(results[name]);
 const rows: Array<[string, (r: any) => string]> = [
   ['HTTP/1.0 requests answered (ab-style, 100)', (r) => `${r.http10.answered}/${r.http10.sent}`],
   ['pipelined, `autocannon -c 10 -p 10`, 3 s: answers', (r) => `${r.pipelined.answers} (${r.pipelined.rps} req/s${r.pipelined.errors ? `, ${r.pipelined.errors} errors` : ''})`],
-  [`malformed corpus (${MALFORMED.length} requests): answered 4xx / dropped unanswered`, (r) => `${r.malformed.answered} / ${r.malformed.dropped}${r.malformed.forwarded ? ` (${r.malformed.forwarded} forwarded)` : ''}`],
-  ['50 / 51 / 100 header fields', (r) => `${r.headerFields50} / ${r.headerFields51} / ${r.headerFields100}`],
+  [`malformed corpus (${MALFORMED.length} requests): answered / dropped unanswered / forwarded upstream`, (r) => `${r.malformed.answered} / ${r.malformed.dropped} / ${r.malformed.forwarded}`],
+  ['48 / 49 / 101 header fields', (r) => `${r.headerFields48} / ${r.headerFields49} / ${r.headerFields101}`],
   ['6 KB head split over two reads', (r) => r.splitHead6KB],
 ];
 const table = [`| client | ${names.join(' | ')} |`, `|---|${names.map(() => '---').join('|')}|`, ...rows.map(([what, f]) => `| ${what} | ${names.map((n) => cell(n, f)).join(' | ')} |`)];

@@ -201,7 +201,7 @@ const coreSchema = {
       description: 'Bounds on what a client may send and how long it may take.',
       properties: {
         maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384, description: 'Request line + headers larger than this → 431.' },
-        maxHeaderCount: { type: 'integer', minimum: 8, maximum: 1000, default: 100, description: 'More request headers than this → 431. (uWS 20.30 itself drops requests with more than ~50 headers without an answer; see architecture.md.)' },
+        maxHeaderCount: { type: 'integer', minimum: 8, maximum: 1000, default: 100, description: 'More request headers than this → 431. (uWS 20.30 itself drops requests with more than 48 header fields without an answer; see architecture.md.)' },
         maxBodyBytes: { type: 'integer', minimum: 0, default: 1073741824, description: 'A Content-Length over this → 413 before anything is forwarded; a chunked body that grows over it → 413 and the upstream request is aborted.' },
         maxBufferedBodyBytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 8388608, description: 'Bodies the gateway reads whole (validation, transcoding, replayable retries) are at most this → 413. A larger retry.bufferBodyBytes is capped by it.' },
         maxUriBytes: { type: 'integer', minimum: 256, maximum: 65536, default: 8192, description: 'A longer request target → 414 (both engines), nothing forwarded.' },

@@ -3,11 +3,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
+const here = dirname(fileURLToPath(import.meta.url));
+const BENCH_COPY = `${sep}bench${sep}dist${sep}`;
+/** The gateway's dist/src/cli.js: beside this helper in dist/, or the repository's when bench/
+ *  compiled its own copy of the helper (its copy of src/ resolves bench's node_modules). */
+export const CLI = here.includes(BENCH_COPY)
+  ? join(here.slice(0, here.indexOf(BENCH_COPY)), 'dist', 'src', 'cli.js')
+  : join(here, '..', '..', 'src', 'cli.js');
 export const ENGINES = ['uws', 'node'] as const;
 export type EngineName = (typeof ENGINES)[number];
 
