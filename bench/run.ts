@@ -12,6 +12,8 @@ import { ensureNginx, startNginx } from './nginx.js';
 import { runLoad, generator, PROXY_CORE, LOAD_CORE, type LoadShape } from './load-runner.js';
 
 const PIPELINED = 'small GET, pipelined (-c 10 -p 10)';
+const POLICIES = 'small GET, API key + rate limit + header rule';
+const BENCH_KEY = 'bench-api-key-0123456789';
 import { here, root } from './scenario-settings.js';
 
 const short = process.argv.includes('--short');
@@ -27,12 +29,20 @@ function gatewayConfig(engine: 'uws' | 'node', upstreamPort: number): string {
   const routes: unknown[] = Array.from({ length: 100 }, (_, i) => ({ name: `svc${i}`, match: { prefix: `/svc${i}` }, upstream: 'up' }));
   routes.push({ name: 'small', match: { path: '/small', methods: ['GET'] }, upstream: 'up' });
   routes.push({ name: 'large', match: { path: '/large', methods: ['GET'] }, upstream: 'up' });
+  // issue #16's policy route: an API key, a rate limit it never hits, a header rule
+  routes.push({
+    name: 'policies', match: { path: '/policies', methods: ['GET'] }, upstream: 'up', rewrite: '/small',
+    auth: ['keys'], rateLimit: [{ key: ['consumer'], rate: 1000000, per: 'second' }],
+    requestHeaders: { add: { 'x-via-gateway': '1' } },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
   const file = join(dir, `gateway-${engine}.yaml`);
   writeFileSync(file, stringify({
     // one front thread through --workers (a flag every build takes; the config key was renamed)
     engine, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
     upstreams: { up: { targets: [{ url: `http://127.0.0.1:${upstreamPort}` }] } }, routes,
+    consumers: [{ id: 'bench', keys: [{ key: BENCH_KEY }] }],
+    auth: { keys: { type: 'api-key', header: 'x-api-key' } },
   }));
   return file;
 }
@@ -98,8 +108,10 @@ async function main(): Promise<void> {
   ];
   // The pipelined one is what `autocannon -c 10 -p 10` offers: uWS closes a connection on
   // which a request arrives while an earlier response is pending (docs/benchmarks.md).
-  const scenarios: Array<{ name: string; path: string; shape?: LoadShape }> = [
+  // gatewayOnly: a route only the gateway has (compared with nginx's plain small GET)
+  const scenarios: Array<{ name: string; path: string; shape?: LoadShape; headers?: Record<string, string>; gatewayOnly?: boolean }> = [
     { name: 'small GET (~100 B)', path: '/small' },
+    { name: POLICIES, path: '/policies', headers: { 'x-api-key': BENCH_KEY }, gatewayOnly: true },
     { name: '64 KB GET', path: '/large' },
     { name: PIPELINED, path: '/small', shape: { connections: 10, pipelining: 10 } },
   ];
@@ -119,15 +131,16 @@ async function main(): Promise<void> {
       const port = proc ? proc.port : upstream.port;
       try {
         for (const sc of scenarios) {
+          if (sc.gatewayOnly && !target.name.startsWith('gateway')) continue;
           const url = `http://127.0.0.1:${port}${sc.path}`;
           // A proxy that answers errors fast must not win: check one response first.
-          const probe = await fetch(url);
+          const probe = await fetch(url, { headers: sc.headers });
           const size = (await probe.arrayBuffer()).byteLength;
           if (probe.status !== 200 || size < (sc.path === '/large' ? 65536 : 50)) throw new Error(`${target.name} answered ${probe.status} with ${size} bytes for ${sc.path}`);
-          await runLoad(url, warmup, {}, {}, sc.shape);
+          await runLoad(url, warmup, sc.headers, {}, sc.shape);
           const pid = proc?.child.pid;
           const cpu0 = pid ? cpuSeconds(pid) : 0;
-          const r = await runLoad(url, seconds, {}, {}, sc.shape);
+          const r = await runLoad(url, seconds, sc.headers, {}, sc.shape);
           const cpu1 = pid ? cpuSeconds(pid) : 0;
           const row: Result = {
             target: target.name, scenario: sc.name, rps: Math.round(r.rps), p50: r.p50, p99: r.p99,
@@ -150,7 +163,7 @@ async function main(): Promise<void> {
   table.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const checks: Record<string, unknown> = {};
   for (const sc of scenarios) {
-    const nginx = find('nginx', sc.name);
+    const nginx = find('nginx', sc.gatewayOnly ? scenarios[0]!.name : sc.name);
     const peers = ['@fastify/http-proxy', 'fast-gateway'].map((p) => find(p, sc.name)).filter((r): r is Result => !!r && r.errors === 0 && r.non2xx === 0);
     const bestPeer = peers.reduce<Result | null>((a, b) => (a && a.rps >= b.rps ? a : b), null);
     for (const r of results.filter((x) => x.scenario === sc.name)) {
