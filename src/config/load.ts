@@ -102,6 +102,7 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
   for (const [name, up] of Object.entries(cfg.upstreams)) {
     if (up.protocol !== 'grpc') {
       if (up.protos) problems.push(`upstreams.${name}.protos: only used with protocol: grpc`);
+      if (up.compression) problems.push(`upstreams.${name}.compression: only used with protocol: grpc`);
       continue;
     }
     if (!up.protos) { problems.push(`upstreams.${name}: protocol grpc needs protos`); continue; }

@@ -248,6 +248,7 @@ const coreSchema = {
         required: ['targets'],
         properties: {
           protocol: { enum: ['http', 'grpc'], default: 'http', description: 'grpc: a gRPC service reached through transcoding routes (targets grpc://host:port, and protos). See transcoding.md.' },
+          compression: { enum: ['gzip', 'deflate'], description: 'grpc upstreams: compress every request message with this grpc-encoding (absent: uncompressed). Compressed answers (gzip, deflate) are always accepted and announced in grpc-accept-encoding. See transcoding.md.' },
           protos: {
             type: 'object',
             additionalProperties: false,

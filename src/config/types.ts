@@ -44,6 +44,8 @@ export interface UpstreamConfig {
   protocol: 'http' | 'grpc';
   /** grpc: includeDirs are absolute after load (the config's directory last) */
   protos?: { files: string[]; includeDirs: string[] };
+  /** grpc upstreams: the grpc-encoding of request messages */
+  compression?: 'gzip' | 'deflate';
   targets: TargetConfig[];
   connections: number;
   maxQueue: number;

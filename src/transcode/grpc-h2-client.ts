@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { serverNameFor } from '../upstream/sni.js';
+import { compressMessage, decompressMessage, GRPC_ACCEPT_ENCODING, type GrpcEncoding } from './grpc-compression.js';
 
 export interface GrpcStatus {
   code: number;
@@ -55,7 +56,8 @@ export class GrpcH2Channel {
   private readonly secure: boolean;
 
   /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
-  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }, private readonly maxMessageBytes = 4 * 1024 * 1024) {
+  /** `compression`: the grpc-encoding of request messages (absent: identity) */
+  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }, private readonly maxMessageBytes = 4 * 1024 * 1024, private readonly compression?: GrpcEncoding) {
     const u = new URL(target);
     this.secure = u.protocol === 'grpcs:';
     this.host = u.hostname.replace(/^\[|\]$/g, '');
@@ -92,7 +94,9 @@ export class GrpcH2Channel {
     const headers: http2.OutgoingHttpHeaders = {
       ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
       'grpc-timeout': `${Math.max(1, deadline - Date.now())}m`,
+      'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
     };
+    if (this.compression) headers['grpc-encoding'] = this.compression;
     for (const [k, v] of metadata) {
       const prev = headers[k];
       headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
@@ -109,10 +113,11 @@ export class GrpcH2Channel {
       end({ code: 4, details: 'the upstream did not answer in time (deadline exceeded)', metadata: headersMd });
       stream.close(NGHTTP2_CANCEL);
     }, Math.max(1, deadline - Date.now()));
-    const frame = Buffer.allocUnsafe(5 + message.byteLength);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.byteLength, 1);
-    frame.set(message, 5);
+    const payload = this.compression ? compressMessage(this.compression, message) : message;
+    const frame = Buffer.allocUnsafe(5 + payload.byteLength);
+    frame[0] = this.compression ? 1 : 0;
+    frame.writeUInt32BE(payload.byteLength, 1);
+    frame.set(payload, 5);
     stream.end(frame);
 
     // Received bytes not yet a whole message: kept as a list and joined once per message
@@ -120,11 +125,15 @@ export class GrpcH2Channel {
     const parts: Buffer[] = [];
     let partBytes = 0;
     const maxMessage = this.maxMessageBytes;
+    /** the answer's grpc-encoding (what its compressed messages are compressed with) */
+    let encoding = 'identity';
     stream.on('response', (hdrs) => {
       const status = Number(hdrs[':status']);
       if (status !== 200) { end({ code: codeOfHttp(status), details: `upstream answered HTTP ${status}`, metadata: [] }); stream.close(NGHTTP2_CANCEL); return; }
       if (hdrs['grpc-status'] !== undefined) { trailers = hdrs; return; } // trailers-only answer
       headersMd = metadataOf(hdrs);
+      const enc = hdrs['grpc-encoding'];
+      if (typeof enc === 'string') encoding = enc.trim().toLowerCase();
       h.onHeaders(headersMd);
     });
     stream.on('data', (chunk: Buffer) => {
@@ -136,11 +145,18 @@ export class GrpcH2Channel {
         if (parts[0]!.length < 5) parts.splice(0, parts.length, Buffer.concat(parts, partBytes));
         const head = parts[0]!;
         const len = head.readUInt32BE(1);
-        if (head[0] !== 0) { end({ code: 13, details: 'the upstream sent a compressed message (not negotiated)', metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
+        const compressed = head[0] !== 0;
         if (len > maxMessage) { end({ code: 8, details: `the upstream response message is over ${maxMessage} bytes`, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
         if (partBytes < 5 + len) return;
         const buf = parts.length === 1 ? head : Buffer.concat(parts, partBytes);
-        h.onMessage(buf.subarray(5, 5 + len));
+        let message = buf.subarray(5, 5 + len);
+        if (compressed) {
+          // bounded by maxMessageBytes as it inflates: a small bomb cannot grow past the cap
+          const out = decompressMessage(encoding, message, maxMessage);
+          if (!out.ok) { end({ code: out.code, details: out.details, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
+          message = out.message;
+        }
+        h.onMessage(message);
         if (ended) return;
         const rest = buf.subarray(5 + len);
         parts.length = 0;

@@ -47,7 +47,7 @@ export function poolDataOf(config: GatewayConfig): PoolData {
     const max = Math.max(...u.targets.map((t) => t.weight));
     for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(t.url!.replace(/\/+$/, ''));
     const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
-    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, bindings: [...list.values()] };
+    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()] };
   }
   return data;
 }

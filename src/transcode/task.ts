@@ -7,7 +7,7 @@ export interface UpstreamTls { ca?: string; servername?: string; rejectUnauthori
 /** One configuration of the pool (a "generation"): the gRPC upstreams its routes call and their bindings. */
 export interface PoolData {
   /** targets: grpc://host:port or grpcs://host:port, each repeated `weight` times (weighted round-robin) */
-  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; bindings: TaskBinding[] }>;
+  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; compression?: 'gzip' | 'deflate'; bindings: TaskBinding[] }>;
   /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
   maxMessageBytes: number;
   /** aggregate routes by name: how their backends' answers are composed (src/aggregate/compose.ts) */

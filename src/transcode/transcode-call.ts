@@ -86,9 +86,9 @@ export function configure(gen: number, data: PoolData): void {
       // one channel per distinct target; weights repeat it in the rotation
       const byTarget = new Map<string, GrpcH2Channel>();
       for (const t of new Set(spec.targets)) {
-        const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes]);
+        const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes, spec.compression ?? null]);
         next.channelKeys.push(key);
-        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes)));
+        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes, spec.compression)));
       }
       next.upstreams.set(name, { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers });
     }
