@@ -21,6 +21,12 @@ const threads = Number(process.env.BENCH_THREADS ?? 1);
 /** another build to measure instead (an older commit's dist/src/cli.js), and its name for the thread count key */
 const cli = process.env.BENCH_CLI ?? join(root, 'dist', 'src', 'cli.js');
 const threadsKey = process.env.BENCH_THREADS_KEY ?? 'threads';
+/** gzip|deflate: the gateway compresses its request messages to the upstream (grpc-encoding) */
+const grpcCompression = process.env.BENCH_GRPC_COMPRESSION;
+/** N: JSON answers of at least N bytes are gzip-compressed for the client (transcoding.compressAboveBytes) */
+const compressAbove = Number(process.env.BENCH_COMPRESS_ABOVE ?? 0);
+const variant = `${grpcCompression ? `-grpc-${grpcCompression}` : ''}${compressAbove ? `-json-gzip${compressAbove}` : ''}`;
+const loadHeaders: Record<string, string> = { 'content-type': 'application/json', ...(compressAbove ? { 'accept-encoding': 'gzip' } : {}) };
 
 function direct(port: number, size: string): Promise<{ rps: number; requests: number; errors: number }> {
   const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, 'grpc-direct-load.js'), String(port), String(connections), String(seconds), size]);
@@ -37,8 +43,8 @@ async function main(): Promise<void> {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-tc-')), 'gateway.yaml');
   writeFileSync(file, stringify({
     engine: 'uws', [threadsKey]: threads, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
-    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0) },
-    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), ...(compressAbove ? { compressAboveBytes: compressAbove } : {}) },
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] }, ...(grpcCompression ? { compression: grpcCompression } : {}) } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }));
   // one front thread: pinned with the pool to core 0; two: unpinned (they need both cores)
@@ -48,16 +54,16 @@ async function main(): Promise<void> {
     for (const size of ['small', 'large'] as const) {
       const body = JSON.stringify(benchMessage(size));
       const url = `http://127.0.0.1:${gw.port}/v1/echo`;
-      const probe = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      const probe = await fetch(url, { method: 'POST', body, headers: loadHeaders });
       if (probe.status !== 200) throw new Error(`probe: ${probe.status} ${await probe.text()}`);
       const acc = { direct: [] as number[], gw: [] as number[], p99: [] as number[], cpu: [] as number[] };
       for (let r = 0; r < rounds; r++) {
         const d = await direct(server.port, size);
         if (d.errors) throw new Error(`direct: ${d.errors} errors`);
         acc.direct.push(d.rps);
-        await runLoad(url, 1, { 'content-type': 'application/json' }, { method: 'POST', body });
+        await runLoad(url, 1, loadHeaders, { method: 'POST', body });
         const cpu0 = cpuSeconds(gw.child.pid!);
-        const g = await runLoad(url, seconds, { 'content-type': 'application/json' }, { method: 'POST', body });
+        const g = await runLoad(url, seconds, loadHeaders, { method: 'POST', body });
         if (g.errors || g.non2xx) throw new Error(`gateway: ${g.errors} errors, ${g.non2xx} non-2xx`);
         acc.gw.push(g.rps);
         acc.p99.push(g.p99);
@@ -74,14 +80,14 @@ async function main(): Promise<void> {
   }
   const ratio = (size: string) => +(rows.find((r) => r.size === size && r.target.startsWith('gateway'))!.rps / rows.find((r) => r.size === size && r.target.startsWith('direct'))!.rps).toFixed(3);
   const report = {
-    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads, cli: process.env.BENCH_CLI ? 'BENCH_CLI' : 'this build', inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), loadGenerator: generator },
+    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads, cli: process.env.BENCH_CLI ? 'BENCH_CLI' : 'this build', inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), grpcCompression: grpcCompression ?? 'identity', compressAboveBytes: compressAbove, loadGenerator: generator },
     results: rows,
     transcodedVsDirect: { small: ratio('small'), large: ratio('large') },
     target: 'small: transcoded ≥ 70% of the direct grpc-js client',
     met: ratio('small') >= 0.7,
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}${process.env.BENCH_INLINE_BELOW ? '-inline' : ''}${threads > 1 ? `-threads${threads}` : ''}${process.env.BENCH_CLI ? '-baseline' : ''}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(root, 'bench', 'results', `transcode-${report.setup.mode}-${generator}${process.env.BENCH_INLINE_BELOW ? '-inline' : ''}${threads > 1 ? `-threads${threads}` : ''}${process.env.BENCH_CLI ? '-baseline' : ''}${variant}.json`), JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
 }
 
