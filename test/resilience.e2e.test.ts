@@ -214,6 +214,9 @@ t.test('connect timeout: 504 at the configured bound; the retry goes elsewhere',
 });
 
 t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and closes on recovery', async (t) => {
+  // The open phase is measured for at most MEASURE_MS of OPEN_MS: on a slow machine the
+  // loop must not run into the half-open state it is not testing.
+  const OPEN_MS = 3000, MEASURE_MS = 2200;
   let failing = true;
   let slowMs = 0;
   const up = await counted('up', (_req, res) => {
@@ -221,13 +224,14 @@ t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and 
     if (slowMs) setTimeout(answer, slowMs); else answer();
   });
   const gw = await startGatewayProcess({
-    upstreams: { u: { targets: [{ url: up.url }], outlier: { enabled: false }, breaker: { failureRatio: 0.5, windowMs: 5000, minRequests: 10, openMs: 700, halfOpenRequests: 2 } } },
+    upstreams: { u: { targets: [{ url: up.url }], outlier: { enabled: false }, breaker: { failureRatio: 0.5, windowMs: 5000, minRequests: 10, openMs: OPEN_MS, halfOpenRequests: 2 } } },
     routes: [{ match: { prefix: '/x' }, upstream: 'u', retry: { attempts: 0 } }],
   }, 'uws');
   t.teardown(async () => { await gw.stop(); await up.close(); });
   for (let i = 0; i < 10; i++) t.equal((await request(`${gw.url}/x`)).status, 500);
   const hitsWhenOpened = up.hits;
   let r = await request(`${gw.url}/x`);
+  const openedAt = Date.now();
   t.equal(r.status, 503);
   t.equal(r.json.error.code, 'circuit_open');
   t.ok(Number(r.headers['retry-after']) >= 1, 'Retry-After');
@@ -244,13 +248,14 @@ t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and 
   for (let i = 0; i < 50; i++) { await timed('/x'); await timed('/no-route'); } // warm-up
   const open: number[] = [], local: number[] = [];
   let not503 = 0;
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 400 && Date.now() - openedAt < MEASURE_MS; i++) {
     const [status, ms] = await timed('/x');
     if (status !== 503) not503++;
     open.push(ms);
     local.push((await timed('/no-route'))[1]);
   }
   agent.destroy();
+  t.ok(open.length >= 50, `${open.length} requests measured while open`);
   t.equal(not503, 0, 'every request while open got 503');
   const p99 = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
   const openP99 = p99(open), localP99 = p99(local);
@@ -261,15 +266,16 @@ t.test('circuit breaker: opens under failures, answers 503 fast, half-opens and 
   const st = await request(`${gw.adminUrl}/admin/upstreams`);
   t.equal(st.json.u.breaker, 'open');
   // Past openMs with the upstream still failing: the probe fails and reopens the breaker.
-  await sleep(800);
+  await sleep(openedAt + OPEN_MS + 200 - Date.now());
   t.equal((await request(`${gw.url}/x`)).status, 500, 'the half-open probe reaches the upstream, which still fails');
+  const reopenedAt = Date.now();
   t.equal((await request(`${gw.adminUrl}/admin/upstreams`)).json.u.breaker, 'open', 'a failing probe reopens it');
   t.equal((await request(`${gw.url}/x`)).status, 503, 'and it answers 503 again');
   // Recovered (slowly): halfOpenRequests (2) probes go through, a third at the same time is
   // refused; the half-open state is visible while they run; both passing close it.
   failing = false;
   slowMs = 400;
-  await sleep(800);
+  await sleep(reopenedAt + OPEN_MS + 200 - Date.now());
   const hitsBefore = up.hits;
   const probes = [0, 1, 2].map((i) => sleep(i * 20).then(() => request(`${gw.url}/x`)));
   await sleep(150);
