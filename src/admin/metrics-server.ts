@@ -2,7 +2,7 @@
 // cannot send the admin token. It answers nothing else, and nothing to a browser page
 // (a request with an Origin header, or a cross-site fetch, is refused: no DNS-rebinding read).
 import http from 'node:http';
-import { fail } from './answer.js';
+import { fail, fromBrowser } from './answer.js';
 import { OPENMETRICS_TYPE, PROMETHEUS_TYPE, wantsOpenMetrics } from '../observability/metrics/exposition.js';
 
 export type MetricsRenderer = (openMetrics: boolean) => Promise<string>;
@@ -22,7 +22,7 @@ export function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse
 export function createMetricsServer(renderer: MetricsRenderer): http.Server {
   return http.createServer((req, res) => {
     req.resume();
-    if (req.headers.origin !== undefined || (req.headers['sec-fetch-site'] && req.headers['sec-fetch-site'] !== 'none')) { fail(res, 'forbidden', 'browser requests are refused'); return; }
+    if (fromBrowser(req)) { fail(res, 'forbidden', 'browser requests are refused'); return; }
     if ((req.url ?? '/').split('?')[0] !== '/metrics') { fail(res, 'not_found', 'only /metrics is served here'); return; }
     if (req.method !== 'GET' && req.method !== 'HEAD') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }
     serveMetrics(req, res, renderer);

@@ -2,14 +2,14 @@
 // without the admin token (a kubelet's or a load balancer's probe cannot carry a secret).
 // It answers nothing else, and nothing to a browser page (as the metrics listener).
 import http from 'node:http';
-import { fail } from './answer.js';
+import { fail, fromBrowser } from './answer.js';
 import { probeEndpoints, type ProbeHooks } from './probes.js';
 
 export function createStatusServer(hooks: ProbeHooks): http.Server {
   const probes: Record<string, { GET: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> } | undefined> = probeEndpoints(hooks);
   return http.createServer((req, res) => {
     req.resume();
-    if (req.headers.origin !== undefined || (req.headers['sec-fetch-site'] && req.headers['sec-fetch-site'] !== 'none')) { fail(res, 'forbidden', 'browser requests are refused'); return; }
+    if (fromBrowser(req)) { fail(res, 'forbidden', 'browser requests are refused'); return; }
     const probe = probes[(req.url ?? '/').split('?')[0]!];
     if (!probe) { fail(res, 'not_found', 'only /admin/health and /admin/ready are served here'); return; }
     if (req.method !== 'GET') { fail(res, 'method_not_allowed', 'use GET', {}, { allow: 'GET' }); return; }

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, type Stats } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface AssetManifest {
   /** sha256 over every file's name and hash: the cache directory's name */
@@ -124,5 +124,5 @@ export function extractAssets(base: string, manifest: AssetManifest, read: (name
     if (data.byteLength !== want.size || sha256(data) !== want.sha256) throw new AssetCacheError(`the executable's asset ${name} does not match its manifest (a damaged binary?)`);
     writeAtomically(path, data);
   }
-  return dir.endsWith(sep) ? dir.slice(0, -1) : dir;
+  return dir;
 }
