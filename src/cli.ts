@@ -61,6 +61,8 @@ async function main(): Promise<void> {
     try {
       const cfg = loadConfigFile(file);
       process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${Object.keys(cfg.upstreams).length} upstreams)\n`);
+      const reflected = Object.keys(cfg.upstreams).filter((n) => cfg.upstreams[n]!.protos?.reflection);
+      if (reflected.length) process.stdout.write(`not contacted: ${reflected.join(', ')} (server reflection); the routes using them are checked when the gateway starts\n`);
     } catch (e) {
       if (e instanceof ConfigError) fail(e.message);
       throw e;

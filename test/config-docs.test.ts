@@ -43,7 +43,7 @@ t.test('every field has a description; every number has a lower bound', async (t
 });
 
 /** Keys the loader adds to the normalised config (not in the file), by path. */
-const ADDED_AT_LOAD = new Set(['upstreams.NAME.tls.ca']);
+const ADDED_AT_LOAD = new Set(['upstreams.NAME.tls.ca', 'upstreams.NAME.protos.descriptors']);
 
 t.test('the TypeScript config types have the schema\'s keys', async (t) => {
   const file = join(ROOT, 'src', 'config', 'types.ts');

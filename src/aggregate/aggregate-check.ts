@@ -4,7 +4,7 @@
 // problem is listed by its path.
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { paramNamesOf, patternOf } from '../router/router.js';
-import { loadProtosCached } from '../transcode/proto-registry.js';
+import { loadProtosCached, protosReady, type ProtoSource } from '../transcode/proto-registry.js';
 import { ancestorsOf, cycleOf, planOf } from './aggregate-plan.js';
 import { grpcBackendBinding } from './aggregate-spec.js';
 
@@ -37,9 +37,7 @@ export function checkAggregateRoute(r: RouteConfig, at: string, cfg: GatewayConf
       const up = cfg.upstreams[g.upstream];
       if (!up) problems.push(`${bAt}.grpc.upstream: unknown upstream "${g.upstream}"`);
       else if (up.protocol !== 'grpc') problems.push(`${bAt}.grpc.upstream: "${g.upstream}" is not a grpc upstream`);
-      else if (up.protos) {
-        try { grpcBackendBinding(loadProtosCached(up.protos, '.'), g.method); } catch (e) { problems.push(`${bAt}.grpc.method: ${(e as Error).message.split('\n')[0]}`); }
-      }
+      else if (up.protos && protosReady(up.protos)) checkGrpcBackendMethod(up.protos, g.method, bAt, problems);
       if (b.body !== undefined) problems.push(`${bAt}.body: only for HTTP backends (a gRPC backend's message is grpc.request)`);
       if (b.retry) problems.push(`${bAt}.retry: only for HTTP backends`);
     }
@@ -60,4 +58,9 @@ export function checkAggregateRoute(r: RouteConfig, at: string, cfg: GatewayConf
       }
     }
   }
+}
+
+/** A gRPC backend's method is a unary method of its upstream's descriptors. */
+export function checkGrpcBackendMethod(protos: ProtoSource, method: string, bAt: string, problems: string[]): void {
+  try { grpcBackendBinding(loadProtosCached(protos, '.'), method); } catch (e) { problems.push(`${bAt}.grpc.method: ${(e as Error).message.split('\n')[0]}`); }
 }

@@ -10,7 +10,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { assembleSchema } from './schema.js';
-import type { GatewayConfig } from './types.js';
+import type { GatewayConfig, RouteConfig } from './types.js';
 import { ConfigFiles } from './config-files.js';
 import { checkPathPattern } from '../router/path-pattern.js';
 import { checkCidr } from '../proxy/client-address.js';
@@ -107,6 +107,20 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
     }
     if (!up.protos) { problems.push(`upstreams.${name}: protocol grpc needs protos`); continue; }
     if (up.targets.some((t) => t.srv !== undefined)) problems.push(`upstreams.${name}.targets: grpc upstreams take url targets only`);
+    const p = up.protos;
+    const sources = [p.files.length > 0, p.descriptorSet !== undefined, p.reflection === true].filter(Boolean).length;
+    if (sources !== 1) { problems.push(`upstreams.${name}.protos: give one of files, descriptorSet or reflection: true`); continue; }
+    if (p.reflection) continue; // read from the upstream before the config is applied (reflection-client.ts)
+    if (p.descriptorSet !== undefined) {
+      const file = files.path(p.descriptorSet, `upstreams.${name}.protos.descriptorSet`, problems);
+      if (file === null) continue;
+      p.descriptorSet = file;
+      try { roots.set(name, loadProtosCached(p, '.')); } catch (e) {
+        problems.push(`upstreams.${name}.protos.descriptorSet: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `cannot read "${file}"` : (e as Error).message.split('\n')[0]}`);
+        roots.set(name, null);
+      }
+      continue;
+    }
     const dirs = [...up.protos.includeDirs, '.'].map((d, i) => files.path(d, `upstreams.${name}.protos.includeDirs[${i}]`, problems));
     const badFile = up.protos.files.findIndex((f) => isAbsolute(f) || f.split(/[\\/]/).includes('..'));
     if (dirs.includes(null)) continue;
@@ -134,15 +148,20 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
     if (!up) return; // "unknown upstream" is reported with the route checks
     if (up.protocol !== 'grpc') { problems.push(`${at}.transcode.upstream: "${t.upstream}" is not a grpc upstream`); return; }
     const root = roots.get(t.upstream);
-    if (!root) return;
-    const known = servicesOf(root).map((s) => s.fullName.slice(1));
-    (t.services ?? []).forEach((s, j) => { if (!known.includes(s)) problems.push(`${at}.transcode.services[${j}]: no service "${s}" in the protos of "${t.upstream}"`); });
-    try {
-      if (bindingsOf(root, t.services, t.fallback).length === 0) problems.push(`${at}.transcode: the services have no google.api.http bindings (set fallback: true to expose POST /package.Service/Method)`);
-    } catch (e) {
-      problems.push(`${at}.transcode: ${(e as Error).message}`);
-    }
+    if (root) checkTranscodeServices(r, at, root, problems);
   });
+}
+
+/** A transcoding route's services exist in its upstream's descriptors and expose bindings. */
+export function checkTranscodeServices(r: RouteConfig, at: string, root: protobuf.Root, problems: string[]): void {
+  const t = r.transcode!;
+  const known = servicesOf(root).map((s) => s.fullName.slice(1));
+  (t.services ?? []).forEach((s, j) => { if (!known.includes(s)) problems.push(`${at}.transcode.services[${j}]: no service "${s}" in the protos of "${t.upstream}"`); });
+  try {
+    if (bindingsOf(root, t.services, t.fallback).length === 0) problems.push(`${at}.transcode: the services have no google.api.http bindings (set fallback: true to expose POST /package.Service/Method)`);
+  } catch (e) {
+    problems.push(`${at}.transcode: ${(e as Error).message}`);
+  }
 }
 
 /** Listener certificates: files exist, parse, and each key belongs to its certificate (folded into certs). Upstream CA files load. */

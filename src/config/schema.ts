@@ -252,11 +252,12 @@ const coreSchema = {
           protos: {
             type: 'object',
             additionalProperties: false,
-            required: ['files'],
-            description: 'The .proto files of a grpc upstream; files are looked up in includeDirs (relative to the config file), then next to the config.',
+            description: 'Where a grpc upstream\'s descriptors come from, one of: .proto files (looked up in includeDirs, relative to the config file, then next to the config), a compiled FileDescriptorSet, or the upstream\'s server reflection.',
             properties: {
-              files: { type: 'array', minItems: 1, maxItems: 10000, items: { type: 'string', minLength: 1 }, description: '.proto files to load.' },
+              files: { type: 'array', minItems: 1, maxItems: 10000, items: { type: 'string', minLength: 1 }, default: [], description: '.proto files to load.' },
               includeDirs: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1 }, default: [], description: 'Where imports are looked up.' },
+              descriptorSet: { type: 'string', minLength: 1, description: 'A FileDescriptorSet file (protoc --include_imports --descriptor_set_out=api.binpb), relative to the config file (as Envoy\'s proto_descriptor).' },
+              reflection: { type: 'boolean', description: 'true: read the services from the upstream\'s gRPC server reflection (grpc.reflection.v1, then v1alpha) at start and on every reload; no proto files at the gateway. A failure at start stops it; on reload the previous descriptors are kept.' },
             },
           },
           targets: {

@@ -42,8 +42,8 @@ export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: numbe
 
 export interface UpstreamConfig {
   protocol: 'http' | 'grpc';
-  /** grpc: includeDirs are absolute after load (the config's directory last) */
-  protos?: { files: string[]; includeDirs: string[] };
+  /** grpc: includeDirs are absolute after load (the config's directory last); one of: files (with includeDirs), descriptorSet, reflection; `descriptors` is filled in by reflection before the config is applied */
+  protos?: { files: string[]; includeDirs: string[]; descriptorSet?: string; reflection?: boolean; descriptors?: string };
   /** grpc upstreams: the grpc-encoding of request messages */
   compression?: 'gzip' | 'deflate';
   targets: TargetConfig[];

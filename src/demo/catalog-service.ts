@@ -45,8 +45,8 @@ function detailsFor(code: number): Buffer {
   return Buffer.from(root.lookupType('S').encode({ code, message: `error ${code}`, details }).finish());
 }
 
-/** `credentials`: TLS for the grpcs tests (insecure by default). */
-export async function startCatalogServer(port = 0, credentials = grpc.ServerCredentials.createInsecure()): Promise<CatalogServer> {
+/** `credentials`: TLS for the grpcs tests (insecure by default); `extend` adds services (reflection, health) before it binds. */
+export async function startCatalogServer(port = 0, credentials = grpc.ServerCredentials.createInsecure(), extend?: (server: grpc.Server, def: protoLoader.PackageDefinition) => void): Promise<CatalogServer> {
   const def = protoLoader.loadSync('demo/catalog.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
   const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, cancelledIds: [], streamed: 0 };
@@ -157,6 +157,7 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
     },
     Ping: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => { record('Ping', call); cb(null, {}); },
   });
+  extend?.(server, def);
   const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, credentials, (e, p) => (e ? reject(e) : resolve(p))));
   return {
     ...state,

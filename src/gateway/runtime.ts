@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { GatewayConfig } from '../config/types.js';
 import { loadConfigFile, parseConfig } from '../config/load.js';
+import { readReflectedProtos } from '../config/reflected-protos.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { startHttpsRedirect } from '../server/https-redirect.js';
 import { log } from '../observability/logger.js';
@@ -87,6 +88,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log.warn({ threads: config.threads }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
   config.threads = threadsFor(config);
+  await readReflectedProtos(config, opts.configFile ?? 'config');
   // The metrics every thread counts into (one SharedArrayBuffer, sized from the config).
   const metrics = allocateMetrics(config);
   // One transcoding pool for the process, whatever the thread count; kept across reloads.
@@ -118,6 +120,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     if (text) next = parseConfig(text, 'reload body', { baseDir: opts.configFile ? dirname(resolvePath(opts.configFile)) : process.cwd(), confineFiles: true });
     else if (opts.configFile) next = loadConfigFile(opts.configFile);
     else next = structuredClone(front.config());
+    await readReflectedProtos(next, text ? 'reload body' : opts.configFile ?? 'config', front.config());
     // Listener, thread and limiter-table settings stay as started (documented in docs/config.md).
     const current = front.config();
     next.threads ??= current.threads;

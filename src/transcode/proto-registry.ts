@@ -2,9 +2,11 @@
 // well-known types built in) and lists the HTTP bindings of their gRPC methods: every
 // google.api.http rule and its additional_bindings.
 import protobuf from 'protobufjs';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseTemplate, type PathTemplate } from './path-template.js';
+import { rootFromDescriptorSet } from './descriptor-set.js';
 
 // A static import, not a require: the single-executable build bundles it (no node_modules there).
 import descriptorJson from 'protobufjs/google/protobuf/descriptor.json' with { type: 'json' };
@@ -18,9 +20,30 @@ protobuf.configure();
 // descriptor.proto (imported by google/api/annotations.proto) as a built-in, as proto-loader does.
 protobuf.common('descriptor', (descriptorJson as unknown as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } }).nested.google.nested.protobuf.nested as never);
 
-export interface ProtoSource { files: string[]; includeDirs: string[] }
+/**
+ * Where a gRPC upstream's descriptors come from: .proto files, a FileDescriptorSet file, or
+ * the upstream's server reflection (fetched before the config is applied: `descriptors`).
+ */
+export interface ProtoSource {
+  files: string[];
+  includeDirs: string[];
+  descriptorSet?: string;
+  reflection?: boolean;
+  /** base64 FileDescriptorSet read by reflection (src/transcode/reflection-client.ts) */
+  descriptors?: string;
+}
+
+/** The descriptors can be loaded now (reflection's have been fetched). */
+export function protosReady(src: ProtoSource): boolean {
+  return !src.reflection || src.descriptors !== undefined;
+}
 
 export function loadProtos(src: ProtoSource, baseDir: string): protobuf.Root {
+  if (src.descriptorSet !== undefined) return rootFromDescriptorSet(readFileSync(resolve(baseDir, src.descriptorSet)));
+  if (src.reflection) {
+    if (src.descriptors === undefined) throw new Error('the descriptors have not been read from the upstream yet');
+    return rootFromDescriptorSet(Buffer.from(src.descriptors, 'base64'));
+  }
   const dirs = src.includeDirs.map((d) => resolve(baseDir, d));
   const root = new protobuf.Root();
   root.resolvePath = (origin, target) => {
@@ -46,11 +69,12 @@ function stampOf(file: string): number {
 
 /** loadProtos, once per thread for the same unchanged files. */
 export function loadProtosCached(src: ProtoSource, baseDir: string): protobuf.Root {
-  const key = JSON.stringify([src.files, src.includeDirs, baseDir]);
+  const reflected = src.descriptors === undefined ? null : createHash('sha256').update(src.descriptors).digest('base64');
+  const key = JSON.stringify([src.files, src.includeDirs, baseDir, src.descriptorSet ?? null, reflected]);
   const hit = parsed.get(key);
   if (hit && hit.stamps.every(([f, st]) => stampOf(f) === st)) return hit.root;
   const root = loadProtos(src, baseDir);
-  const files = root.files.filter((f) => !(f in protobuf.common));
+  const files = src.descriptorSet !== undefined ? [resolve(baseDir, src.descriptorSet)] : root.files.filter((f) => !(f in protobuf.common));
   if (parsed.size >= 16) parsed.delete(parsed.keys().next().value!);
   parsed.set(key, { root, stamps: files.map((f) => [f, stampOf(f)]) });
   return root;
