@@ -39,5 +39,7 @@ export function grpcBackendBinding(root: protobuf.Root, method: string): TaskBin
     grpcPath: `/${method}`, httpMethod: 'AGGREGATE', template: '',
     requestType: m.resolvedRequestType!.fullName.slice(1), responseType: m.resolvedResponseType!.fullName.slice(1),
     body: '*', responseBody: '',
+    // retried on UNAVAILABLE only when the proto says the method is idempotent
+    idempotent: ['IDEMPOTENT', 'NO_SIDE_EFFECTS'].includes(String((m.options as Record<string, unknown> | undefined)?.idempotency_level)),
   };
 }

@@ -100,7 +100,11 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
   const baseDir = files.baseDir;
   const roots = new Map<string, protobuf.Root | null>();
   for (const [name, up] of Object.entries(cfg.upstreams)) {
+    if (up.healthCheck && (up.protocol === 'grpc') === (up.healthCheck.path !== undefined)) {
+      problems.push(up.protocol === 'grpc' ? `upstreams.${name}.healthCheck.path: grpc upstreams are checked with grpc.health.v1 (give service, not path)` : `upstreams.${name}.healthCheck.path: required (the path to GET)`);
+    }
     if (up.protocol !== 'grpc') {
+      if (up.healthCheck?.service !== undefined) problems.push(`upstreams.${name}.healthCheck.service: only for grpc upstreams`);
       if (up.protos) problems.push(`upstreams.${name}.protos: only used with protocol: grpc`);
       if (up.compression) problems.push(`upstreams.${name}.compression: only used with protocol: grpc`);
       continue;
@@ -135,6 +139,7 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
   }
   cfg.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
+    if (r.retry?.grpcCodes && !r.transcode) problems.push(`${at}.retry.grpcCodes: only for transcoding routes`);
     if (r.aggregate) { resolveAggregateRoute(r, at, problems); return; }
     if (!r.transcode) {
       if (cfg.upstreams[r.upstream]?.protocol === 'grpc') problems.push(`${at}.upstream: "${r.upstream}" is a grpc upstream: use transcode`);

@@ -317,10 +317,10 @@ const coreSchema = {
           healthCheck: {
             type: 'object',
             additionalProperties: false,
-            description: 'Active health checks: GET path on every target every intervalMs, with the target\'s Host header.',
-            required: ['path'],
+            description: 'Active health checks every intervalMs on every target: http upstreams GET path (with the target\'s Host header); grpc upstreams call grpc.health.v1.Health/Check for service.',
             properties: {
-              path: { type: 'string', pattern: '^/', description: 'Path to GET.' },
+              path: { type: 'string', pattern: '^/', description: 'http upstreams (required there): the path to GET.' },
+              service: { type: 'string', maxLength: 512, description: 'grpc upstreams: the service name sent in the HealthCheckRequest ("" or absent: the server as a whole); SERVING passes.' },
               intervalMs: { type: 'integer', minimum: 50, default: 1000, description: 'Time between checks of a target.' },
               timeoutMs: { type: 'integer', minimum: 10, default: 500, description: 'A check slower than this fails.' },
               healthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 2, description: 'Passes in a row that bring a target back.' },
@@ -420,6 +420,7 @@ const coreSchema = {
               backoffMs: { type: 'integer', minimum: 0, maximum: 60000, default: 25, description: 'Base backoff; attempt n waits base × 2^(n−1) × a random factor in [0.5, 1.5).' },
               budgetPercent: { type: 'integer', minimum: 0, maximum: 100, default: 20, description: 'Retries are at most this share of the route\'s requests (a token bucket), so retries never multiply an outage.' },
               bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 0, description: 'Request bodies with a Content-Length up to this are read whole before sending, so that retries can replay them.' },
+              grpcCodes: { type: 'array', minItems: 1, maxItems: 16, items: { enum: ['CANCELLED', 'UNKNOWN', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS'] }, description: 'Transcoding routes: the gRPC codes retried on another target, for every method (default: UNAVAILABLE, for idempotent methods only). `on` and bufferBodyBytes are for HTTP routes.' },
             },
           },
           preserveHost: { type: 'boolean', default: false, description: 'Forward the client\'s Host instead of the target\'s host:port.' },

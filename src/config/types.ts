@@ -9,7 +9,10 @@ export interface HeaderOps {
 export interface TargetConfig { url?: string; srv?: string; weight: number }
 
 export interface HealthCheckConfig {
+  /** http upstreams (required there) */
   path: string;
+  /** grpc upstreams: the service asked about */
+  service?: string;
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
@@ -38,7 +41,7 @@ export interface BreakerConfig {
 
 export type RetryOn = 'connect-failure' | 'reset' | 'timeout' | 502 | 503 | 504;
 
-export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number; bufferBodyBytes: number }
+export interface RetryConfig { attempts: number; on: RetryOn[]; backoffMs: number; budgetPercent: number; bufferBodyBytes: number; grpcCodes?: string[] }
 
 export interface UpstreamConfig {
   protocol: 'http' | 'grpc';

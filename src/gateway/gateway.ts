@@ -19,6 +19,7 @@ import { sendError } from '../pipeline/error-answer.js';
 import type { SharedTables } from '../pipeline/policy.js';
 import type { Transcoder } from '../transcode/transcoder.js';
 import { allocateCancelFlags } from '../transcode/cancellation.js';
+import { allocateGrpcTargetState } from '../transcode/grpc-target-state.js';
 import { Observer } from '../observability/observer.js';
 
 export { sendError };
@@ -32,6 +33,7 @@ export interface SharedState {
   limiter: SharedArrayBuffer; quotas: SharedArrayBuffer;
   /** the limiter's hash seed, made at process start */ seed: number;
   /** the transcoding cancel flags (cancellation.ts) */ cancelFlags: SharedArrayBuffer;
+  /** gRPC targets' health, ejections and counts (grpc-target-state.ts) */ grpcTargets: SharedArrayBuffer;
 }
 
 export interface GatewayOptions {
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   generation?: number | null;
   /** the pool's cancel flags, when `shared` does not carry them (the front end in the main thread) */
   cancelFlags?: SharedArrayBuffer;
+  /** the pool's gRPC target state, likewise */
+  grpcTargets?: SharedArrayBuffer;
   /** this thread's metrics, access log and tracing (default: none) */
   observer?: Observer;
 }
@@ -96,7 +100,7 @@ export class Gateway {
     this.quotas = new QuotaTable(shared?.quotas ?? QuotaTable.allocate());
     this.remoteLimiter = config.rateLimit.backend === 'redis' ? new RedisLimiter(config.rateLimit.redis) : null;
     this.observer = opts.observer ?? Observer.none;
-    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter, transcoder: opts.transcoder ?? null, cancelFlags: shared?.cancelFlags ?? opts.cancelFlags ?? allocateCancelFlags(), observer: this.observer };
+    this.shared = { limiter: this.limiter, quotas: this.quotas, remoteLimiter: this.remoteLimiter, transcoder: opts.transcoder ?? null, cancelFlags: shared?.cancelFlags ?? opts.cancelFlags ?? allocateCancelFlags(), grpcTargets: shared?.grpcTargets ?? opts.grpcTargets ?? allocateGrpcTargetState(), observer: this.observer };
     this.table = new RouteTable(config, this.shared, opts.generation ?? null);
   }
 

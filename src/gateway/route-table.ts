@@ -90,7 +90,7 @@ function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number
   const inlineBelow = config.transcoding.inlineBelowBytes;
   if (inlineBelow > 0) {
     if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
-    configureInline(gen, poolDataOf(config));
+    configureInline(gen, poolDataOf(config, shared.grpcTargets));
   }
   return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, compressAbove: config.transcoding.compressAboveBytes });
 }

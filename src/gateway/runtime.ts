@@ -15,6 +15,7 @@ import type { Front } from './front.js';
 import { startSingleFront } from './single-front.js';
 import { startThreadedFront } from './threaded-front.js';
 import { TranscodeHost } from '../transcode/transcode-host.js';
+import { GrpcHealthChecks } from '../transcode/grpc-health-check.js';
 import { allocateMetrics, shareOf } from '../observability/observer.js';
 import { scrape } from '../observability/metrics/scrape.js';
 import { createMetricsServer } from '../admin/metrics-server.js';
@@ -94,6 +95,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   // One transcoding pool for the process, whatever the thread count; kept across reloads.
   const transcoding = new TranscodeHost(metrics ? shareOf(metrics) : null);
   const generation = await transcoding.configure(config);
+  // gRPC targets are checked here, once for the process; every calling thread reads the verdicts.
+  let grpcHealth = new GrpcHealthChecks(config, transcoding.grpcTargets);
   const front = config.threads > 1 ? await startThreadedFront(config, config.threads, transcoding, generation, metrics) : await startSingleFront(config, transcoding, generation, metrics);
   const reloads = metrics?.family('gateway_config_reloads_total') ?? null;
   const port = front.port;
@@ -136,6 +139,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     next.limits.maxHeaderBytes = current.limits.maxHeaderBytes;
     next.limits.headersTimeoutMs = current.limits.headersTimeoutMs;
     await front.apply(next);
+    grpcHealth.stop();
+    grpcHealth = new GrpcHealthChecks(next, transcoding.grpcTargets);
     log.info({ routes: next.routes.length }, 'config reloaded');
   };
 
@@ -174,6 +179,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       statusServer?.closeAllConnections();
       redirect?.close();
       redirect?.closeAllConnections();
+      grpcHealth.stop();
       await front.stop(Date.now() + config.limits.shutdownTimeoutMs);
       await transcoding.destroy();
       admin?.closeAllConnections();

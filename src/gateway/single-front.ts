@@ -6,6 +6,7 @@ import { NodeEngine } from '../server/node-engine.js';
 import type { Engine, EngineOptions } from '../server/types.js';
 import type { Front } from './front.js';
 import type { TranscodeHost } from '../transcode/transcode-host.js';
+import { grpcUpstreamsStatus } from '../transcode/grpc-target-state.js';
 import { drain } from './drain.js';
 import { Observer } from '../observability/observer.js';
 import type { MetricsStore } from '../observability/metrics/store.js';
@@ -28,7 +29,7 @@ export function engineOptions(config: GatewayConfig, port = config.listen.port):
 /** `host`: the process's transcoding pool; `generation`: its generation for `config`. */
 export async function startSingleFront(config: GatewayConfig, host: TranscodeHost, generation: number | null, metrics: MetricsStore | null): Promise<Front> {
   const observer = Observer.create(config, metrics, 'main');
-  const gateway = new Gateway(config, { transcoder: host, generation, cancelFlags: host.cancelFlags, observer });
+  const gateway = new Gateway(config, { transcoder: host, generation, cancelFlags: host.cancelFlags, grpcTargets: host.grpcTargets, observer });
   let engine: Engine;
   try {
     engine = config.engine === 'uws' ? new UwsEngine(engineOptions(config), gateway.handle) : new NodeEngine(engineOptions(config), gateway.handle);
@@ -50,7 +51,7 @@ export async function startSingleFront(config: GatewayConfig, host: TranscodeHos
       return connections === null ? { inflight: gateway.inflight, threads: 1, websockets } : { inflight: gateway.inflight, threads: 1, connections, websockets };
     },
     reopenLogs: () => observer.reopen(),
-    upstreams: async () => upstreamStatus(gateway),
+    upstreams: async () => ({ ...upstreamStatus(gateway), ...grpcUpstreamsStatus(gateway.config, host.grpcTargets) }),
     ratelimit: async () => limiterStatus(gateway),
     usage: async (id) => consumerUsage(gateway, id),
     apply: (next) => gateway.reload(next),

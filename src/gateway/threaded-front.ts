@@ -18,6 +18,7 @@ import type { FromThread, ThreadData, ThreadRequest, ToThread } from './front-th
 import { mergeUpstreamStatus } from './merge-status.js';
 import { log } from '../observability/logger.js';
 import type { TranscodeHost } from '../transcode/transcode-host.js';
+import { grpcUpstreamsStatus } from '../transcode/grpc-target-state.js';
 import { shareOf } from '../observability/observer.js';
 import { watchEventLoop } from '../observability/metrics/request-metrics.js';
 import type { MetricsStore } from '../observability/metrics/store.js';
@@ -88,7 +89,7 @@ function startThread(data: ThreadData): Promise<FrontThread> {
 export async function startThreadedFront(config: GatewayConfig, threadCount: number, host: TranscodeHost, generation: number | null, metricsStore: MetricsStore | null): Promise<Front> {
   const metrics = metricsStore ? shareOf(metricsStore) : null;
   const stopLoopWatch = metricsStore ? watchEventLoop(metricsStore, 'main') : null;
-  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed(), cancelFlags: host.cancelFlags };
+  const shared: SharedState = { limiter: GcraTable.allocate(config.rateLimit.tableSize), quotas: QuotaTable.allocate(), seed: randomSeed(), cancelFlags: host.cancelFlags, grpcTargets: host.grpcTargets };
   let currentGen = generation;
   const transcoding = () => ({ port: host.serve(), generation: currentGen });
   const limiter = new GcraTable(shared.limiter, shared.seed);
@@ -131,7 +132,7 @@ export async function startThreadedFront(config: GatewayConfig, threadCount: num
       const each = await all<{ inflight: number; websockets: number }>({ type: 'query', what: 'health' });
       return { inflight: each.reduce((a, h) => a + h.inflight, 0), websockets: each.reduce((a, h) => a + h.websockets, 0), threads: threadCount };
     },
-    upstreams: async () => mergeUpstreamStatus(await all<Record<string, unknown>>({ type: 'query', what: 'upstreams' })),
+    upstreams: async () => ({ ...mergeUpstreamStatus(await all<Record<string, unknown>>({ type: 'query', what: 'upstreams' })), ...grpcUpstreamsStatus(current, host.grpcTargets) }),
     ratelimit: async () => {
       const st = limiter.stats();
       const remote = (await all<Record<string, unknown> | null>({ type: 'query', what: 'remote' })).filter((r): r is Record<string, unknown> => !!r);

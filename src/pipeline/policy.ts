@@ -41,6 +41,7 @@ export interface SharedTables {
   /** the process's transcoding pool (this thread's way to it), and its cancel flags */
   readonly transcoder: Transcoder | null;
   readonly cancelFlags: SharedArrayBuffer;
+  readonly grpcTargets: SharedArrayBuffer;
   /** this thread's metrics, access log and tracing */
   readonly observer: Observer;
 }

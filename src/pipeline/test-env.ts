@@ -5,6 +5,7 @@ import { parseConfig } from '../config/load.js';
 import { GcraTable } from '../ratelimit/gcra-table.js';
 import { QuotaTable } from '../ratelimit/quota-table.js';
 import { allocateCancelFlags } from '../transcode/cancellation.js';
+import { allocateGrpcTargetState } from '../transcode/grpc-target-state.js';
 import { Observer } from '../observability/observer.js';
 import { policies } from '../policies/registry.js';
 import type { CompileEnv } from './policy.js';
@@ -13,7 +14,7 @@ export function compileEnvFor(yaml: string): CompileEnv {
   const config = parseConfig(yaml, 'test config');
   const env: CompileEnv = {
     config,
-    shared: { limiter: new GcraTable(GcraTable.allocate(1024), 1), quotas: new QuotaTable(QuotaTable.allocate()), remoteLimiter: null, transcoder: null, cancelFlags: allocateCancelFlags(), observer: Observer.none },
+    shared: { limiter: new GcraTable(GcraTable.allocate(1024), 1), quotas: new QuotaTable(QuotaTable.allocate()), remoteLimiter: null, transcoder: null, cancelFlags: allocateCancelFlags(), grpcTargets: allocateGrpcTargetState(), observer: Observer.none },
     tableState: new Map(),
   };
   for (const f of policies()) f.prepareTable?.(env);

@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { PoolData, TaskBinding } from './task.js';
 import { bindingsOf, loadProtosCached } from './proto-registry.js';
 import { taskBindingOf } from './transcode-route.js';
+import { grpcTargetUrl } from './grpc-target-state.js';
 import { aggregateSpecOf, grpcBackendBinding } from '../aggregate/aggregate-spec.js';
 
 /** The configuration needs the pool: it has transcoding or aggregate routes. */
@@ -12,8 +13,8 @@ export function usesPool(config: GatewayConfig): boolean {
   return config.routes.some((r) => r.transcode || r.aggregate);
 }
 
-export function poolDataOf(config: GatewayConfig): PoolData {
-  const data: PoolData = { upstreams: {}, maxMessageBytes: config.transcoding.maxMessageBytes, aggregates: {} };
+export function poolDataOf(config: GatewayConfig, grpcTargets: SharedArrayBuffer): PoolData {
+  const data: PoolData = { upstreams: {}, maxMessageBytes: config.transcoding.maxMessageBytes, aggregates: {}, grpcTargets };
   const bindings = new Map<string, Map<string, TaskBinding>>();
   for (const r of config.routes) {
     const t = r.transcode;
@@ -45,9 +46,9 @@ export function poolDataOf(config: GatewayConfig): PoolData {
     // Weighted round-robin: a target appears `weight` times, spread over the cycle.
     const slots: string[] = [];
     const max = Math.max(...u.targets.map((t) => t.weight));
-    for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(t.url!.replace(/\/+$/, ''));
+    for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(grpcTargetUrl(t));
     const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
-    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()] };
+    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()], outlier: u.outlier };
   }
   return data;
 }

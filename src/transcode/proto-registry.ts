@@ -95,7 +95,11 @@ export interface HttpBinding {
   responseType: string;
   serverStreaming: boolean;
   clientStreaming: boolean;
+  /** retried on UNAVAILABLE by default: an idempotent HTTP verb, or the method's idempotency_level */
+  idempotent: boolean;
 }
+
+const IDEMPOTENT_VERBS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
 interface RawRule { get?: string; put?: string; post?: string; delete?: string; patch?: string; custom?: { kind: string; path: string }; body?: string; response_body?: string; additional_bindings?: RawRule | RawRule[] }
 
@@ -134,15 +138,17 @@ export function bindingsOf(root: protobuf.Root, only: string[] | undefined, fall
         requestType: m.resolvedRequestType!.fullName.slice(1), responseType: m.resolvedResponseType!.fullName.slice(1),
         serverStreaming: !!m.responseStream, clientStreaming: !!m.requestStream,
       };
+      const level = (m.options as Record<string, unknown> | undefined)?.idempotency_level;
+      const declared = level === 'IDEMPOTENT' || level === 'NO_SIDE_EFFECTS';
       const rules = rulesOf(m);
       for (const r of rules) {
         const verb = (['get', 'put', 'post', 'delete', 'patch'] as const).find((k) => r[k] !== undefined);
         const httpMethod = verb ? verb.toUpperCase() : r.custom?.kind.toUpperCase();
         const path = verb ? r[verb]! : r.custom?.path;
         if (!httpMethod || !path) continue;
-        out.push({ ...base, httpMethod, template: parseTemplate(path), body: r.body ?? '', responseBody: r.response_body ?? '' });
+        out.push({ ...base, httpMethod, template: parseTemplate(path), body: r.body ?? '', responseBody: r.response_body ?? '', idempotent: declared || IDEMPOTENT_VERBS.has(httpMethod) });
       }
-      if (!rules.length && fallback) out.push({ ...base, httpMethod: 'POST', template: parseTemplate(base.grpcPath), body: '*', responseBody: '' });
+      if (!rules.length && fallback) out.push({ ...base, httpMethod: 'POST', template: parseTemplate(base.grpcPath), body: '*', responseBody: '', idempotent: declared });
     }
   }
   return out;

@@ -7,7 +7,9 @@ export interface UpstreamTls { ca?: string; servername?: string; rejectUnauthori
 /** One configuration of the pool (a "generation"): the gRPC upstreams its routes call and their bindings. */
 export interface PoolData {
   /** targets: grpc://host:port or grpcs://host:port, each repeated `weight` times (weighted round-robin) */
-  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; compression?: 'gzip' | 'deflate'; bindings: TaskBinding[] }>;
+  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; compression?: 'gzip' | 'deflate'; bindings: TaskBinding[]; outlier: import('../config/types.js').OutlierConfig }>;
+  /** the process's gRPC target state (grpc-target-state.ts) */
+  grpcTargets: SharedArrayBuffer;
   /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
   maxMessageBytes: number;
   /** aggregate routes by name: how their backends' answers are composed (src/aggregate/compose.ts) */
@@ -41,6 +43,18 @@ export interface TaskBinding {
   responseType: string;
   body: string;
   responseBody: string;
+  /** UNAVAILABLE is retried (GET/PUT/DELETE bindings, idempotency_level) */
+  idempotent: boolean;
+}
+
+/** How a transcoded unary call is retried on another target (the route's retry block). */
+export interface GrpcRetry {
+  attempts: number;
+  codes: number[];
+  /** retry.grpcCodes was given: every method is retried on them, not only idempotent ones */
+  allMethods: boolean;
+  backoffMs: number;
+  budgetPercent: number;
 }
 
 /** Server streaming: worker → front messages on the task's port. */
@@ -74,6 +88,8 @@ export interface TranscodeTask {
   /** response JSON: proto field names, enum numbers (the route's transcode options) */
   useProtoNames?: boolean;
   enumsAsInts?: boolean;
+  /** the route's retry block (absent: UNAVAILABLE retried once for idempotent methods) */
+  retry?: GrpcRetry;
   /** unary calls: the sequence number the front thread writes to its cancel slot when the client leaves */
   cancelSeq?: number;
   /** server-streaming calls: events flow back on this port; `sse` picks the framing */

@@ -15,15 +15,20 @@ import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
 import type { Family, MetricsStore } from '../observability/metrics/store.js';
-import type { PoolData, StreamControl, StreamEvent, TaskBinding, TranscodeTask, TranscodeResult } from './task.js';
+import type { OutlierConfig } from '../config/types.js';
+import { RetryBudget } from '../upstream/retry-budget.js';
+import { GrpcTargetState } from './grpc-target-state.js';
+import type { GrpcRetry, PoolData, StreamControl, StreamEvent, TaskBinding, TranscodeTask, TranscodeResult } from './task.js';
 
 let cancellations: Cancellations | null = null;
 let transfer = true;
 let calls: Family | null = null;
+let ejections: Family | null = null;
 
 /** gateway_transcoding_calls_total in the process's shared metrics (set once per thread). */
 export function useMetrics(store: MetricsStore): void {
   calls = store.family('gateway_transcoding_calls_total');
+  ejections = store.family('gateway_upstream_target_ejections_total');
 }
 
 /** Epoch ms with fraction: comparable across threads (each has its own performance.timeOrigin). */
@@ -39,7 +44,15 @@ export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boole
   transfer = transferResults;
 }
 
-interface UpstreamState { root: protobuf.Root; channels: GrpcH2Channel[]; next: number; mappers: Map<string, Mapper> }
+/** `channels` is the weighted rotation; `slots[i]` is channels[i]'s target in the shared state. */
+interface UpstreamState { name: string; root: protobuf.Root; channels: GrpcH2Channel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
+
+let targets: GrpcTargetState | null = null;
+/** per upstream, in this thread (as the HTTP routes' budgets are per thread) */
+const budgets = new Map<string, RetryBudget>();
+/** A transcoding route without a retry block: UNAVAILABLE is retried once, idempotent methods only. */
+const DEFAULT_RETRY: GrpcRetry = { attempts: 1, codes: [14], allMethods: false, backoffMs: 25, budgetPercent: 20 };
+const UNAVAILABLE = 14;
 
 /** A configuration of the pool ("generation"): its upstreams, compiled when it arrives. */
 interface Generation { upstreams: Map<string, UpstreamState>; channelKeys: string[] }
@@ -76,6 +89,7 @@ function release(gen: Generation): void {
 export function configure(gen: number, data: PoolData): void {
   if (generations.has(gen)) return;
   const next: Generation = { upstreams: new Map(), channelKeys: [] };
+  if (targets?.buffer !== data.grpcTargets) targets = new GrpcTargetState(data.grpcTargets);
   try {
     for (const [name, spec] of Object.entries(data.upstreams)) {
       const root = loadProtosCached(spec.protos, spec.baseDir);
@@ -90,7 +104,7 @@ export function configure(gen: number, data: PoolData): void {
         next.channelKeys.push(key);
         byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes, spec.compression)));
       }
-      next.upstreams.set(name, { root, channels: spec.targets.map((t) => byTarget.get(t)!), next: 0, mappers });
+      next.upstreams.set(name, { name, hosts: spec.targets.map((t) => new URL(t).host), root, channels: spec.targets.map((t) => byTarget.get(t)!), slots: spec.targets.map((t) => targets!.slotOf(name, t)), next: 0, mappers, outlier: spec.outlier });
     }
   } catch (e) {
     release(next);
@@ -175,7 +189,7 @@ const STREAM_WINDOW = 32;
  * task's port; the stream pauses when the front is STREAM_WINDOW messages behind. An error
  * before the first message is an ordinary HTTP error; after it, it is reported in-band.
  */
-function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, channel: GrpcH2Channel): Promise<TranscodeResult> {
+function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, target: number): Promise<TranscodeResult> {
   const { port, sse } = task.stream!;
   const frame = (json: string, event?: string) => Buffer.from(sse ? `${event ? `event: ${event}\n` : ''}data: ${json}\n\n` : `${json}\n`);
   const send = (buf: Buffer) => {
@@ -200,7 +214,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       started = true;
       port.postMessage({ type: 'head', status: 200, headers: ['content-type', type, ...metadataHeaders(headerMd)] } satisfies StreamEvent);
     };
-    const call = channel.call(task.binding.grpcPath, request, task.metadata, task.deadline, {
+    const call = callOn(u, target, task.binding.grpcPath, request, task, {
       onHeaders: (md) => { headerMd = md; },
       onMessage: (msg) => {
         if (rawStream) {
@@ -238,6 +252,38 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
   });
 }
 
+/**
+ * The next target in the weighted rotation that is neither down (health check) nor ejected
+ * (outlier detection), other than `avoid` when another one is available; -1: none is.
+ */
+function pick(u: UpstreamState, now: number, avoid = -1): number {
+  const n = u.channels.length;
+  let fallback = -1;
+  for (let i = 0; i < n; i++) {
+    const k = u.next++ % n;
+    if (!targets!.available(u.slots[k]!, now)) continue;
+    if (u.slots[k] !== avoid || n === 1) return k;
+    fallback = k;
+  }
+  return fallback;
+}
+
+const NO_TARGET: GrpcStatus = { code: UNAVAILABLE, details: 'no healthy upstream target', metadata: [] };
+
+/** A call on target k, counted in the shared state (requests, in flight, UNAVAILABLE streaks). */
+function callOn(u: UpstreamState, k: number, path: string, request: Uint8Array, task: TranscodeTask, h: { onHeaders(md: Array<[string, string]>): void; onMessage(m: Buffer): void; onEnd(st: GrpcStatus): void }): ActiveCall {
+  const slot = u.slots[k]!;
+  targets!.started(slot);
+  return u.channels[k]!.call(path, request, task.metadata, task.deadline, {
+    onHeaders: h.onHeaders,
+    onMessage: h.onMessage,
+    onEnd: (st) => {
+      if (targets!.finished(slot, st.code === UNAVAILABLE, u.outlier, u.slots, epochNow())) ejections?.inc([u.name, u.hosts[k]!]);
+      h.onEnd(st);
+    },
+  });
+}
+
 export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const startedAt = epochNow();
   const u = upstream(task);
@@ -249,33 +295,51 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
     if (e instanceof JsonMappingError) return Promise.resolve(result(400, JSON_TYPE, JSON.stringify({ code: 3, message: e.message, details: [] })));
     throw e;
   }
-  const channel = u.channels[u.next++ % u.channels.length]!;
-  if (task.stream) return runStream(task, u, m, request, channel);
+  const first = pick(u, startedAt);
+  if (first < 0) { counted(task, UNAVAILABLE); return Promise.resolve(errorResult(NO_TARGET, u, startedAt)); }
+  if (task.stream) return runStream(task, u, m, request, first);
+  const retry = task.retry ?? DEFAULT_RETRY;
+  let budget = budgets.get(task.upstream);
+  if (!budget || budget.ratio !== retry.budgetPercent / 100) budgets.set(task.upstream, (budget = new RetryBudget(retry.budgetPercent / 100)));
+  budget.deposit();
+  const retryable = (retry.allMethods || task.binding.idempotent) && retry.attempts > 0;
   return new Promise((resolve) => {
-    let headerMd: Array<[string, string]> = [];
-    let response: Buffer | null = null;
     const seq = task.cancelSeq;
-    const call = channel.call(task.binding.grpcPath, request, task.metadata, task.deadline, {
-      onHeaders: (md) => { headerMd = md; },
-      onMessage: (msg) => { response ??= msg; },
-      onEnd: (st) => {
-        if (seq !== undefined) watched.delete(seq);
-        counted(task, st.code);
-        const call = { grpcCode: st.code, startedAt };
-        if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
-        if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
-        try {
-          const raw = rawResponse(m, response);
-          if (raw) { resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call)); return; }
-          const json = decodeResponse(m, response, task);
-          const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
-          if (packed) resolve(result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call));
-          else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call));
-        } catch {
-          resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
-        }
-      },
-    });
-    if (seq !== undefined) watch(seq, call);
+    const attempt = (k: number, tries: number) => {
+      let response: Buffer | null = null;
+      const call = callOn(u, k, task.binding.grpcPath, request, task, {
+        onHeaders: () => {},
+        onMessage: (msg) => { response ??= msg; },
+        onEnd: (st) => {
+          if (seq !== undefined) watched.delete(seq);
+          const now = epochNow();
+          // Another target, if time is left, the client is still there and the budget allows.
+          if (st.code !== 0 && retryable && tries < retry.attempts && retry.codes.includes(st.code) && !(seq !== undefined && cancellations?.cancelled(seq))) {
+            const wait = retry.backoffMs * 2 ** tries * (0.5 + Math.random());
+            const next = pick(u, now, u.slots[k]);
+            if (next >= 0 && now + wait < task.deadline && budget!.tryWithdraw()) {
+              setTimeout(() => attempt(next, tries + 1), wait);
+              return;
+            }
+          }
+          counted(task, st.code);
+          const call = { grpcCode: st.code, startedAt };
+          if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
+          if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
+          try {
+            const raw = rawResponse(m, response);
+            if (raw) { resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call)); return; }
+            const json = decodeResponse(m, response, task);
+            const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
+            if (packed) resolve(result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call));
+            else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call));
+          } catch {
+            resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
+          }
+        },
+      });
+      if (seq !== undefined) watch(seq, call);
+    };
+    attempt(first, 0);
   });
 }

@@ -12,6 +12,7 @@ import type { MetricsShare } from '../observability/observer.js';
 import type { PoolData, PoolMessage, PoolTask, ResultOf, WorkerSetup } from './task.js';
 import { poolDataOf, usesPool } from './pool-data.js';
 import { allocateCancelFlags } from './cancellation.js';
+import { allocateGrpcTargetState } from './grpc-target-state.js';
 import { QueueFullError, transferOf, type BridgeReply, type BridgeRequest, type Transcoder } from './transcoder.js';
 
 const WORKER_FILE = new URL('./transcode-worker.js', import.meta.url).href;
@@ -23,6 +24,8 @@ let channelSeq = 0;
 
 export class TranscodeHost implements Transcoder {
   readonly cancelFlags = allocateCancelFlags();
+  /** gRPC targets' shared state: the workers and inline calls count into it, the health checks write it */
+  readonly grpcTargets = allocateGrpcTargetState();
   private pool: Piscina | null = null;
   private readonly channelName = `gateway-transcoding-${process.pid}-${++channelSeq}`;
   private readonly channel = new BroadcastChannel(this.channelName);
@@ -91,7 +94,7 @@ export class TranscodeHost implements Transcoder {
    */
   async configure(config: GatewayConfig): Promise<number | null> {
     if (!usesPool(config)) return null;
-    const data = poolDataOf(config);
+    const data = poolDataOf(config, this.grpcTargets);
     const gen = ++this.gen;
     this.recent.push([gen, data]);
     if (this.recent.length > KEEP) this.recent.shift();

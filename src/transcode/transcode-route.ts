@@ -5,7 +5,8 @@ import type protobuf from 'protobufjs';
 import type { RouteConfig } from '../config/types.js';
 import { bindingsOf, type HttpBinding } from './proto-registry.js';
 import { matchTemplate, splitPath } from './path-template.js';
-import type { TaskBinding } from './task.js';
+import type { GrpcRetry, TaskBinding } from './task.js';
+import { GRPC_CODE_NAMES } from './grpc-status.js';
 
 export type TranscodeMatch =
   | { kind: 'ok'; binding: HttpBinding; task: TaskBinding; vars: Array<[string, string]> }
@@ -14,7 +15,7 @@ export type TranscodeMatch =
 
 /** What a worker needs of a binding to run its calls. */
 export function taskBindingOf(b: HttpBinding): TaskBinding {
-  return { grpcPath: b.grpcPath, httpMethod: b.httpMethod, template: b.template.source, requestType: b.requestType, responseType: b.responseType, body: b.body, responseBody: b.responseBody };
+  return { grpcPath: b.grpcPath, httpMethod: b.httpMethod, template: b.template.source, requestType: b.requestType, responseType: b.responseType, body: b.body, responseBody: b.responseBody, idempotent: b.idempotent };
 }
 
 /** Metadata forwarded by default (plus the gateway's identity headers). */
@@ -26,6 +27,8 @@ export class TranscodeRoute {
   readonly useProtoNames: boolean;
   readonly enumsAsInts: boolean;
   readonly metadataHeaders: ReadonlySet<string>;
+  /** the route's retry block for its gRPC calls (absent: UNAVAILABLE once, idempotent methods) */
+  readonly retry: GrpcRetry | undefined;
   private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
 
   /** `rootOf`: the table's parsed protos per upstream (parsed once, shared by its routes) */
@@ -35,6 +38,8 @@ export class TranscodeRoute {
     this.emitDefaults = t.emitDefaults;
     this.useProtoNames = t.useProtoNames;
     this.enumsAsInts = t.enumsAsInts;
+    const r = route.retry;
+    this.retry = r ? { attempts: r.attempts, codes: (r.grpcCodes ?? ['UNAVAILABLE']).map((n) => GRPC_CODE_NAMES.indexOf(n)), allMethods: r.grpcCodes !== undefined, backoffMs: r.backoffMs, budgetPercent: r.budgetPercent } : undefined;
     this.metadataHeaders = new Set([...DEFAULT_METADATA, ...identityHeaders, ...t.forwardHeaders.map((h) => h.toLowerCase())]);
     const root = rootOf(t.upstream);
     const list = bindingsOf(root, t.services, t.fallback);

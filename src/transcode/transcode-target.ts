@@ -73,7 +73,7 @@ export class TranscodeTarget implements Target {
       sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
       const task: TranscodeTask = {
         gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, contentType: ctx.header('content-type') ?? null,
-        cancelSeq: cancellation?.seq,
+        cancelSeq: cancellation?.seq, retry: t.retry,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       };
       // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
