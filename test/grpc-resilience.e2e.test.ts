@@ -112,6 +112,115 @@ t.test('outlier ejection, retries and no healthy target', async (t) => {
   });
 });
 
+t.test('the circuit breaker: one for the pool, open, half-open, closed', async (t) => {
+  const port = await closedPort();
+  const gw = await startGatewayProcess({
+    transcoding: { workers: 2 },
+    upstreams: { catalog: { protocol: 'grpc', protos, targets: [{ url: `grpc://127.0.0.1:${port}` }], outlier: { enabled: false }, breaker: { failureRatio: 0.5, windowMs: 10_000, minRequests: 4, openMs: 1500, halfOpenRequests: 1 } } },
+    routes: [{ name: 'catalog', transcode: { upstream: 'catalog' }, retry: { attempts: 0 } }],
+  }, 'node');
+  t.teardown(() => gw.stop());
+  for (let i = 0; i < 4; i++) t.equal((await getBook(gw)).status, 503, 'UNAVAILABLE while nothing listens');
+  const calls = (await targetsOf(gw))[0]!.requests;
+  t.equal(calls, 4);
+  const refused = [];
+  for (let i = 0; i < 10; i++) refused.push(await getBook(gw));
+  t.same(refused.map((r) => r.json.message), Array(10).fill('the circuit breaker of upstream "catalog" is open'), 'open for every worker at once');
+  t.ok(Number(refused[0]!.headers['retry-after']) >= 1, 'with Retry-After');
+  t.equal((await targetsOf(gw))[0]!.requests, calls, 'no call reached the target while open');
+  const status = await request(`${gw.adminUrl}/admin/upstreams`);
+  t.equal(status.json.catalog.breaker, 'open');
+  t.match((await request(`${gw.adminUrl}/metrics`)).body, /gateway_circuit_breaker_state\{upstream="catalog"\} 2\n/);
+  const server = await startCatalogServer(port);
+  t.teardown(() => server.close());
+  await sleep(1600);
+  const probe = await getBook(gw);
+  t.equal(probe.status, 200, `the half-open probe reached the server that came back: ${probe.body}`);
+  for (let i = 0; i < 5; i++) t.equal((await getBook(gw)).status, 200, 'closed again');
+  t.equal((await request(`${gw.adminUrl}/admin/upstreams`)).json.catalog.breaker, 'closed');
+});
+
+t.test('HTTP/2 sessions: a stream cap per session, keepalive pings, reconnect backoff', async (t) => {
+  const server = await startCatalogServer();
+  t.teardown(() => server.close());
+
+  await t.test('maxConcurrentStreams opens more sessions, up to maxSessions', async (t) => {
+    // A TCP relay in front of the server counts the connections the gateway opens.
+    let connections = 0;
+    const relay = net.createServer((c) => { connections++; const up = net.connect(server.port, '127.0.0.1'); c.pipe(up).pipe(c); c.on('error', () => up.destroy()); up.on('error', () => c.destroy()); });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    t.teardown(() => relay.close());
+    const gw = await startGatewayProcess({
+      transcoding: { workers: 1 },
+      upstreams: { catalog: { protocol: 'grpc', protos, targets: [{ url: `grpc://127.0.0.1:${(relay.address() as net.AddressInfo).port}` }], http2: { maxConcurrentStreams: 1, maxSessions: 3 } } },
+      routes: [{ name: 'catalog', transcode: { upstream: 'catalog' } }],
+    }, 'node');
+    t.teardown(() => gw.stop());
+    // the demo server holds a "/slow" book for 3 s: three at once need three sessions
+    const slow = () => request(`${gw.url}/v1/shelves/classics/books/slow`);
+    const first = await Promise.all([slow(), slow(), slow()]);
+    t.same(first.map((r) => r.status), [200, 200, 200]);
+    t.equal(connections, 3, 'one stream per session: three sessions');
+    const more = await Promise.all([slow(), slow(), slow(), slow(), slow()]);
+    t.same(more.map((r) => r.status), [200, 200, 200, 200, 200], 'beyond maxSessions the calls share sessions');
+    t.equal(connections, 3, 'and no more than maxSessions are opened');
+  });
+
+  await t.test('keepalive: a peer that stops answering ends the call UNAVAILABLE, not at its deadline', async (t) => {
+    // A relay that can turn into a black hole: the connection stays open, nothing passes.
+    let hole = false;
+    const relay = net.createServer((c) => {
+      const up = net.connect(server.port, '127.0.0.1');
+      c.on('data', (d) => { if (!hole) up.write(d); });
+      up.on('data', (d) => { if (!hole) c.write(d); });
+      c.on('error', () => up.destroy()); up.on('error', () => c.destroy());
+      c.on('close', () => up.destroy()); up.on('close', () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    t.teardown(() => relay.close());
+    const url = `grpc://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    for (const keepalive of [true, false]) {
+      hole = false;
+      const gw = await startGatewayProcess({
+        transcoding: { workers: 1 },
+        upstreams: { catalog: { protocol: 'grpc', protos, targets: [{ url }], ...(keepalive ? { http2: { keepaliveMs: 200, keepaliveTimeoutMs: 300 } } : {}) } },
+        routes: [{ name: 'catalog', transcode: { upstream: 'catalog' }, timeoutMs: 4000, retry: { attempts: 0 } }],
+      }, 'node');
+      t.equal((await getBook(gw)).status, 200, 'through the relay');
+      hole = true;
+      const started = Date.now();
+      const r = await getBook(gw);
+      const took = Date.now() - started;
+      if (keepalive) {
+        t.equal(r.status, 503, `keepalive: UNAVAILABLE (${r.body})`);
+        t.ok(took < 2500, `after the ping timeout, not the 4 s deadline (${took} ms)`);
+      } else {
+        t.equal(r.status, 504, 'without keepalive the call waits for its deadline');
+        t.ok(took >= 3500, `${took} ms`);
+      }
+      await gw.stop();
+    }
+  });
+
+  await t.test('a peer that accepts and drops connections is retried with backoff', async (t) => {
+    let connections = 0;
+    const dropper = net.createServer((c) => { connections++; c.destroy(); });
+    await new Promise<void>((r) => dropper.listen(0, '127.0.0.1', r));
+    t.teardown(() => dropper.close());
+    const gw = await startGatewayProcess({
+      transcoding: { workers: 1 },
+      upstreams: { catalog: { protocol: 'grpc', protos, targets: [{ url: `grpc://127.0.0.1:${(dropper.address() as net.AddressInfo).port}` }], outlier: { enabled: false } } },
+      routes: [{ name: 'catalog', transcode: { upstream: 'catalog' }, retry: { attempts: 0 } }],
+    }, 'node');
+    t.teardown(() => gw.stop());
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) t.equal((await getBook(gw)).status, 503);
+    const took = Date.now() - started;
+    t.ok(connections < 20, `${connections} connection attempts for 20 calls in ${took} ms`);
+    t.ok(connections >= 1);
+  });
+});
+
 /** A catalog server whose grpc.health.v1.Health says what `serving` says (per service name). */
 async function withHealth(): Promise<{ server: CatalogServer; serving: Map<string, boolean>; asked: string[] }> {
   const types = protobuf.Root.fromJSON({ nested: { Req: { fields: { service: { type: 'string', id: 1 } } }, Res: { fields: { status: { type: 'int32', id: 1 } } } } });

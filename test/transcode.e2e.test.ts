@@ -430,6 +430,7 @@ t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (po
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [
       { name: 'raw', match: { host: 'raw.test' }, transcode: { upstream: 'catalog', useProtoNames: true, enumsAsInts: true, emitDefaults: true } },
+      { name: 'lenient', match: { host: 'lenient.test' }, transcode: { upstream: 'catalog', ignoreUnknownQuery: true } },
       { name: 'json', transcode: { upstream: 'catalog' } },
     ],
   }, 'uws');
@@ -445,6 +446,17 @@ t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (po
   t.equal(book.json.genre, 2, 'inline calls too (a GET has no body)');
   const plain = await request(`${gw.url}/v1/echo`, { method: 'POST', body });
   t.same([plain.json.wrappedStr, plain.json.customName, plain.json.genre, plain.json.i32], ['w', 'r', 'SCIENCE', undefined], 'the other route keeps the JSON mapping defaults');
+
+  // ignoreUnknownQuery: a cache-buster passes; a known field with a bad value is still a 400
+  const list = '/v1/shelves/classics/books?page_size=1&_=123';
+  const strict = await request(`${gw.url}${list}`);
+  t.equal(strict.status, 400);
+  t.equal(strict.json.message, 'query parameter _: unknown field "_"', 'by default an unknown query parameter is a 400 naming it');
+  const lenient = await request(`${gw.url}${list}`, { headers: { host: 'lenient.test' } });
+  t.equal(lenient.status, 200, lenient.body);
+  t.equal(lenient.json.books.length, 1, 'the known parameter still applies');
+  const badValue = await request(`${gw.url}/v1/shelves/classics/books?page_size=many&_=1`, { headers: { host: 'lenient.test' } });
+  t.equal(badValue.status, 400, 'a known field with a bad value is still refused');
 });
 
 t.test('transcoding.compressAboveBytes: large JSON answers compressed in the pool (br, then gzip)', async (t) => {

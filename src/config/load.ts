@@ -107,6 +107,7 @@ function resolveGrpc(cfg: GatewayConfig, files: ConfigFiles, problems: string[])
       if (up.healthCheck?.service !== undefined) problems.push(`upstreams.${name}.healthCheck.service: only for grpc upstreams`);
       if (up.protos) problems.push(`upstreams.${name}.protos: only used with protocol: grpc`);
       if (up.compression) problems.push(`upstreams.${name}.compression: only used with protocol: grpc`);
+      if (up.http2) problems.push(`upstreams.${name}.http2: only used with protocol: grpc`);
       continue;
     }
     if (!up.protos) { problems.push(`upstreams.${name}: protocol grpc needs protos`); continue; }

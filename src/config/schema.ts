@@ -248,6 +248,17 @@ const coreSchema = {
         required: ['targets'],
         properties: {
           protocol: { enum: ['http', 'grpc'], default: 'http', description: 'grpc: a gRPC service reached through transcoding routes (targets grpc://host:port, and protos). See transcoding.md.' },
+          http2: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'grpc upstreams: the HTTP/2 sessions to each target, per pool worker. See transcoding.md.',
+            properties: {
+              maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 100000, default: 100, description: 'Calls on one session before another is opened (the server\'s SETTINGS_MAX_CONCURRENT_STREAMS applies too).' },
+              maxSessions: { type: 'integer', minimum: 1, maximum: 1000, default: 4, description: 'Sessions per target; above maxSessions × streams, calls share the least busy session (HTTP/2 queues them).' },
+              keepaliveMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 0, description: 'A PING every this often on each session (0: none); check the server\'s ping policy (grpc-go allows one per 5 min without calls by default).' },
+              keepaliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 10000, description: 'A PING unanswered this long ends the session: its calls end UNAVAILABLE (and may be retried) instead of waiting for their deadline.' },
+            },
+          },
           compression: { enum: ['gzip', 'deflate'], description: 'grpc upstreams: compress every request message with this grpc-encoding (absent: uncompressed). Compressed answers (gzip, deflate) are always accepted and announced in grpc-accept-encoding. See transcoding.md.' },
           protos: {
             type: 'object',
@@ -376,6 +387,7 @@ const coreSchema = {
               emitDefaults: { type: 'boolean', default: false, description: 'Include fields with default values in responses.' },
               useProtoNames: { type: 'boolean', default: false, description: 'Response field names as in the .proto (snake_case) instead of lowerCamelCase JSON names (requests accept both).' },
               enumsAsInts: { type: 'boolean', default: false, description: 'Enum values in responses as numbers instead of names (requests accept both).' },
+              ignoreUnknownQuery: { type: 'boolean', default: false, description: 'Query parameters that name no field of the request are skipped (as grpc-gateway does) instead of a 400 (a cache-buster like ?_=123 then passes).' },
               forwardHeaders: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
             },
           },

@@ -47,6 +47,8 @@ export interface UpstreamConfig {
   protocol: 'http' | 'grpc';
   /** grpc: includeDirs are absolute after load (the config's directory last); one of: files (with includeDirs), descriptorSet, reflection; `descriptors` is filled in by reflection before the config is applied */
   protos?: { files: string[]; includeDirs: string[]; descriptorSet?: string; reflection?: boolean; descriptors?: string };
+  /** grpc upstreams: HTTP/2 sessions per target (absent: DEFAULT_H2 in grpc-h2-client.ts) */
+  http2?: { maxConcurrentStreams: number; maxSessions: number; keepaliveMs: number; keepaliveTimeoutMs: number };
   /** grpc upstreams: the grpc-encoding of request messages */
   compression?: 'gzip' | 'deflate';
   targets: TargetConfig[];
@@ -165,7 +167,7 @@ export interface RouteConfig {
   };
   /** absent on transcoding routes (set from transcode.upstream at load) and aggregate routes */
   upstream: string;
-  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; useProtoNames: boolean; enumsAsInts: boolean; forwardHeaders: string[] };
+  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; useProtoNames: boolean; enumsAsInts: boolean; ignoreUnknownQuery: boolean; forwardHeaders: string[] };
   aggregate?: AggregateConfig;
   websocket?: boolean | WebSocketRouteConfig;
   stripPrefix?: boolean | string;

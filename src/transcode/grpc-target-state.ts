@@ -6,6 +6,7 @@
 // reload keeps a target's state. No locks: counters are Atomics, an ejection has exactly one
 // winner (the thread whose compareExchange resets the failure count).
 import type { GatewayConfig, OutlierConfig, TargetConfig } from '../config/types.js';
+import { GrpcBreaker } from './grpc-breaker.js';
 
 const SLOTS = 1024;
 const WORDS = 8;
@@ -97,6 +98,11 @@ export class GrpcTargetState {
     return true;
   }
 
+  /** A slot's 8 words and its clock, for state that is not a target's (an upstream's breaker). */
+  wordsOf(slot: number): Int32Array { return this.words.subarray(slot * WORDS, slot * WORDS + WORDS); }
+  clock(slot: number): number { return this.until[slot]!; }
+  setClock(slot: number, t: number): void { this.until[slot] = t; }
+
   /** The active health check's verdict (main thread). */
   setDown(slot: number, down: boolean): void {
     if (slot >= 0) Atomics.store(this.words, slot * WORDS + DOWN, down ? 1 : 0);
@@ -139,7 +145,7 @@ export function grpcUpstreamsStatus(config: GatewayConfig, buffer: SharedArrayBu
     out[name] = {
       protocol: 'grpc',
       balance: 'round-robin',
-      breaker: 'disabled',
+      breaker: u.breaker ? new GrpcBreaker(state, name, u.breaker).stateName : 'disabled',
       healthCheck: u.healthCheck ? `grpc.health.v1.Health/Check service "${u.healthCheck.service ?? ''}"` : 'off',
       targets: u.targets.map((t) => {
         const url = grpcTargetUrl(t);

@@ -37,6 +37,20 @@ function setPath(target: Record<string, unknown>, type: protobuf.Type, path: str
   }
 }
 
+/** Every segment of `path` is a field (of a message field, for all but the last). */
+function namesField(t: protobuf.Type, path: string[]): boolean {
+  let type: protobuf.Type = t;
+  for (let i = 0; i < path.length; i++) {
+    const f = fieldsOf(type).get(path[i]!);
+    if (!f) return false;
+    if (i < path.length - 1) {
+      if (!(f.resolvedType instanceof protobuf.Type)) return false;
+      type = f.resolvedType;
+    }
+  }
+  return true;
+}
+
 function isMessageField(t: protobuf.Type, path: string[]): boolean {
   let type = t;
   for (const p of path) {
@@ -52,7 +66,8 @@ function isMessageField(t: protobuf.Type, path: string[]): boolean {
  * The request message bytes. `body` is the raw request body (JSON) or null.
  * Throws JsonMappingError for anything the client got wrong (→ 400).
  */
-export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null): Uint8Array {
+/** `ignoreUnknownQuery`: a query parameter that names no field is skipped instead of a 400 (Envoy's ignore_unknown_query_parameters). */
+export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null, ignoreUnknownQuery = false): Uint8Array {
   const b = m.binding;
   let obj: Record<string, unknown> = {};
   const rawTarget = b.body ? httpBodyTarget(m.requestType, b.body) : null;
@@ -62,6 +77,7 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
     for (const [k, v] of new URLSearchParams(query)) {
       const path = k.split('.');
       if (bound.has(k) || (b.body && (k === b.body || k.startsWith(b.body + '.')))) continue;
+      if (ignoreUnknownQuery && !namesField(m.requestType, path)) continue;
       if (isMessageField(m.requestType, path) && !isWrapperPath(m.requestType, path)) throw new JsonMappingError(`${k}: a message field cannot be set from a query parameter`);
       setPath(obj, m.requestType, path, v, true, `query parameter ${k}`);
     }

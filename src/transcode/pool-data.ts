@@ -48,7 +48,7 @@ export function poolDataOf(config: GatewayConfig, grpcTargets: SharedArrayBuffer
     const max = Math.max(...u.targets.map((t) => t.weight));
     for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(grpcTargetUrl(t));
     const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
-    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()], outlier: u.outlier };
+    data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()], outlier: u.outlier, breaker: u.breaker, http2: u.http2 };
   }
   return data;
 }

@@ -7,7 +7,7 @@ export interface UpstreamTls { ca?: string; servername?: string; rejectUnauthori
 /** One configuration of the pool (a "generation"): the gRPC upstreams its routes call and their bindings. */
 export interface PoolData {
   /** targets: grpc://host:port or grpcs://host:port, each repeated `weight` times (weighted round-robin) */
-  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; compression?: 'gzip' | 'deflate'; bindings: TaskBinding[]; outlier: import('../config/types.js').OutlierConfig }>;
+  upstreams: Record<string, { protos: ProtoSource; baseDir: string; targets: string[]; tls?: UpstreamTls; compression?: 'gzip' | 'deflate'; bindings: TaskBinding[]; outlier: import('../config/types.js').OutlierConfig; breaker?: import('../config/types.js').BreakerConfig; http2?: import('./grpc-h2-client.js').H2Settings }>;
   /** the process's gRPC target state (grpc-target-state.ts) */
   grpcTargets: SharedArrayBuffer;
   /** a response message larger than this fails the call with RESOURCE_EXHAUSTED */
@@ -87,6 +87,8 @@ export interface TranscodeTask {
   contentType?: string | null;
   /** response JSON: proto field names, enum numbers (the route's transcode options) */
   useProtoNames?: boolean;
+  /** query parameters naming no field are skipped (transcode.ignoreUnknownQuery) */
+  ignoreUnknownQuery?: boolean;
   enumsAsInts?: boolean;
   /** the route's retry block (absent: UNAVAILABLE retried once for idempotent methods) */
   retry?: GrpcRetry;

@@ -18,6 +18,7 @@ import type { Family, MetricsStore } from '../observability/metrics/store.js';
 import type { OutlierConfig } from '../config/types.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import { GrpcTargetState } from './grpc-target-state.js';
+import { GrpcBreaker, type Admission } from './grpc-breaker.js';
 import type { GrpcRetry, PoolData, StreamControl, StreamEvent, TaskBinding, TranscodeTask, TranscodeResult } from './task.js';
 
 let cancellations: Cancellations | null = null;
@@ -45,7 +46,7 @@ export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boole
 }
 
 /** `channels` is the weighted rotation; `slots[i]` is channels[i]'s target in the shared state. */
-interface UpstreamState { name: string; root: protobuf.Root; channels: GrpcH2Channel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
+interface UpstreamState { name: string; breaker: GrpcBreaker | null; root: protobuf.Root; channels: GrpcH2Channel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
 
 let targets: GrpcTargetState | null = null;
 /** per upstream, in this thread (as the HTTP routes' budgets are per thread) */
@@ -100,11 +101,11 @@ export function configure(gen: number, data: PoolData): void {
       // one channel per distinct target; weights repeat it in the rotation
       const byTarget = new Map<string, GrpcH2Channel>();
       for (const t of new Set(spec.targets)) {
-        const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes, spec.compression ?? null]);
+        const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes, spec.compression ?? null, spec.http2 ?? null]);
         next.channelKeys.push(key);
-        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes, spec.compression)));
+        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes, spec.compression, spec.http2)));
       }
-      next.upstreams.set(name, { name, hosts: spec.targets.map((t) => new URL(t).host), root, channels: spec.targets.map((t) => byTarget.get(t)!), slots: spec.targets.map((t) => targets!.slotOf(name, t)), next: 0, mappers, outlier: spec.outlier });
+      next.upstreams.set(name, { name, breaker: spec.breaker ? new GrpcBreaker(targets!, name, spec.breaker) : null, hosts: spec.targets.map((t) => new URL(t).host), root, channels: spec.targets.map((t) => byTarget.get(t)!), slots: spec.targets.map((t) => targets!.slotOf(name, t)), next: 0, mappers, outlier: spec.outlier });
     }
   } catch (e) {
     release(next);
@@ -189,7 +190,7 @@ const STREAM_WINDOW = 32;
  * task's port; the stream pauses when the front is STREAM_WINDOW messages behind. An error
  * before the first message is an ordinary HTTP error; after it, it is reported in-band.
  */
-function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, target: number): Promise<TranscodeResult> {
+function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, target: number, admission: Admission): Promise<TranscodeResult> {
   const { port, sse } = task.stream!;
   const frame = (json: string, event?: string) => Buffer.from(sse ? `${event ? `event: ${event}\n` : ''}data: ${json}\n\n` : `${json}\n`);
   const send = (buf: Buffer) => {
@@ -214,7 +215,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       started = true;
       port.postMessage({ type: 'head', status: 200, headers: ['content-type', type, ...metadataHeaders(headerMd)] } satisfies StreamEvent);
     };
-    const call = callOn(u, target, task.binding.grpcPath, request, task, {
+    const call = callOn(u, target, admission, task.binding.grpcPath, request, task, {
       onHeaders: (md) => { headerMd = md; },
       onMessage: (msg) => {
         if (rawStream) {
@@ -270,15 +271,27 @@ function pick(u: UpstreamState, now: number, avoid = -1): number {
 
 const NO_TARGET: GrpcStatus = { code: UNAVAILABLE, details: 'no healthy upstream target', metadata: [] };
 
-/** A call on target k, counted in the shared state (requests, in flight, UNAVAILABLE streaks). */
-function callOn(u: UpstreamState, k: number, path: string, request: Uint8Array, task: TranscodeTask, h: { onHeaders(md: Array<[string, string]>): void; onMessage(m: Buffer): void; onEnd(st: GrpcStatus): void }): ActiveCall {
+/** Codes that are the server's failure (Envoy maps them to 5xx), not the application's answer: the breaker counts them. */
+const SERVER_FAILURES = new Set([2, 4, 13, 14, 15]);
+
+/** An open breaker's answer: at once, with when to come back. */
+function breakerOpen(u: UpstreamState, task: TranscodeTask, startedAt: number): TranscodeResult {
+  counted(task, UNAVAILABLE);
+  return result(503, [...JSON_TYPE, 'retry-after', String(u.breaker!.retryAfterSec(epochNow()))], JSON.stringify({ code: UNAVAILABLE, message: `the circuit breaker of upstream "${u.name}" is open`, details: [] }), { grpcCode: UNAVAILABLE, startedAt });
+}
+
+/** A call on target k, counted in the shared state (requests, in flight, UNAVAILABLE streaks, the breaker). */
+function callOn(u: UpstreamState, k: number, admission: Admission, path: string, request: Uint8Array, task: TranscodeTask, h: { onHeaders(md: Array<[string, string]>): void; onMessage(m: Buffer): void; onEnd(st: GrpcStatus): void }): ActiveCall {
   const slot = u.slots[k]!;
   targets!.started(slot);
   return u.channels[k]!.call(path, request, task.metadata, task.deadline, {
     onHeaders: h.onHeaders,
     onMessage: h.onMessage,
     onEnd: (st) => {
-      if (targets!.finished(slot, st.code === UNAVAILABLE, u.outlier, u.slots, epochNow())) ejections?.inc([u.name, u.hosts[k]!]);
+      const now = epochNow();
+      if (targets!.finished(slot, st.code === UNAVAILABLE, u.outlier, u.slots, now)) ejections?.inc([u.name, u.hosts[k]!]);
+      if (st.code === 1) u.breaker?.release(); // the client left: no verdict
+      else u.breaker?.record(!SERVER_FAILURES.has(st.code), admission === 'probe', now);
       h.onEnd(st);
     },
   });
@@ -290,14 +303,16 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const m = mapperOf(u, task);
   let request: Uint8Array;
   try {
-    request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null, task.contentType ?? null);
+    request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null, task.contentType ?? null, task.ignoreUnknownQuery);
   } catch (e) {
     if (e instanceof JsonMappingError) return Promise.resolve(result(400, JSON_TYPE, JSON.stringify({ code: 3, message: e.message, details: [] })));
     throw e;
   }
+  const admission = u.breaker?.allow(startedAt) ?? 'yes';
+  if (admission === 'no') return Promise.resolve(breakerOpen(u, task, startedAt));
   const first = pick(u, startedAt);
-  if (first < 0) { counted(task, UNAVAILABLE); return Promise.resolve(errorResult(NO_TARGET, u, startedAt)); }
-  if (task.stream) return runStream(task, u, m, request, first);
+  if (first < 0) { if (admission === 'probe') u.breaker!.release(); counted(task, UNAVAILABLE); return Promise.resolve(errorResult(NO_TARGET, u, startedAt)); }
+  if (task.stream) return runStream(task, u, m, request, first, admission);
   const retry = task.retry ?? DEFAULT_RETRY;
   let budget = budgets.get(task.upstream);
   if (!budget || budget.ratio !== retry.budgetPercent / 100) budgets.set(task.upstream, (budget = new RetryBudget(retry.budgetPercent / 100)));
@@ -305,9 +320,9 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const retryable = (retry.allMethods || task.binding.idempotent) && retry.attempts > 0;
   return new Promise((resolve) => {
     const seq = task.cancelSeq;
-    const attempt = (k: number, tries: number) => {
+    const attempt = (k: number, tries: number, admitted: Admission) => {
       let response: Buffer | null = null;
-      const call = callOn(u, k, task.binding.grpcPath, request, task, {
+      const call = callOn(u, k, admitted, task.binding.grpcPath, request, task, {
         onHeaders: () => {},
         onMessage: (msg) => { response ??= msg; },
         onEnd: (st) => {
@@ -318,7 +333,11 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
             const wait = retry.backoffMs * 2 ** tries * (0.5 + Math.random());
             const next = pick(u, now, u.slots[k]);
             if (next >= 0 && now + wait < task.deadline && budget!.tryWithdraw()) {
-              setTimeout(() => attempt(next, tries + 1), wait);
+              setTimeout(() => {
+                const again = u.breaker?.allow(epochNow()) ?? 'yes';
+                if (again === 'no') resolve(errorResult(st, u, startedAt));
+                else attempt(next, tries + 1, again);
+              }, wait);
               return;
             }
           }
@@ -340,6 +359,6 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
       });
       if (seq !== undefined) watch(seq, call);
     };
-    attempt(first, 0);
+    attempt(first, 0, admission);
   });
 }

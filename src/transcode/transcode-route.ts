@@ -25,6 +25,7 @@ export class TranscodeRoute {
   readonly upstream: string;
   readonly emitDefaults: boolean;
   readonly useProtoNames: boolean;
+  readonly ignoreUnknownQuery: boolean;
   readonly enumsAsInts: boolean;
   readonly metadataHeaders: ReadonlySet<string>;
   /** the route's retry block for its gRPC calls (absent: UNAVAILABLE once, idempotent methods) */
@@ -37,6 +38,7 @@ export class TranscodeRoute {
     this.upstream = t.upstream;
     this.emitDefaults = t.emitDefaults;
     this.useProtoNames = t.useProtoNames;
+    this.ignoreUnknownQuery = t.ignoreUnknownQuery;
     this.enumsAsInts = t.enumsAsInts;
     const r = route.retry;
     this.retry = r ? { attempts: r.attempts, codes: (r.grpcCodes ?? ['UNAVAILABLE']).map((n) => GRPC_CODE_NAMES.indexOf(n)), allMethods: r.grpcCodes !== undefined, backoffMs: r.backoffMs, budgetPercent: r.budgetPercent } : undefined;

@@ -72,7 +72,7 @@ export class TranscodeTarget implements Target {
       const cancellation = stream ? null : env.cancellations.next();
       sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
       const task: TranscodeTask = {
-        gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, contentType: ctx.header('content-type') ?? null,
+        gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined, contentType: ctx.header('content-type') ?? null,
         cancelSeq: cancellation?.seq, retry: t.retry,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
       };
