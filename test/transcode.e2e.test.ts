@@ -454,7 +454,7 @@ t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (po
   t.equal(strict.json.message, 'query parameter _: unknown field "_"', 'by default an unknown query parameter is a 400 naming it');
   const lenient = await request(`${gw.url}${list}`, { headers: { host: 'lenient.test' } });
   t.equal(lenient.status, 200, lenient.body);
-  t.equal(lenient.json.books.length, 1, 'the known parameter still applies');
+  t.equal(lenient.json.length, 1, 'the known parameter still applies (response_body: books)');
   const badValue = await request(`${gw.url}/v1/shelves/classics/books?page_size=many&_=1`, { headers: { host: 'lenient.test' } });
   t.equal(badValue.status, 400, 'a known field with a bad value is still refused');
 });

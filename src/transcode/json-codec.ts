@@ -30,8 +30,19 @@ const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Valu
 export function jsonName(f: Field): string {
   const explicit = (f.options as Record<string, unknown> | undefined)?.json_name;
   if (typeof explicit === 'string') return explicit;
-  return f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+  // protoc's rule: drop every underscore and upper-case the character after it
+  // (_field_name3 → FieldName3, field__name4_ → fieldName4, field_0_name6 → field0Name6).
+  return f.name.replace(/_+(.?)/g, (_m, c: string) => c.toUpperCase());
 }
+
+/** A value that arrived as text (a query parameter, a path variable): "true" is a bool there, not in a JSON body. */
+export class FromText {
+  constructor(readonly text: string) {}
+}
+
+const FLOAT_MAX = 3.4028234663852886e38;
+/** a lone UTF-16 surrogate (from a \uD800 escape): not a character, no UTF-8 form */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 function wkt(t: protobuf.Type | protobuf.Enum | null): string | null {
   return t && t.fullName.startsWith('.google.protobuf.') ? t.fullName.slice('.google.protobuf.'.length) : null;
@@ -55,11 +66,12 @@ export function fieldsOf(t: Type): Map<string, Field> {
 
 // ---------------------------------------------------------------- JSON → proto object
 
-export interface DecodeOptions { /** query/path values arrive as strings: accept "true"/"1" for bools */ lenient?: boolean; root: protobuf.Root }
+export interface DecodeOptions { /** set for values that arrived as text (FromText): accept "true"/"false" for bools */ lenient?: boolean; root: protobuf.Root }
 
 function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptions): unknown {
   if (type in INT32) {
-    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    // a numeric string as the mapping allows ("1", "1e5"), without padding
+    const n = typeof v === 'string' && v !== '' && v.trim() === v ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isInteger(n)) throw new JsonMappingError(`${at}: expected an integer, got ${describe(v)}`);
     const [lo, hi] = INT32[type]!;
     if (n < lo || n > hi) throw new JsonMappingError(`${at}: ${n} is out of range for ${type}`);
@@ -72,19 +84,21 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
       if (!Number.isSafeInteger(v)) throw new JsonMappingError(`${at}: ${v} is beyond 2^53 and loses precision as a JSON number; send it as a string`);
       b = BigInt(v);
     }
-    else if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) b = BigInt(v.trim());
+    else if (typeof v === 'string' && /^-?\d+$/.test(v)) b = BigInt(v);
     else throw new JsonMappingError(`${at}: expected an integer (number or decimal string), got ${describe(v)}`);
     const [lo, hi] = INT64[type]!;
     if (b < lo || b > hi) throw new JsonMappingError(`${at}: ${b} is out of range for ${type}`);
     return Long.fromString(b.toString(), type === 'uint64' || type === 'fixed64');
   }
   if (type === 'double' || type === 'float') {
-    if (typeof v === 'number') return v;
     if (v === 'NaN') return NaN;
     if (v === 'Infinity') return Infinity;
     if (v === '-Infinity') return -Infinity;
-    if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-    throw new JsonMappingError(`${at}: expected a number, got ${describe(v)}`);
+    const n = typeof v === 'string' && v !== '' && v.trim() === v ? Number(v) : v;
+    // a JSON number too large for a double parses as ±Infinity: out of range, not infinity
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw new JsonMappingError(`${at}: expected a number, got ${describe(v)}`);
+    if (type === 'float' && Math.abs(n) > FLOAT_MAX) throw new JsonMappingError(`${at}: ${n} is out of range for float`);
+    return n;
   }
   if (type === 'bool') {
     if (typeof v === 'boolean') return v;
@@ -93,6 +107,7 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
   }
   if (type === 'string') {
     if (typeof v !== 'string') throw new JsonMappingError(`${at}: expected a string, got ${describe(v)}`);
+    if (LONE_SURROGATE.test(v)) throw new JsonMappingError(`${at}: the string has an unpaired UTF-16 surrogate escape (not a character)`);
     return v;
   }
   if (type === 'bytes') {
@@ -194,6 +209,7 @@ export function lookupAnyType(root: protobuf.Root, typeUrl: string, at: string):
 }
 
 function fieldIn(f: Field, v: unknown, at: string, o: DecodeOptions): unknown {
+  if (v instanceof FromText) { v = v.text; if (!o.lenient) o = { ...o, lenient: true }; }
   const rt = f.resolvedType;
   if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? 0 : enumIn(rt, v, at);
   if (rt instanceof protobuf.Type) return messageIn(rt, v, at, o);

@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import type { HttpBinding } from './proto-registry.js';
-import { JsonMappingError, fieldsOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
+import { FromText, JsonMappingError, fieldsOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
 
 export interface Mapper {
   binding: Pick<HttpBinding, 'body' | 'responseBody'>;
@@ -79,7 +79,7 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
       if (bound.has(k) || (b.body && (k === b.body || k.startsWith(b.body + '.')))) continue;
       if (ignoreUnknownQuery && !namesField(m.requestType, path)) continue;
       if (isMessageField(m.requestType, path) && !isWrapperPath(m.requestType, path)) throw new JsonMappingError(`${k}: a message field cannot be set from a query parameter`);
-      setPath(obj, m.requestType, path, v, true, `query parameter ${k}`);
+      setPath(obj, m.requestType, path, new FromText(v), true, `query parameter ${k}`);
     }
   }
   if (rawTarget) {
@@ -104,8 +104,8 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
       setPath(obj, m.requestType, b.body.split('.'), json, false, 'body', true);
     }
   }
-  for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), v, false, `path variable {${k}}`);
-  const plain = toProtoObject(m.requestType, obj, { lenient: true, root: m.root });
+  for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), new FromText(v), false, `path variable {${k}}`);
+  const plain = toProtoObject(m.requestType, obj, { root: m.root });
   return m.requestType.encode(m.requestType.fromObject(plain)).finish();
 }
 
