@@ -64,6 +64,11 @@ export interface H2Settings {
 export const DEFAULT_H2: H2Settings = { maxConcurrentStreams: 100, maxSessions: 4, keepaliveMs: 0, keepaliveTimeoutMs: 10_000 };
 /** Reconnect backoff: 100 ms doubling to 5 s, ±20 %; calls in the meantime fail fast with UNAVAILABLE. */
 const BACKOFF_BASE_MS = 100;
+/** Receive windows: HTTP/2's default 64 KB makes a server stop after each 64 KB of an answer
+ * until a WINDOW_UPDATE comes back; 1 MB per stream and 16 MB per session keep large messages
+ * flowing (Envoy's defaults are 256 MB each; grpc-go grows its 64 KB by BDP estimation). */
+const WINDOW_SETTINGS = { initialWindowSize: 1024 * 1024 };
+const SESSION_WINDOW = 16 * 1024 * 1024;
 const BACKOFF_MAX_MS = 5000;
 
 interface Session { s: http2.ClientHttp2Session; active: number; connected: boolean; ping: NodeJS.Timeout | null }
@@ -108,9 +113,10 @@ export class GrpcH2Channel {
     // Small frames both ways: Nagle would hold them back.
     const s = this.secure
       ? http2.connect(`https://${host}:${port}`, {
+        settings: WINDOW_SETTINGS,
         createConnection: () => tls.connect({ host, port, ALPNProtocols: ['h2'], ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true, servername: serverNameFor(host, o?.servername) }).setNoDelay(true),
       })
-      : http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host, port, noDelay: true }) });
+      : http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host, port, noDelay: true }), settings: WINDOW_SETTINGS });
     const x: Session = { s, active: 0, connected: false, ping: null };
     const forget = () => {
       if (x.ping) clearInterval(x.ping);
@@ -128,6 +134,7 @@ export class GrpcH2Channel {
     // drops connections backs off too.
     s.once('remoteSettings', () => {
       x.connected = true;
+      try { s.setLocalWindowSize(SESSION_WINDOW); } catch { /* closing */ }
       this.failures = 0;
       this.retryAt = 0;
       if (this.h2.keepaliveMs > 0) x.ping = this.keepalive(x);
@@ -190,11 +197,12 @@ export class GrpcH2Channel {
       stream.close(NGHTTP2_CANCEL);
     }, Math.max(1, deadline - Date.now()));
     const payload = this.compression ? compressMessage(this.compression, message) : message;
-    const frame = Buffer.allocUnsafe(5 + payload.byteLength);
-    frame[0] = this.compression ? 1 : 0;
-    frame.writeUInt32BE(payload.byteLength, 1);
-    frame.set(payload, 5);
-    stream.end(frame);
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = this.compression ? 1 : 0;
+    prefix.writeUInt32BE(payload.byteLength, 1);
+    // Small messages in one write; a large one after its 5-byte prefix, not copied behind it.
+    if (payload.byteLength < 16384) stream.end(Buffer.concat([prefix, payload]));
+    else { stream.write(prefix); stream.end(payload); }
 
     // Received bytes not yet a whole message: kept as a list and joined once per message
     // (joining on every chunk is quadratic in the message size).

@@ -148,7 +148,10 @@ class MovedResult {
 /** A task's answer (a transcoded call, an aggregate's composition), its body transferred when it runs in a worker. */
 export function result(status: number, headers: string[], body: string | Uint8Array, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
   const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  // A large string's Buffer has an ArrayBuffer of its own (not Node's 8 KB pool): moved as it
+  // is, not copied once more. Anything else (pooled, a view into a message) is copied out.
+  const own = typeof body === 'string' && buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
+  const ab = own ? buf.buffer as ArrayBuffer : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const value: TranscodeResult = call ? { status, headers, body: ab, grpcCode: call.grpcCode, startedAt: call.startedAt } : { status, headers, body: ab };
   if (!transfer) return value;
   return Piscina.move(new MovedResult(value) as never) as unknown as TranscodeResult;
