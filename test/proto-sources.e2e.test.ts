@@ -154,17 +154,22 @@ t.test('reflection: descriptors read from the upstream', async (t) => {
     });
   }
 
-  await t.test('a service the reflected descriptors lack is a config error at start', async (t) => {
+  /** Starts an in-process gateway on a reflection upstream; resolves what the start threw. */
+  const startError = (port: number, transcode: string): Promise<unknown> => {
     const config = parseConfig(`
 threads: 1
 listen: { host: 127.0.0.1, port: 0 }
 admin: { enabled: false }
 upstreams:
-  catalog: { protocol: grpc, targets: [ { url: "grpc://127.0.0.1:${protoc.server.port}" } ], protos: { reflection: true } }
+  catalog: { protocol: grpc, targets: [ { url: "grpc://127.0.0.1:${port}" } ], protos: { reflection: true } }
 routes:
-  - { name: catalog, transcode: { upstream: catalog, services: [demo.catalog.v1.Nope] } }
+  - { name: catalog, transcode: ${transcode} }
 `, 'test');
-    const err = await startGateway({ config, engine: 'node' }).then(() => null, (e: unknown) => e);
+    return startGateway({ config, engine: 'node' }).then(() => null, (e: unknown) => e);
+  };
+
+  await t.test('a service the reflected descriptors lack is a config error at start', async (t) => {
+    const err = await startError(protoc.server.port, '{ upstream: catalog, services: [demo.catalog.v1.Nope] }');
     t.ok(err instanceof ConfigError, String(err));
     t.same((err as ConfigError).problems, [
       'routes[0].transcode.services[0]: no service "demo.catalog.v1.Nope" in the protos of "catalog"',
@@ -173,16 +178,7 @@ routes:
   });
 
   await t.test('an unreachable upstream stops the start with a clear error', async (t) => {
-    const config = parseConfig(`
-threads: 1
-listen: { host: 127.0.0.1, port: 0 }
-admin: { enabled: false }
-upstreams:
-  catalog: { protocol: grpc, targets: [ { url: "grpc://127.0.0.1:1" } ], protos: { reflection: true } }
-routes:
-  - { name: catalog, transcode: { upstream: catalog } }
-`, 'test');
-    const err = await startGateway({ config, engine: 'node' }).then(() => null, (e: unknown) => e);
+    const err = await startError(1, '{ upstream: catalog }');
     t.ok(err instanceof ConfigError, String(err));
     t.match((err as ConfigError).problems, [/^upstreams\.catalog\.protos\.reflection: server reflection failed \(grpc:\/\/127\.0\.0\.1:1: /]);
   });

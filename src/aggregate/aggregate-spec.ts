@@ -3,6 +3,7 @@
 import type protobuf from 'protobufjs';
 import type { AggregateConfig } from '../config/types.js';
 import type { TaskBinding } from '../transcode/task.js';
+import { declaresIdempotent } from '../transcode/proto-registry.js';
 import type { AggregateSpec } from './aggregate-task.js';
 
 const split = (p: string) => p.split('.');
@@ -40,6 +41,6 @@ export function grpcBackendBinding(root: protobuf.Root, method: string): TaskBin
     requestType: m.resolvedRequestType!.fullName.slice(1), responseType: m.resolvedResponseType!.fullName.slice(1),
     body: '*', responseBody: '',
     // retried on UNAVAILABLE only when the proto says the method is idempotent
-    idempotent: ['IDEMPOTENT', 'NO_SIDE_EFFECTS'].includes(String((m.options as Record<string, unknown> | undefined)?.idempotency_level)),
+    idempotent: declaresIdempotent(m),
   };
 }

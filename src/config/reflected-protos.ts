@@ -5,6 +5,7 @@
 import { log } from '../observability/logger.js';
 import { checkGrpcBackendMethod } from '../aggregate/aggregate-check.js';
 import { fetchDescriptorSet } from '../transcode/reflection-client.js';
+import { channelTlsOf } from '../transcode/grpc-h2-client.js';
 import { loadProtosCached } from '../transcode/proto-registry.js';
 import { ConfigError, checkTranscodeServices } from './load.js';
 import type { GatewayConfig, UpstreamConfig } from './types.js';
@@ -12,7 +13,7 @@ import type { GatewayConfig, UpstreamConfig } from './types.js';
 const REFLECTION_TIMEOUT_MS = 5000;
 
 async function readFromTargets(up: UpstreamConfig): Promise<Uint8Array> {
-  const tls = up.tls ? { ca: up.tls.ca, servername: up.tls.serverName, rejectUnauthorized: !up.tls.insecureSkipVerify } : undefined;
+  const tls = channelTlsOf(up.tls);
   const failures: string[] = [];
   for (const t of up.targets) {
     try { return await fetchDescriptorSet({ url: t.url!, tls }, REFLECTION_TIMEOUT_MS); } catch (e) {

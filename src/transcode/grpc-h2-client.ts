@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { serverNameFor } from '../upstream/sni.js';
+import type { UpstreamTls } from './task.js';
 import { compressMessage, decompressMessage, GRPC_ACCEPT_ENCODING, type GrpcEncoding } from './grpc-compression.js';
 
 export interface GrpcStatus {
@@ -26,6 +27,11 @@ export interface CallHandlers {
 }
 
 export interface ActiveCall { cancel(): void; pause(): void; resume(): void }
+
+/** A grpcs upstream's `tls` block as the channel takes it (pool, health checks, reflection). */
+export function channelTlsOf(tls: { ca?: string; serverName?: string; insecureSkipVerify: boolean } | undefined): UpstreamTls | undefined {
+  return tls ? { ca: tls.ca, servername: tls.serverName, rejectUnauthorized: !tls.insecureSkipVerify } : undefined;
+}
 
 const { NGHTTP2_CANCEL } = http2.constants;
 /** Transport headers: never application metadata. */
@@ -84,7 +90,7 @@ export class GrpcH2Channel {
 
   /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
   /** `compression`: the grpc-encoding of request messages (absent: identity) */
-  constructor(target: string, private readonly tlsOptions?: { ca?: string; servername?: string; rejectUnauthorized: boolean }, private readonly maxMessageBytes = 4 * 1024 * 1024, private readonly compression?: GrpcEncoding, private readonly h2: H2Settings = DEFAULT_H2) {
+  constructor(target: string, private readonly tlsOptions?: UpstreamTls, private readonly maxMessageBytes = 4 * 1024 * 1024, private readonly compression?: GrpcEncoding, private readonly h2: H2Settings = DEFAULT_H2) {
     const u = new URL(target);
     this.secure = u.protocol === 'grpcs:';
     this.host = u.hostname.replace(/^\[|\]$/g, '');

@@ -5,7 +5,7 @@
 // out; the verdict goes to the shared target state, which every calling thread reads.
 import protobuf from 'protobufjs';
 import type { GatewayConfig, HealthCheckConfig } from '../config/types.js';
-import { GrpcH2Channel } from './grpc-h2-client.js';
+import { GrpcH2Channel, channelTlsOf } from './grpc-h2-client.js';
 import { GrpcTargetState, grpcTargetUrl } from './grpc-target-state.js';
 
 const CHECK = '/grpc.health.v1.Health/Check';
@@ -39,7 +39,7 @@ export class GrpcHealthChecks {
     const state = new GrpcTargetState(buffer);
     for (const [name, u] of Object.entries(config.upstreams)) {
       if (u.protocol !== 'grpc') continue;
-      const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
+      const tls = channelTlsOf(u.tls);
       const list: Checked[] = [];
       for (const url of new Set(u.targets.map(grpcTargetUrl))) {
         const slot = state.slotOf(name, url);

@@ -37,36 +37,33 @@ function setPath(target: Record<string, unknown>, type: protobuf.Type, path: str
   }
 }
 
-/** Every segment of `path` is a field (of a message field, for all but the last). */
-function namesField(t: protobuf.Type, path: string[]): boolean {
+/** The field `path` names, each segment before the last a message field; null when it names none. */
+function fieldAt(t: protobuf.Type, path: string[]): protobuf.Field | null {
   let type: protobuf.Type = t;
+  let f: protobuf.Field | null = null;
   for (let i = 0; i < path.length; i++) {
-    const f = fieldsOf(type).get(path[i]!);
-    if (!f) return false;
-    if (i < path.length - 1) {
-      if (!(f.resolvedType instanceof protobuf.Type)) return false;
-      type = f.resolvedType;
+    if (i > 0) {
+      if (!(f!.resolvedType instanceof protobuf.Type)) return null;
+      type = f!.resolvedType;
     }
+    f = fieldsOf(type).get(path[i]!) ?? null;
+    if (!f) return null;
   }
-  return true;
+  return f;
 }
 
-function isMessageField(t: protobuf.Type, path: string[]): boolean {
-  let type = t;
-  for (const p of path) {
-    const f = fieldsOf(type).get(p);
-    if (!f) return false;
-    if (!(f.resolvedType instanceof protobuf.Type)) return false;
-    type = f.resolvedType;
-  }
-  return true;
+/** The message type of the field `path` names, when it is a message field. */
+function messageTypeAt(t: protobuf.Type, path: string[]): protobuf.Type | null {
+  const rt = fieldAt(t, path)?.resolvedType;
+  return rt instanceof protobuf.Type ? rt : null;
 }
 
 /**
  * The request message bytes. `body` is the raw request body (JSON) or null.
- * Throws JsonMappingError for anything the client got wrong (→ 400).
+ * `ignoreUnknownQuery`: a query parameter that names no field is skipped instead of a 400
+ * (Envoy's ignore_unknown_query_parameters). Throws JsonMappingError for anything the client
+ * got wrong (→ 400).
  */
-/** `ignoreUnknownQuery`: a query parameter that names no field is skipped instead of a 400 (Envoy's ignore_unknown_query_parameters). */
 export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null, ignoreUnknownQuery = false): Uint8Array {
   const b = m.binding;
   let obj: Record<string, unknown> = {};
@@ -77,8 +74,8 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
     for (const [k, v] of new URLSearchParams(query)) {
       const path = k.split('.');
       if (bound.has(k) || (b.body && (k === b.body || k.startsWith(b.body + '.')))) continue;
-      if (ignoreUnknownQuery && !namesField(m.requestType, path)) continue;
-      if (isMessageField(m.requestType, path) && !isWrapperPath(m.requestType, path)) throw new JsonMappingError(`${k}: a message field cannot be set from a query parameter`);
+      if (ignoreUnknownQuery && !fieldAt(m.requestType, path)) continue;
+      if (messageTypeAt(m.requestType, path) && !isWrapperPath(m.requestType, path)) throw new JsonMappingError(`${k}: a message field cannot be set from a query parameter`);
       setPath(obj, m.requestType, path, new FromText(v), true, `query parameter ${k}`);
     }
   }
@@ -110,13 +107,8 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
 }
 
 function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
-  let type = t;
-  for (const p of path) {
-    const f = fieldsOf(type).get(p);
-    if (!f || !(f.resolvedType instanceof protobuf.Type)) return false;
-    type = f.resolvedType;
-  }
-  return /^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(type.fullName) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(type.fullName);
+  const type = messageTypeAt(t, path);
+  return !!type && (/^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(type.fullName) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(type.fullName));
 }
 
 const HTTP_BODY = '.google.api.HttpBody';
@@ -125,14 +117,8 @@ const HTTP_BODY = '.google.api.HttpBody';
  * path when the body field is one, else null (JSON). */
 function httpBodyTarget(t: protobuf.Type, body: string): string | null {
   if (body === '*') return t.fullName === HTTP_BODY ? '*' : null;
-  let type: protobuf.Type = t;
-  let f: protobuf.Field | undefined;
-  for (const p of body.split('.')) {
-    f = fieldsOf(type).get(p);
-    if (!f || !(f.resolvedType instanceof protobuf.Type)) return null;
-    type = f.resolvedType;
-  }
-  return f && !f.repeated && type.fullName === HTTP_BODY ? body : null;
+  const f = fieldAt(t, body.split('.'));
+  return f && !f.repeated && f.resolvedType instanceof protobuf.Type && f.resolvedType.fullName === HTTP_BODY ? body : null;
 }
 
 /** The method answers a google.api.HttpBody (without response_body): raw bytes, not JSON. */

@@ -6,6 +6,7 @@ import type { PoolData, TaskBinding } from './task.js';
 import { bindingsOf, loadProtosCached } from './proto-registry.js';
 import { taskBindingOf } from './transcode-route.js';
 import { grpcTargetUrl } from './grpc-target-state.js';
+import { channelTlsOf } from './grpc-h2-client.js';
 import { aggregateSpecOf, grpcBackendBinding } from '../aggregate/aggregate-spec.js';
 
 /** The configuration needs the pool: it has transcoding or aggregate routes. */
@@ -47,7 +48,7 @@ export function poolDataOf(config: GatewayConfig, grpcTargets: SharedArrayBuffer
     const slots: string[] = [];
     const max = Math.max(...u.targets.map((t) => t.weight));
     for (let round = 0; round < max; round++) for (const t of u.targets) if (round < t.weight) slots.push(grpcTargetUrl(t));
-    const tls = u.tls ? { ca: u.tls.ca, servername: u.tls.serverName, rejectUnauthorized: !u.tls.insecureSkipVerify } : undefined;
+    const tls = channelTlsOf(u.tls);
     data.upstreams[name] = { protos: u.protos!, baseDir: '.', targets: slots, tls, compression: u.compression, bindings: [...list.values()], outlier: u.outlier, breaker: u.breaker, http2: u.http2 };
   }
   return data;

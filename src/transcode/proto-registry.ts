@@ -101,6 +101,12 @@ export interface HttpBinding {
 
 const IDEMPOTENT_VERBS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
+/** The method declares `option idempotency_level = IDEMPOTENT` (or NO_SIDE_EFFECTS). */
+export function declaresIdempotent(m: protobuf.Method): boolean {
+  const level = (m.options as Record<string, unknown> | undefined)?.idempotency_level;
+  return level === 'IDEMPOTENT' || level === 'NO_SIDE_EFFECTS';
+}
+
 interface RawRule { get?: string; put?: string; post?: string; delete?: string; patch?: string; custom?: { kind: string; path: string }; body?: string; response_body?: string; additional_bindings?: RawRule | RawRule[] }
 
 function rulesOf(m: protobuf.Method): RawRule[] {
@@ -138,8 +144,7 @@ export function bindingsOf(root: protobuf.Root, only: string[] | undefined, fall
         requestType: m.resolvedRequestType!.fullName.slice(1), responseType: m.resolvedResponseType!.fullName.slice(1),
         serverStreaming: !!m.responseStream, clientStreaming: !!m.requestStream,
       };
-      const level = (m.options as Record<string, unknown> | undefined)?.idempotency_level;
-      const declared = level === 'IDEMPOTENT' || level === 'NO_SIDE_EFFECTS';
+      const declared = declaresIdempotent(m);
       const rules = rulesOf(m);
       for (const r of rules) {
         const verb = (['get', 'put', 'post', 'delete', 'patch'] as const).find((k) => r[k] !== undefined);

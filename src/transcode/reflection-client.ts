@@ -4,6 +4,7 @@
 // (a half-closed bidi call is a valid exchange), bounded in files and bytes.
 import protobuf from 'protobufjs';
 import { GrpcH2Channel } from './grpc-h2-client.js';
+import type { UpstreamTls } from './task.js';
 import { encodeDescriptorSet, fileHeaderOf } from './descriptor-set.js';
 
 const REFLECTION = protobuf.parse(`
@@ -39,7 +40,7 @@ const MAX_BYTES = 64 * 1024 * 1024;
 
 export interface ReflectionTarget {
   url: string;
-  tls?: { ca?: string; servername?: string; rejectUnauthorized: boolean };
+  tls?: UpstreamTls;
 }
 
 class GrpcCallError extends Error {

@@ -49,7 +49,7 @@ export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boole
 interface UpstreamState { name: string; breaker: GrpcBreaker | null; root: protobuf.Root; channels: GrpcH2Channel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
 
 let targets: GrpcTargetState | null = null;
-/** per upstream, in this thread (as the HTTP routes' budgets are per thread) */
+/** per upstream and budget share, in this thread (as the HTTP routes' budgets are per thread) */
 const budgets = new Map<string, RetryBudget>();
 /** A transcoding route without a retry block: UNAVAILABLE is retried once, idempotent methods only. */
 const DEFAULT_RETRY: GrpcRetry = { attempts: 1, codes: [14], allMethods: false, backoffMs: 25, budgetPercent: 20 };
@@ -317,8 +317,10 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   if (first < 0) { if (admission === 'probe') u.breaker!.release(); counted(task, UNAVAILABLE); return Promise.resolve(errorResult(NO_TARGET, u, startedAt)); }
   if (task.stream) return runStream(task, u, m, request, first, admission);
   const retry = task.retry ?? DEFAULT_RETRY;
-  let budget = budgets.get(task.upstream);
-  if (!budget || budget.ratio !== retry.budgetPercent / 100) budgets.set(task.upstream, (budget = new RetryBudget(retry.budgetPercent / 100)));
+  // Keyed by the share too: two routes with different budgets to one upstream keep one bucket each.
+  const budgetKey = `${task.upstream}|${retry.budgetPercent}`;
+  let budget = budgets.get(budgetKey);
+  if (!budget) budgets.set(budgetKey, (budget = new RetryBudget(retry.budgetPercent / 100)));
   budget.deposit();
   const retryable = (retry.allMethods || task.binding.idempotent) && retry.attempts > 0;
   return new Promise((resolve) => {

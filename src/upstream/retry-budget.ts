@@ -4,7 +4,7 @@
 // the client load.
 export class RetryBudget {
   private tokens = 1;
-  constructor(readonly ratio: number, private readonly cap = 100) {}
+  constructor(private readonly ratio: number, private readonly cap = 100) {}
 
   deposit(): void {
     this.tokens = Math.min(this.cap, this.tokens + this.ratio);
