@@ -213,6 +213,15 @@ const coreSchema = {
       },
       default: {},
     },
+    heap: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'How V8 sizes the heap of every thread of the process (set once at start; see architecture.md, Heap growth).',
+      properties: {
+        growthPercent: { type: 'integer', minimum: 0, maximum: 1000, default: 300, description: 'After a full GC a thread\'s old generation may grow by this percent before the next one (V8\'s --heap-growing-percent; 300 = V8\'s own largest factor, 4×). V8\'s adaptive factor keeps small heaps so close to their live size that every thread ran a full GC several times a second under large messages (measured: 22% more CPU per 64 KB transcoded call). 0: V8\'s own heuristic.' },
+      },
+      default: {},
+    },
     paths: {
       type: 'object',
       additionalProperties: false,

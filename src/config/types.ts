@@ -208,6 +208,8 @@ export interface GatewayConfig {
     headersTimeoutMs: number;
     shutdownTimeoutMs: number;
   };
+  /** V8 heap growth (fixed at start) */
+  heap: { growthPercent: number };
   rateLimit: {
     tableSize: number;
     /** absent: deny for client-chosen keys (header, query), allow otherwise */

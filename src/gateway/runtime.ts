@@ -20,6 +20,7 @@ import { allocateMetrics, shareOf } from '../observability/observer.js';
 import { scrape } from '../observability/metrics/scrape.js';
 import { createMetricsServer } from '../admin/metrics-server.js';
 import { createStatusServer } from '../admin/status-server.js';
+import { applyHeapGrowth } from './heap-growth.js';
 
 function listenOn(server: http.Server, port: number, host: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -71,7 +72,7 @@ export interface RunningGateway {
 
 /** Settings a reload cannot change: they shape listeners, threads and shared tables that already exist. */
 function fixedAtStart(c: GatewayConfig): string {
-  return JSON.stringify([c.engine, c.threads, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit, c.observability]);
+  return JSON.stringify([c.engine, c.threads, c.listen, c.admin, c.limits.maxHeaderBytes, c.limits.headersTimeoutMs, c.rateLimit, c.observability, c.heap]);
 }
 
 /** threads: the config's, else one per core for uws; the node engine runs in one thread. */
@@ -89,6 +90,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     log.warn({ threads: config.threads }, 'the node engine runs one front-end thread (node:http cannot share a port between threads on Node 20)');
   }
   config.threads = threadsFor(config);
+  // before any worker thread starts: they take the flag with them
+  applyHeapGrowth(config.heap.growthPercent);
   await readReflectedProtos(config, opts.configFile ?? 'config');
   // The metrics every thread counts into (one SharedArrayBuffer, sized from the config).
   const metrics = allocateMetrics(config);
@@ -128,7 +131,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     const current = front.config();
     next.threads ??= current.threads;
     if (fixedAtStart(next) !== fixedAtStart(current)) {
-      log.warn('reload: engine, threads, listen, admin, rateLimit, observability, limits.maxHeaderBytes and limits.headersTimeoutMs need a restart; keeping the running values');
+      log.warn('reload: engine, threads, listen, admin, rateLimit, observability, limits.maxHeaderBytes, limits.headersTimeoutMs and heap need a restart; keeping the running values');
     }
     next.engine = current.engine;
     next.threads = current.threads;
@@ -136,6 +139,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     next.admin = current.admin;
     next.rateLimit = current.rateLimit;
     next.observability = current.observability;
+    next.heap = current.heap;
     next.limits.maxHeaderBytes = current.limits.maxHeaderBytes;
     next.limits.headersTimeoutMs = current.limits.headersTimeoutMs;
     await front.apply(next);

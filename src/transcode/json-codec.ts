@@ -7,6 +7,7 @@
 //     their special forms).
 import protobuf from 'protobufjs';
 import Long from 'long';
+import { LongString, LONG_STRING } from './json-bytes.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -26,13 +27,26 @@ const INT64: Record<string, [bigint, bigint]> = {
 };
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue']);
 
-/** The proto3 JSON name: json_name when given, else lowerCamelCase of the field name. */
+const jsonNames = new WeakMap<Field, string>();
+/** The proto3 JSON name: json_name when given, else lowerCamelCase of the field name (computed once per field). */
 export function jsonName(f: Field): string {
-  const explicit = (f.options as Record<string, unknown> | undefined)?.json_name;
-  if (typeof explicit === 'string') return explicit;
-  // protoc's rule: drop every underscore and upper-case the character after it
-  // (_field_name3 → FieldName3, field__name4_ → fieldName4, field_0_name6 → field0Name6).
-  return f.name.replace(/_+(.?)/g, (_m, c: string) => c.toUpperCase());
+  let name = jsonNames.get(f);
+  if (name === undefined) {
+    const explicit = (f.options as Record<string, unknown> | undefined)?.json_name;
+    // protoc's rule: drop every underscore and upper-case the character after it
+    // (_field_name3 → FieldName3, field__name4_ → fieldName4, field_0_name6 → field0Name6).
+    name = typeof explicit === 'string' ? explicit : f.name.replace(/_+(.?)/g, (_m, c: string) => c.toUpperCase());
+    jsonNames.set(f, name);
+  }
+  return name;
+}
+
+const fullNames = new WeakMap<protobuf.ReflectionObject, string>();
+/** `t.fullName`, computed once: protobufjs walks the parents and joins their names on every read. */
+export function fullNameOf(t: protobuf.ReflectionObject): string {
+  let name = fullNames.get(t);
+  if (name === undefined) fullNames.set(t, (name = t.fullName));
+  return name;
 }
 
 /** A value that arrived as text (a query parameter, a path variable): "true" is a bool there, not in a JSON body. */
@@ -45,7 +59,9 @@ const FLOAT_MAX = 3.4028234663852886e38;
 const LONE_SURROGATE = /\p{Cs}/u;
 
 function wkt(t: protobuf.Type | protobuf.Enum | null): string | null {
-  return t && t.fullName.startsWith('.google.protobuf.') ? t.fullName.slice('.google.protobuf.'.length) : null;
+  if (!t) return null;
+  const name = fullNameOf(t);
+  return name.startsWith('.google.protobuf.') ? name.slice('.google.protobuf.'.length) : null;
 }
 
 function describe(v: unknown): string {
@@ -269,6 +285,8 @@ export interface EncodeOptions {
   useProtoNames?: boolean;
   /** enum values as their numbers instead of their names */
   enumsAsInts?: boolean;
+  /** set: long string and bytes values come out as LongString (json-bytes.ts), and `seen` says one did */
+  longStrings?: { seen: boolean };
 }
 
 const outName = (f: Field, o: EncodeOptions): string => (o.useProtoNames ? f.name : jsonName(f));
@@ -325,18 +343,19 @@ function numberOut(n: number): number | string {
   return n;
 }
 
-function scalarOut(type: string, v: unknown): unknown {
+function scalarOut(type: string, v: unknown, o: EncodeOptions): unknown {
   if (type in INT64) return longToString(v);
-  if (type === 'bytes') return Buffer.from(v as Uint8Array).toString('base64');
   if (type === 'double' || type === 'float') return numberOut(v as number);
-  return v;
+  const text = type === 'bytes' ? Buffer.from(v as Uint8Array).toString('base64') : v;
+  if (o.longStrings && typeof text === 'string' && text.length >= LONG_STRING) { o.longStrings.seen = true; return new LongString(text); }
+  return text;
 }
 
 function fieldValueOut(f: Field, v: unknown, o: EncodeOptions): unknown {
   const rt = f.resolvedType;
   if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? null : o.enumsAsInts ? v : rt.valuesById[v as number] ?? v;
   if (rt instanceof protobuf.Type) return messageOut(rt, v as Record<string, unknown>, o);
-  return scalarOut(f.type, v);
+  return scalarOut(f.type, v, o);
 }
 
 function isDefault(f: Field, v: unknown): boolean {
@@ -379,7 +398,7 @@ export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions
     }
   }
   const name = wkt(t);
-  if (name && WRAPPERS.has(name)) return scalarOut(t.fields.value!.type, m.value ?? defaultOut(t.fields.value!));
+  if (name && WRAPPERS.has(name)) return scalarOut(t.fields.value!.type, m.value ?? defaultOut(t.fields.value!), o);
   const out: Record<string, unknown> = {};
   for (const f of t.fieldsArray) {
     const v = m[f.name];

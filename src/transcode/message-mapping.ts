@@ -5,7 +5,8 @@
 import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import type { HttpBinding } from './proto-registry.js';
-import { FromText, JsonMappingError, fieldsOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
+import { jsonOf, LONG_STRING } from './json-bytes.js';
+import { FromText, JsonMappingError, fieldsOf, fullNameOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
 
 export interface Mapper {
   binding: Pick<HttpBinding, 'body' | 'responseBody'>;
@@ -108,7 +109,7 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
 
 function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
   const type = messageTypeAt(t, path);
-  return !!type && (/^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(type.fullName) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(type.fullName));
+  return !!type && (/^\.google\.protobuf\.(Double|Float|Int64|UInt64|Int32|UInt32|Bool|String|Bytes)Value$/.test(fullNameOf(type)) || /^\.google\.protobuf\.(Timestamp|Duration|FieldMask)$/.test(fullNameOf(type)));
 }
 
 const HTTP_BODY = '.google.api.HttpBody';
@@ -116,14 +117,14 @@ const HTTP_BODY = '.google.api.HttpBody';
 /** Where a binding's body goes raw: '*' when the request is a google.api.HttpBody, the field
  * path when the body field is one, else null (JSON). */
 function httpBodyTarget(t: protobuf.Type, body: string): string | null {
-  if (body === '*') return t.fullName === HTTP_BODY ? '*' : null;
+  if (body === '*') return fullNameOf(t) === HTTP_BODY ? '*' : null;
   const f = fieldAt(t, body.split('.'));
-  return f && !f.repeated && f.resolvedType instanceof protobuf.Type && f.resolvedType.fullName === HTTP_BODY ? body : null;
+  return f && !f.repeated && f.resolvedType instanceof protobuf.Type && fullNameOf(f.resolvedType) === HTTP_BODY ? body : null;
 }
 
 /** The method answers a google.api.HttpBody (without response_body): raw bytes, not JSON. */
 export function answersRaw(m: Mapper): boolean {
-  return !m.binding.responseBody && m.responseType.fullName === HTTP_BODY;
+  return !m.binding.responseBody && fullNameOf(m.responseType) === HTTP_BODY;
 }
 
 /** A google.api.HttpBody response (without response_body): its content type and raw bytes, else null. */
@@ -133,15 +134,25 @@ export function rawResponse(m: Mapper, bytes: Uint8Array): { contentType: string
   return { contentType: msg.content_type || 'application/octet-stream', data: msg.data ?? new Uint8Array(0) };
 }
 
-/** The response body JSON for one response message (response_body selects one field). */
-export function decodeResponse(m: Mapper, bytes: Uint8Array, json: JsonOutput): string {
+/**
+ * The response body JSON for one response message (response_body selects one field).
+ * `asBytes`: a message with long strings may come back as UTF-8 bytes (json-bytes.ts).
+ */
+export function decodeResponse(m: Mapper, bytes: Uint8Array, json: JsonOutput, asBytes: true): string | Buffer;
+export function decodeResponse(m: Mapper, bytes: Uint8Array, json: JsonOutput): string;
+export function decodeResponse(m: Mapper, bytes: Uint8Array, json: JsonOutput, asBytes = false): string | Buffer {
   const msg = m.responseType.decode(bytes) as unknown as Record<string, unknown>;
-  const opts = { emitDefaults: json.emitDefaults, useProtoNames: json.useProtoNames, enumsAsInts: json.enumsAsInts, root: m.root };
-  if (!m.binding.responseBody) return JSON.stringify(messageOut(m.responseType, msg, opts));
-  const f = fieldsOf(m.responseType).get(m.binding.responseBody)!;
-  const v = msg[f.name];
-  const out = messageOut(m.responseType, { [f.name]: v }, { ...opts, emitDefaults: true }) as Record<string, unknown>;
-  return JSON.stringify(out[json.useProtoNames ? f.name : jsonName(f)] ?? null);
+  // a message shorter than this cannot hold a long string (nor bytes whose base64 is one)
+  const longStrings = asBytes && bytes.byteLength >= (LONG_STRING * 3) / 4 ? { seen: false } : undefined;
+  const opts = { emitDefaults: json.emitDefaults, useProtoNames: json.useProtoNames, enumsAsInts: json.enumsAsInts, root: m.root, longStrings };
+  let value: unknown;
+  if (!m.binding.responseBody) value = messageOut(m.responseType, msg, opts);
+  else {
+    const f = fieldsOf(m.responseType).get(m.binding.responseBody)!;
+    const out = messageOut(m.responseType, { [f.name]: msg[f.name] }, { ...opts, emitDefaults: true }) as Record<string, unknown>;
+    value = out[json.useProtoNames ? f.name : jsonName(f)] ?? null;
+  }
+  return jsonOf(value, longStrings?.seen ?? false);
 }
 
 /** How a route prints response messages (its transcode options). */

@@ -21,7 +21,7 @@ export function chooseEncoding(accept: string): Encoding | null {
 }
 
 /** `body` compressed when it is at least minBytes and the client takes an encoding, else null. */
-export function compress(body: string, minBytes: number, accept: string): { encoding: Encoding; bytes: Buffer } | null {
+export function compress(body: string | Buffer, minBytes: number, accept: string): { encoding: Encoding; bytes: Buffer } | null {
   if (Buffer.byteLength(body) < minBytes) return null;
   const encoding = chooseEncoding(accept);
   if (!encoding) return null;

@@ -146,11 +146,12 @@ class MovedResult {
 }
 
 /** A task's answer (a transcoded call, an aggregate's composition), its body transferred when it runs in a worker. */
-export function result(status: number, headers: string[], body: string | Uint8Array, call?: { grpcCode: number; startedAt: number }): TranscodeResult {
+/** `body` as bytes; `owned`: a Buffer whose ArrayBuffer is its own to move (jsonOf's). */
+export function result(status: number, headers: string[], body: string | Uint8Array, call?: { grpcCode: number; startedAt: number }, owned = false): TranscodeResult {
   const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   // A large string's Buffer has an ArrayBuffer of its own (not Node's 8 KB pool): moved as it
   // is, not copied once more. Anything else (pooled, a view into a message) is copied out.
-  const own = typeof body === 'string' && buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
+  const own = (typeof body === 'string' || owned) && buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer;
   const ab = own ? buf.buffer as ArrayBuffer : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const value: TranscodeResult = call ? { status, headers, body: ab, grpcCode: call.grpcCode, startedAt: call.startedAt } : { status, headers, body: ab };
   if (!transfer) return value;
@@ -353,10 +354,10 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
           try {
             const raw = rawResponse(m, response);
             if (raw) { resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call)); return; }
-            const json = decodeResponse(m, response, task);
+            const json = decodeResponse(m, response, task, true);
             const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
             if (packed) resolve(result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call));
-            else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call));
+            else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call, true));
           } catch {
             resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
           }
