@@ -94,6 +94,13 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
     return n;
   }
   if (type in INT64) {
+    const unsigned = type === 'uint64' || type === 'fixed64';
+    // the common case without BigInt: a safe integer, as a number or a short decimal string
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : NaN;
+    if (Number.isSafeInteger(n)) {
+      if (unsigned && n < 0) throw new JsonMappingError(`${at}: ${n} is out of range for ${type}`);
+      return Long.fromNumber(n, unsigned);
+    }
     let b: bigint;
     if (typeof v === 'number' && Number.isInteger(v)) {
       // JSON.parse has already rounded anything beyond 2^53: refuse rather than corrupt it.
@@ -104,7 +111,7 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
     else throw new JsonMappingError(`${at}: expected an integer (number or decimal string), got ${describe(v)}`);
     const [lo, hi] = INT64[type]!;
     if (b < lo || b > hi) throw new JsonMappingError(`${at}: ${b} is out of range for ${type}`);
-    return Long.fromString(b.toString(), type === 'uint64' || type === 'fixed64');
+    return Long.fromString(b.toString(), unsigned);
   }
   if (type === 'double' || type === 'float') {
     if (v === 'NaN') return NaN;
@@ -236,7 +243,7 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at || 'body'}: expected an object, got ${describe(v)}`);
   const out: Record<string, unknown> = {};
   const fields = fieldsOf(t);
-  const oneofSeen = new Map<string, string>();
+  let oneofSeen: Map<string, string> | null = null;
   for (const [key, raw] of Object.entries(v as Record<string, unknown>)) {
     const f = fields.get(key);
     const here = at ? `${at}.${key}` : key;
@@ -244,7 +251,7 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
     // null means "not set", except for google.protobuf.Value (JSON null)
     if (raw === null && !(f.resolvedType && wkt(f.resolvedType) === 'Value' && !f.repeated)) continue;
     if (f.partOf) {
-      const prev = oneofSeen.get(f.partOf.name);
+      const prev = (oneofSeen ??= new Map()).get(f.partOf.name);
       if (prev && prev !== f.name) throw new JsonMappingError(`${here}: only one of the oneof "${f.partOf.name}" fields may be set (also ${prev})`);
       oneofSeen.set(f.partOf.name, f.name);
     }

@@ -59,6 +59,9 @@ function messageTypeAt(t: protobuf.Type, path: string[]): protobuf.Type | null {
   return rt instanceof protobuf.Type ? rt : null;
 }
 
+/** Per mapper: where its body goes raw (httpBodyTarget), found once. */
+const rawTargets = new WeakMap<Mapper, string | null>();
+
 /**
  * The request message bytes. `body` is the raw request body (JSON) or null.
  * `ignoreUnknownQuery`: a query parameter that names no field is skipped instead of a 400
@@ -68,7 +71,8 @@ function messageTypeAt(t: protobuf.Type, path: string[]): protobuf.Type | null {
 export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null, ignoreUnknownQuery = false): Uint8Array {
   const b = m.binding;
   let obj: Record<string, unknown> = {};
-  const rawTarget = b.body ? httpBodyTarget(m.requestType, b.body) : null;
+  let rawTarget = rawTargets.get(m);
+  if (rawTarget === undefined) rawTargets.set(m, (rawTarget = b.body ? httpBodyTarget(m.requestType, b.body) : null));
   const bound = new Set<string>(vars.keys());
   // Query parameters: fields bound neither by the path nor by the body.
   if (b.body !== '*' && query) {
