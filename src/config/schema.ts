@@ -398,6 +398,7 @@ const coreSchema = {
               enumsAsInts: { type: 'boolean', default: false, description: 'Enum values in responses as numbers instead of names (requests accept both).' },
               ignoreUnknownQuery: { type: 'boolean', default: false, description: 'Query parameters that name no field of the request are skipped (as grpc-gateway does) instead of a 400 (a cache-buster like ?_=123 then passes).' },
               forwardHeaders: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
+              grpcWeb: { type: 'boolean', default: false, description: 'Also accept gRPC-Web (application/grpc-web, +proto, -text) at POST /package.Service/Method for unary and server-streaming methods of the services, forwarded as native gRPC; answers end with the gRPC-Web trailers frame. See transcoding.md, gRPC-Web.' },
             },
           },
           aggregate: aggregateSchema,

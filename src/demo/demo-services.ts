@@ -73,6 +73,9 @@ routes:
   - name: catalog-api
     match: { prefix: /v1 }
     transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog] }
+  - name: catalog-grpc-web
+    match: { prefix: /demo.catalog.v1.Catalog/ }
+    transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog], grpcWeb: true }
   - name: users
     match: { prefix: /api/users, methods: [GET, HEAD] }
     upstream: users

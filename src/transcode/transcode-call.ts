@@ -11,6 +11,7 @@ import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
 import { answersRaw, encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
 import { compress } from './response-compression.js';
+import { frame, onWire, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
@@ -301,9 +302,96 @@ function callOn(u: UpstreamState, k: number, admission: Admission, path: string,
   });
 }
 
+/** Hop-by-hop and framing headers: never copied from an upstream's metadata into an HTTP answer. */
+const NOT_METADATA = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'upgrade', 'te', 'trailer', 'proxy-connection', 'host', 'content-type']);
+
+/** gRPC-Web: response metadata goes out as plain response headers (as Envoy's grpc_web filter does). */
+function webHeaders(mode: GrpcWebMode, md: Array<[string, string]>): string[] {
+  const h = ['content-type', mode.contentType];
+  for (const [k, v] of md) if (!NOT_METADATA.has(k) && !k.startsWith(':')) h.push(k, v.replace(/[\r\n]/g, ' '));
+  return h;
+}
+
+/**
+ * A gRPC-Web call: the request message as the client framed it (no JSON), the answer its
+ * messages and the trailers frame; a server-streaming call sends each frame as it comes,
+ * under the same credit window as the NDJSON streams. Not retried (as grpc-js does not
+ * retry without a service config).
+ */
+function runGrpcWeb(task: TranscodeTask, u: UpstreamState, startedAt: number): Promise<TranscodeResult> {
+  const mode = task.grpcWeb!;
+  const request = task.body ? new Uint8Array(task.body) : new Uint8Array(0);
+  const answer = (st: GrpcStatus, md: Array<[string, string]>, frames: Buffer[]) =>
+    result(200, webHeaders(mode, md), onWire(mode, Buffer.concat([...frames, trailersFrame(st, md)])), { grpcCode: st.code, startedAt });
+  const admission = u.breaker?.allow(startedAt) ?? 'yes';
+  if (admission === 'no') { counted(task, UNAVAILABLE); return Promise.resolve(answer({ code: UNAVAILABLE, details: `the circuit breaker of upstream "${u.name}" is open`, metadata: [] }, [], [])); }
+  const first = pick(u, startedAt);
+  if (first < 0) { if (admission === 'probe') u.breaker!.release(); counted(task, UNAVAILABLE); return Promise.resolve(answer(NO_TARGET, [], [])); }
+  if (task.stream) return runGrpcWebStream(task, u, request, first, admission, startedAt);
+  return new Promise((resolve) => {
+    const seq = task.cancelSeq;
+    let headerMd: Array<[string, string]> = [];
+    const frames: Buffer[] = [];
+    const call = callOn(u, first, admission, task.binding.grpcPath, request, task, {
+      onHeaders: (md) => { headerMd = md; },
+      onMessage: (msg) => { frames.push(frame(0, msg)); },
+      onEnd: (st) => {
+        if (seq !== undefined) watched.delete(seq);
+        counted(task, st.code);
+        resolve(answer(st, headerMd, frames));
+      },
+    });
+    if (seq !== undefined) watch(seq, call);
+  });
+}
+
+function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8Array, target: number, admission: Admission, startedAt: number): Promise<TranscodeResult> {
+  const mode = task.grpcWeb!;
+  const { port } = task.stream!;
+  const send = (bytes: Buffer) => {
+    const wire = onWire(mode, bytes);
+    const ab = wire.buffer.slice(wire.byteOffset, wire.byteOffset + wire.byteLength) as ArrayBuffer;
+    port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
+  };
+  return new Promise((resolve) => {
+    let started = false;
+    let outstanding = 0;
+    let headerMd: Array<[string, string]> = [];
+    const head = () => {
+      if (started) return;
+      started = true;
+      port.postMessage({ type: 'head', status: 200, headers: webHeaders(mode, headerMd) } satisfies StreamEvent);
+    };
+    const call = callOn(u, target, admission, task.binding.grpcPath, request, task, {
+      onHeaders: (md) => { headerMd = md; head(); },
+      onMessage: (msg) => {
+        head();
+        send(frame(0, msg));
+        if (++outstanding >= STREAM_WINDOW) call.pause();
+      },
+      onEnd: (st) => {
+        counted(task, st.code);
+        head();
+        send(trailersFrame(st, headerMd));
+        port.postMessage({ type: 'end' } satisfies StreamEvent);
+        port.close();
+        // status 0: answered on the port (see runStream)
+        resolve(result(0, [], '', { grpcCode: st.code, startedAt }));
+      },
+    });
+    port.once('close', () => call.cancel());
+    port.on('message', (c: StreamControl) => {
+      if (c.type === 'cancel') { call.cancel(); return; }
+      outstanding -= c.n;
+      if (outstanding < STREAM_WINDOW) call.resume();
+    });
+  });
+}
+
 export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const startedAt = epochNow();
   const u = upstream(task);
+  if (task.grpcWeb) return runGrpcWeb(task, u, startedAt);
   const m = mapperOf(u, task);
   let request: Uint8Array;
   try {

@@ -31,6 +31,8 @@ export class TranscodeRoute {
   /** the route's retry block for its gRPC calls (absent: UNAVAILABLE once, idempotent methods) */
   readonly retry: GrpcRetry | undefined;
   private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
+  /** transcode.grpcWeb: every method of the services by its gRPC path (null: off) */
+  readonly grpcWebMethods: ReadonlyMap<string, { task: TaskBinding; serverStreaming: boolean; clientStreaming: boolean }> | null;
 
   /** `rootOf`: the table's parsed protos per upstream (parsed once, shared by its routes) */
   constructor(route: RouteConfig, rootOf: (upstream: string) => protobuf.Root, identityHeaders: string[]) {
@@ -51,6 +53,13 @@ export class TranscodeRoute {
       || Number(b.template.verb !== null) - Number(a.template.verb !== null));
     this.bindings = list.map((b) => ({ b, task: taskBindingOf(b) }));
     for (const b of list) if (b.template.verb !== null) this.verbs.add(b.template.verb);
+    let web: Map<string, { task: TaskBinding; serverStreaming: boolean; clientStreaming: boolean }> | null = null;
+    if (t.grpcWeb) {
+      web = new Map();
+      // fallback: true lists every method once, annotated or not
+      for (const b of bindingsOf(root, t.services, true)) if (!web.has(b.grpcPath)) web.set(b.grpcPath, { task: taskBindingOf(b), serverStreaming: b.serverStreaming, clientStreaming: b.clientStreaming });
+    }
+    this.grpcWebMethods = web;
   }
 
   /** custom verbs some binding registers ("archive" of ".../{name}:archive") */

@@ -12,6 +12,15 @@ import { QueueFullError, type Transcoder } from './transcoder.js';
 import type { Cancellations } from './cancellation.js';
 import { runCall } from './transcode-call.js';
 import { log } from '../observability/logger.js';
+import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
+
+/** A grpc-timeout header ("<digits><H|M|S|m|u|n>") in ms, or null when absent or malformed. */
+function grpcTimeoutMs(v: string | undefined): number | null {
+  const m = v ? /^(\d{1,8})([HMSmun])$/.exec(v) : null;
+  if (!m) return null;
+  const unit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+  return Number(m[1]) * unit[m[2]!]!;
+}
 
 /** What a table's transcoding targets share: the pool, the configuration it was sent, cancel flags, the inline threshold. */
 export interface TranscodeEnv {
@@ -49,16 +58,24 @@ export class TranscodeTarget implements Target {
     private readonly onResponse: readonly Policy[],
   ) {}
 
+  /** The request headers the route forwards as gRPC metadata. */
+  private metadataOf(ctx: RequestCtx): Array<[string, string]> {
+    const headers = ctx.upstreamHeaders;
+    const metadata: Array<[string, string]> = [];
+    for (let i = 0; i < headers.length; i += 2) if (this.route.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
+    return metadata;
+  }
+
   call(ctx: RequestCtx): void {
     const t = this.route;
     const { head, path } = ctx;
+    const web = t.grpcWebMethods ? grpcWebMode(ctx.header('content-type')) : null;
+    if (web) { this.callGrpcWeb(ctx, web); return; }
     const m = t.match(head.method, asSent(head.path, path));
     if (m.kind === 'not-found') { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
     if (m.kind === 'method-not-allowed') { ctx.fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
     if (m.binding.clientStreaming) { ctx.fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
-    const headers = ctx.upstreamHeaders;
-    const metadata: Array<[string, string]> = [];
-    for (let i = 0; i < headers.length; i += 2) if (t.metadataHeaders.has(headers[i]!)) metadata.push([headers[i]!, headers[i + 1]!]);
+    const metadata = this.metadataOf(ctx);
     const deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
     const env = this.env;
     const call = (bytes: Buffer | null) => {
@@ -104,5 +121,63 @@ export class TranscodeTarget implements Target {
     };
     if (ctx.hasBody) ctx.readWhole(call);
     else call(null);
+  }
+
+  /**
+   * gRPC-Web at POST /package.Service/Method: the request message is unframed here, the
+   * call runs in the pool like a transcoded one (its answer is gRPC-Web frames), and what
+   * fails before the call — an unknown method, a broken frame — is a trailers frame too,
+   * with HTTP 200 as the protocol wants.
+   */
+  private callGrpcWeb(ctx: RequestCtx, mode: GrpcWebMode): void {
+    const { head, path, sink, requestId } = ctx;
+    if (head.method !== 'POST') { ctx.fail(new GatewayError('method_not_allowed', `gRPC-Web calls are POST, not ${head.method}`), ['allow', 'POST']); return; }
+    const answer = (code: number, details: string) => {
+      const h = ['content-type', mode.contentType, 'x-request-id', requestId];
+      if (ctx.responseHeaders) h.push(...ctx.responseHeaders);
+      sink.sendFull(200, h, onWire(mode, trailersFrame({ code, details, metadata: [] })));
+    };
+    const method = this.route.grpcWebMethods!.get(path);
+    if (!method) { answer(12, `no method ${path} in the services of this route`); return; }
+    if (method.clientStreaming) { answer(12, 'client-streaming and bidi methods cannot be called over gRPC-Web (browsers cannot stream a request body)'); return; }
+    const env = this.env;
+    let deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
+    const timeout = grpcTimeoutMs(ctx.header('grpc-timeout'));
+    if (timeout !== null) deadline = Math.min(deadline, Date.now() + timeout);
+    const call = (body: Buffer) => {
+      const req = requestMessage(mode, body, ctx.table.config.limits.maxBufferedBodyBytes);
+      if (!req.ok) { answer(req.status.code, req.status.details); return; }
+      const ab = new ArrayBuffer(req.message.byteLength);
+      new Uint8Array(ab).set(req.message);
+      const stream = method.serverStreaming ? new StreamRelay(sink, requestId, ctx.responseHeaders) : null;
+      const cancellation = stream ? null : env.cancellations.next();
+      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
+      const task: TranscodeTask = {
+        gen: env.gen, upstream: this.route.upstream, binding: method.task, vars: [], query: '', body: ab, metadata: this.metadataOf(ctx), deadline,
+        emitDefaults: false, grpcWeb: mode, cancelSeq: cancellation?.seq,
+        stream: stream ? { port: stream.workerPort, sse: false } : undefined,
+      };
+      const up = (ctx.upstream = { name: this.route.upstream, target: '', sentAt: performance.now(), headersAt: 0, retries: 0, transcode: { grpcPath: method.task.grpcPath, startedAt: 0, grpcCode: null as number | null } });
+      env.transcoder.run(task).then(
+        ctx.guard((r: TranscodeResult) => {
+          up.headersAt = performance.now();
+          if (r.startedAt) up.transcode.startedAt = r.startedAt - performance.timeOrigin;
+          if (r.grpcCode !== undefined) { up.transcode.grpcCode = r.grpcCode; ctx.source = 'upstream'; }
+          if (r.status === 0) return; // streamed on the port
+          stream?.close();
+          const h = [...r.headers, 'x-request-id', requestId];
+          if (ctx.responseHeaders) h.push(...ctx.responseHeaders);
+          sink.sendFull(r.status, h, new Uint8Array(r.body));
+        }),
+        ctx.guard((e: Error) => {
+          stream?.close();
+          if (ctx.over) return;
+          if (e instanceof QueueFullError) answer(14, 'transcoding is saturated; try again');
+          else { log.error({ err: e.message, requestId }, 'gRPC-Web call failed'); answer(13, 'the gateway could not run the call'); }
+        }),
+      );
+    };
+    if (ctx.hasBody) ctx.readWhole(call);
+    else call(Buffer.alloc(0));
   }
 }

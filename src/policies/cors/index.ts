@@ -4,7 +4,7 @@
 import { GatewayError } from '../../errors.js';
 import type { Policy, PolicyFactory } from '../../pipeline/policy.js';
 import type { RequestCtx } from '../../pipeline/request-ctx.js';
-import { CorsPolicy } from './cors-policy.js';
+import { CorsPolicy, type CorsConfig } from './cors-policy.js';
 
 const stringList = { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1 } };
 
@@ -15,6 +15,19 @@ class CorsRoute implements Policy {
     ctx.addHeaders(this.cors.response(ctx.header('origin')));
     return 'continue';
   }
+}
+
+/** A gRPC-Web route (transcode.grpcWeb): the headers browser gRPC-Web clients send, and the
+ *  status headers they read, are allowed and exposed without listing them (as Envoy's
+ *  gRPC-Web guide configures its CORS filter). */
+const GRPC_WEB_REQUEST_HEADERS = ['content-type', 'x-grpc-web', 'x-user-agent', 'grpc-timeout'];
+const GRPC_WEB_EXPOSED = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
+
+function corsConfigOf(route: { cors?: CorsConfig; transcode?: { grpcWeb?: boolean } }): CorsConfig {
+  const c = route.cors!;
+  if (!route.transcode?.grpcWeb) return c;
+  const union = (a: string[] | undefined, b: string[]) => [...new Set([...(a ?? []), ...b].map((h) => h.toLowerCase()))];
+  return { ...c, headers: union(c.headers, GRPC_WEB_REQUEST_HEADERS), exposeHeaders: union(c.exposeHeaders, GRPC_WEB_EXPOSED) };
 }
 
 function corsOf(route: RequestCtx['route']): CorsPolicy | null {
@@ -62,5 +75,5 @@ export const corsPolicy: PolicyFactory = {
     },
   },
   compileGateway: ({ config }) => (config.routes.some((r) => r.cors) ? preflight : null),
-  compile: (route) => (route.cors ? new CorsRoute(new CorsPolicy(route.cors)) : null),
+  compile: (route) => (route.cors ? new CorsRoute(new CorsPolicy(corsConfigOf(route))) : null),
 };
