@@ -26,7 +26,6 @@ export const ERRORS = {
   client_closed: spec(499, 'client', false, 'the client went away before the answer (internal: nothing is sent)'),
   invalid_config: spec(400, 'client', false, 'admin API: a reload with a config that does not load (problems lists every one); the running config is kept'),
   internal_error: spec(500, 'internal', false, 'a bug in the gateway: logged with the request id; that one request only'),
-  not_implemented: spec(501, 'client', false, 'a client-streaming gRPC method on a transcoding route'),
   upstream_unavailable: spec(502, 'upstream', true, 'the connection to the upstream failed (refused, unreachable, DNS)'),
   upstream_tls: spec(502, 'upstream', false, 'the upstream\'s TLS handshake failed (certificate not trusted, wrong name, ...)'),
   upstream_reset: spec(502, 'upstream', true, 'the upstream closed or reset the connection before its answer'),

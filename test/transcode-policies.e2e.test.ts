@@ -1,6 +1,6 @@
 // Policies on transcoding routes run as on any route (auth before the call, the identity
-// as gRPC metadata, rate-limit headers on the answer), and a client-streaming method gets
-// 501 without reaching the server — both engines.
+// as gRPC metadata, rate-limit headers on the answer), and a client-streaming method takes
+// only NDJSON (415 otherwise, before any call) — both engines.
 import t from 'tap';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,11 +41,13 @@ for (const engine of ENGINES) {
       t.match(ok.headers.ratelimit, /limit=100, remaining=99/, 'the rate-limit headers are on the transcoded answer');
     });
 
-    await t.test('a client-streaming method: 501, nothing called', async (t) => {
+    await t.test('a client-streaming method: NDJSON only (415), and an unreachable upstream is a 503', async (t) => {
       const r = await request(`${gw.url}/v1/uploads`, { method: 'POST', body: '{"data":"AAAA"}' });
-      t.equal(r.status, 501);
-      t.equal(r.json.error.code, 'not_implemented');
-      t.match(r.json.error.message, /client-streaming/);
+      t.equal(r.status, 415);
+      t.equal(r.json.error.code, 'unsupported_media_type');
+      t.match(r.json.error.message, /client-streaming method takes newline-delimited JSON/);
+      const down = await request(`${gw.url}/v1/uploads`, { method: 'POST', body: '{"data":"AAAA"}\n', headers: { 'content-type': 'application/x-ndjson' } });
+      t.equal(down.status, 503, 'the upload target (nothing listens): UNAVAILABLE');
     });
   });
 }

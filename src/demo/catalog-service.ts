@@ -3,7 +3,8 @@
 // what the transcoding tests and benchmark call. Some book names trigger behaviours:
 //   .../books/missing → NOT_FOUND; .../books/error-N → gRPC status N (with a detail);
 //   .../books/slow → answers after 3 s (deadlines); shelf "fast" streams as fast as
-//   flow control allows, "slow" one message per 100 ms, "broken" fails after two.
+//   flow control allows, "slow" one message per 100 ms, "broken" fails after two;
+//   ImportBooks stops reading for 1.5 s after a first book titled "slow".
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
@@ -51,7 +52,7 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
   const pkg = grpc.loadPackageDefinition(def) as unknown as { demo: { catalog: { v1: { Catalog: grpc.ServiceClientConstructor } } } };
   const state: Omit<CatalogServer, 'close' | 'server' | 'port'> = { calls: [], cancelled: 0, cancelledIds: [], streamed: 0 };
   const cancelledBy = (call: { metadata: grpc.Metadata }) => { state.cancelled++; state.cancelledIds.push(String(call.metadata.get('x-request-id')[0] ?? '')); };
-  const record = (method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => {
+  const record = (method: string, call: { metadata: grpc.Metadata; request?: unknown }) => {
     if (state.calls.length > 1000) state.calls.shift();
     state.calls.push({ method, metadata: call.metadata.getMap(), request: call.request });
   };
@@ -156,6 +157,23 @@ export async function startCatalogServer(port = 0, credentials = grpc.ServerCred
       cb(null, call.request);
     },
     Ping: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => { record('Ping', call); cb(null, {}); },
+    ImportBooks: (call: grpc.ServerReadableStream<Book, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      record('ImportBooks', call);
+      let count = 0, pages = 0, first = '', last = '';
+      call.on('data', (b: Book) => {
+        count++; pages += b.pages || 0; if (count === 1) first = b.title; last = b.title; state.streamed++;
+        // a first book titled "slow": the server stops reading for 1.5 s (backpressure tests)
+        if (count === 1 && b.title === 'slow') { call.pause(); setTimeout(() => call.resume(), 1500); }
+      });
+      call.on('cancelled', () => cancelledBy(call));
+      call.on('end', () => cb(null, { count, pages: String(pages), first_title: first, last_title: last }));
+    },
+    Discuss: (call: grpc.ServerDuplexStream<{ text: string; seq: number }, unknown>) => {
+      record('Discuss', call);
+      call.on('data', (n: { text: string; seq: number }) => { call.write({ text: n.text.toUpperCase(), seq: n.seq }); });
+      call.on('cancelled', () => cancelledBy(call));
+      call.on('end', () => call.end());
+    },
   });
   extend?.(server, def);
   const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, credentials, (e, p) => (e ? reject(e) : resolve(p))));

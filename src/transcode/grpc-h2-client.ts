@@ -28,6 +28,15 @@ export interface CallHandlers {
 
 export interface ActiveCall { cancel(): void; pause(): void; resume(): void }
 
+/** A call whose request messages are sent one by one (client and bidi streaming). */
+export interface StreamingCall extends ActiveCall {
+  /** false: the HTTP/2 stream is buffering; wait for onDrain before sending more. `last` ends the request. */
+  send(message: Uint8Array, last?: boolean): boolean;
+  /** ends the request stream (no more messages) */
+  end(): void;
+  onDrain(cb: () => void): void;
+}
+
 /** A grpcs upstream's `tls` block as the channel takes it (pool, health checks, reflection). */
 export function channelTlsOf(tls: { ca?: string; serverName?: string; insecureSkipVerify: boolean } | undefined): UpstreamTls | undefined {
   return tls ? { ca: tls.ca, servername: tls.serverName, rejectUnauthorized: !tls.insecureSkipVerify } : undefined;
@@ -110,10 +119,10 @@ export class GrpcH2Channel {
     }
     if (this.sessions.length >= this.h2.maxSessions) return best; // node:http2 queues above the server's limit
     if (!this.sessions.length && Date.now() < this.retryAt) return null;
-    return this.open();
+    return this.connect();
   }
 
-  private open(): Session {
+  private connect(): Session {
     const { host, port } = this;
     const o = this.tlsOptions;
     // Small frames both ways: Nagle would hold them back.
@@ -171,6 +180,13 @@ export class GrpcH2Channel {
   }
 
   call(path: string, message: Uint8Array, metadata: Array<[string, string]>, deadline: number, h: CallHandlers): ActiveCall {
+    const c = this.open(path, metadata, deadline, h);
+    c.send(message, true);
+    return c;
+  }
+
+  /** A call with its request stream open: messages go out with send(), end() closes it. */
+  open(path: string, metadata: Array<[string, string]>, deadline: number, h: CallHandlers): StreamingCall {
     let ended = false;
     let cancelled = false;
     let trailers: http2.IncomingHttpHeaders | null = null;
@@ -195,20 +211,29 @@ export class GrpcH2Channel {
     } catch {
       session?.s.close(); // closing or closed: the next call opens another
       queueMicrotask(() => end({ code: 14, details: 'the upstream is unavailable', metadata: [] }));
-      return { cancel() {}, pause() {}, resume() {} };
+      return { cancel() {}, pause() {}, resume() {}, send: () => true, end() {}, onDrain() {} };
     }
     session.active++;
     timer = setTimeout(() => {
       end({ code: 4, details: 'the upstream did not answer in time (deadline exceeded)', metadata: headersMd });
       stream.close(NGHTTP2_CANCEL);
     }, Math.max(1, deadline - Date.now()));
-    const payload = this.compression ? compressMessage(this.compression, message) : message;
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = this.compression ? 1 : 0;
-    prefix.writeUInt32BE(payload.byteLength, 1);
-    // Small messages in one write; a large one after its 5-byte prefix, not copied behind it.
-    if (payload.byteLength < 16384) stream.end(Buffer.concat([prefix, payload]));
-    else { stream.write(prefix); stream.end(payload); }
+    const send = (message: Uint8Array, last = false): boolean => {
+      if (ended || stream.writableEnded) return true;
+      const payload = this.compression ? compressMessage(this.compression, message) : message;
+      const prefix = Buffer.allocUnsafe(5);
+      prefix[0] = this.compression ? 1 : 0;
+      prefix.writeUInt32BE(payload.byteLength, 1);
+      // Small messages in one write; a large one after its 5-byte prefix, not copied behind it.
+      if (payload.byteLength < 16384) {
+        const whole = Buffer.concat([prefix, payload]);
+        if (last) { stream.end(whole); return true; }
+        return stream.write(whole);
+      }
+      stream.write(prefix);
+      if (last) { stream.end(payload); return true; }
+      return stream.write(payload);
+    };
 
     // Received bytes not yet a whole message: kept as a list and joined once per message
     // (joining on every chunk is quadratic in the message size).
@@ -276,6 +301,9 @@ export class GrpcH2Channel {
       cancel: () => { cancelled = true; if (!stream.closed) stream.close(NGHTTP2_CANCEL); },
       pause: () => stream.pause(),
       resume: () => stream.resume(),
+      send,
+      end: () => { if (!stream.writableEnded) stream.end(); },
+      onDrain: (cb) => { stream.once('drain', cb); },
     };
   }
 

@@ -94,6 +94,8 @@ export interface TranscodeTask {
   retry?: GrpcRetry;
   /** unary calls: the sequence number the front thread writes to its cancel slot when the client leaves */
   cancelSeq?: number;
+  /** client-streaming and bidi calls: the request body arrives on this port (upload-relay.ts), one JSON message a line */
+  upload?: { port: import('node:worker_threads').MessagePort; maxLineBytes: number };
   /** gRPC-Web: `body` is the request message itself (no JSON), the answer gRPC-Web frames */
   grpcWeb?: import('./grpc-web.js').GrpcWebMode;
   /** server-streaming calls: events flow back on this port; `sse` picks the framing */

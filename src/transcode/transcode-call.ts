@@ -14,7 +14,8 @@ import { compress } from './response-compression.js';
 import { frame, onWire, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import { JsonMappingError } from './json-codec.js';
 import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
-import { GrpcH2Channel, type ActiveCall, type GrpcStatus } from './grpc-h2-client.js';
+import { GrpcH2Channel, type ActiveCall, type CallHandlers, type GrpcStatus, type StreamingCall } from './grpc-h2-client.js';
+import type { UploadControl, UploadEvent } from './upload-relay.js';
 import type { Family, MetricsStore } from '../observability/metrics/store.js';
 import type { OutlierConfig } from '../config/types.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
@@ -285,11 +286,11 @@ function breakerOpen(u: UpstreamState, task: TranscodeTask, startedAt: number): 
   return result(503, [...JSON_TYPE, 'retry-after', String(u.breaker!.retryAfterSec(epochNow()))], JSON.stringify({ code: UNAVAILABLE, message: `the circuit breaker of upstream "${u.name}" is open`, details: [] }), { grpcCode: UNAVAILABLE, startedAt });
 }
 
-/** A call on target k, counted in the shared state (requests, in flight, UNAVAILABLE streaks, the breaker). */
-function callOn(u: UpstreamState, k: number, admission: Admission, path: string, request: Uint8Array, task: TranscodeTask, h: { onHeaders(md: Array<[string, string]>): void; onMessage(m: Buffer): void; onEnd(st: GrpcStatus): void }): ActiveCall {
+/** A call's handlers on target k, counted in the shared state (requests, in flight, UNAVAILABLE streaks, the breaker). */
+function tracked(u: UpstreamState, k: number, admission: Admission, h: CallHandlers): CallHandlers {
   const slot = u.slots[k]!;
   targets!.started(slot);
-  return u.channels[k]!.call(path, request, task.metadata, task.deadline, {
+  return {
     onHeaders: h.onHeaders,
     onMessage: h.onMessage,
     onEnd: (st) => {
@@ -299,6 +300,149 @@ function callOn(u: UpstreamState, k: number, admission: Admission, path: string,
       else u.breaker?.record(!SERVER_FAILURES.has(st.code), admission === 'probe', now);
       h.onEnd(st);
     },
+  };
+}
+
+/** A unary-request call on target k. */
+function callOn(u: UpstreamState, k: number, admission: Admission, path: string, request: Uint8Array, task: TranscodeTask, h: CallHandlers): ActiveCall {
+  return u.channels[k]!.call(path, request, task.metadata, task.deadline, tracked(u, k, admission, h));
+}
+
+/** A call with its request stream open (client streaming, bidi) on target k. */
+function openOn(u: UpstreamState, k: number, admission: Admission, path: string, task: TranscodeTask, h: CallHandlers): StreamingCall {
+  return u.channels[k]!.open(path, task.metadata, task.deadline, tracked(u, k, admission, h));
+}
+
+/**
+ * Client streaming and bidi over HTTP/1.1: the request body is NDJSON, one request message
+ * a line (mapped as a unary body is, path variables and query applied to each), streamed to
+ * the server as it arrives under the relay's credits (upload-relay.ts); the answer is one
+ * JSON message (client streaming) or NDJSON, a line per response message as it comes
+ * (bidi). A bad line cancels the call: a 400 while nothing was answered, else an in-band
+ * error line.
+ */
+function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: number, admission: Admission): Promise<TranscodeResult> {
+  const startedAt = epochNow();
+  const { port: upload, maxLineBytes } = task.upload!;
+  const out = task.stream?.port ?? null;
+  const seq = task.cancelSeq;
+  return new Promise((resolve) => {
+    let done = false;
+    let started = false;
+    let outstanding = 0;
+    let response: Buffer | null = null;
+    let headerMd: Array<[string, string]> = [];
+    let lineNo = 0;
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let congested = false;
+    let consumed = 0;
+    const finish = (r: TranscodeResult) => {
+      if (done) return;
+      done = true;
+      if (seq !== undefined) watched.delete(seq);
+      upload.close();
+      out?.close();
+      resolve(r);
+    };
+    const streamed = () => result(0, [], '', { grpcCode: 0, startedAt });
+    const head = () => {
+      if (started || !out) return;
+      started = true;
+      out.postMessage({ type: 'head', status: 200, headers: ['content-type', 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+    };
+    const sendLine = (json: string) => {
+      const buf = Buffer.from(`${json}\n`);
+      const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+      out!.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
+    };
+    const bad = (message: string) => {
+      call.cancel();
+      const body = JSON.stringify({ code: 3, message, details: [] });
+      if (out && started) { sendLine(`{"error":${body}}`); out.postMessage({ type: 'end' } satisfies StreamEvent); finish(streamed()); }
+      else finish(result(400, JSON_TYPE, body, { grpcCode: 3, startedAt }));
+    };
+    const call = openOn(u, target, admission, task.binding.grpcPath, task, {
+      onHeaders: (md) => { headerMd = md; },
+      onMessage: (msg) => {
+        if (!out) { response ??= msg; return; }
+        head();
+        let json: string;
+        try { json = decodeResponse(m, msg, task); } catch {
+          json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
+        }
+        sendLine(json);
+        if (++outstanding >= STREAM_WINDOW) call.pause();
+      },
+      onEnd: (st) => {
+        counted(task, st.code);
+        if (done) return;
+        if (out) {
+          if (st.code === 0) { head(); out.postMessage({ type: 'end' } satisfies StreamEvent); finish(streamed()); return; }
+          if (!started) { finish(st.code === 1 ? streamed() : errorResult(st, u, startedAt)); return; }
+          sendLine(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`);
+          out.postMessage({ type: 'end' } satisfies StreamEvent);
+          finish(streamed());
+          return;
+        }
+        if (st.code !== 0) { finish(errorResult(st, u, startedAt)); return; }
+        const call = { grpcCode: 0, startedAt };
+        if (!response) { finish(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
+        try { finish(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task, true), call, true)); } catch {
+          finish(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
+        }
+      },
+    });
+    if (seq !== undefined) watch(seq, call);
+    const credit = () => {
+      if (!consumed || congested) return;
+      try { upload.postMessage({ type: 'consumed', bytes: consumed } satisfies UploadControl); } catch { /* closed */ }
+      consumed = 0;
+    };
+    const line = (raw: Buffer) => {
+      lineNo++;
+      let end = raw.length;
+      while (end > 0 && (raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+      if (end === 0) return; // blank lines are allowed between messages
+      let msg: Uint8Array;
+      try { msg = encodeRequest(m, new Map(task.vars), task.query, raw.subarray(0, end), 'application/json', task.ignoreUnknownQuery); } catch (e) {
+        if (e instanceof JsonMappingError) { bad(`line ${lineNo}: ${e.message}`); return; }
+        throw e;
+      }
+      if (!call.send(msg) && !congested) { congested = true; call.onDrain(() => { congested = false; credit(); }); }
+    };
+    upload.on('message', (e: UploadEvent) => {
+      if (done) return;
+      if (e.type === 'end') {
+        if (pendingBytes) { const last = Buffer.concat(pending); pending.length = 0; pendingBytes = 0; line(last); }
+        if (!done) call.end();
+        return;
+      }
+      const chunk = Buffer.from(e.chunk);
+      let start = 0;
+      while (!done) {
+        const nl = chunk.indexOf(0x0a, start);
+        const piece = chunk.subarray(start, nl < 0 ? chunk.length : nl);
+        if (pendingBytes + piece.length > maxLineBytes) { bad(`line ${lineNo + 1}: longer than ${maxLineBytes} bytes`); return; }
+        if (nl < 0) { if (piece.length) { pending.push(piece); pendingBytes += piece.length; } break; }
+        const whole = pendingBytes ? Buffer.concat([...pending, piece]) : piece;
+        pending.length = 0;
+        pendingBytes = 0;
+        start = nl + 1;
+        line(whole);
+      }
+      consumed += chunk.length;
+      credit();
+    });
+    upload.once('close', () => { if (!done) call.cancel(); });
+    if (out) {
+      out.once('close', () => call.cancel());
+      out.on('message', (c: StreamControl) => {
+        if (c.type === 'cancel') { call.cancel(); return; }
+        outstanding -= c.n;
+        if (outstanding < STREAM_WINDOW) call.resume();
+      });
+    }
   });
 }
 
@@ -404,6 +548,7 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   if (admission === 'no') return Promise.resolve(breakerOpen(u, task, startedAt));
   const first = pick(u, startedAt);
   if (first < 0) { if (admission === 'probe') u.breaker!.release(); counted(task, UNAVAILABLE); return Promise.resolve(errorResult(NO_TARGET, u, startedAt)); }
+  if (task.upload) return runUpload(task, u, m, first, admission);
   if (task.stream) return runStream(task, u, m, request, first, admission);
   const retry = task.retry ?? DEFAULT_RETRY;
   // Keyed by the share too: two routes with different budgets to one upstream keep one bucket each.

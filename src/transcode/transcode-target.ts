@@ -8,6 +8,7 @@ import type { Policy, UpstreamHead } from '../pipeline/policy.js';
 import type { TranscodeRoute } from './transcode-route.js';
 import type { TranscodeResult, TranscodeTask } from './task.js';
 import { StreamRelay } from './stream-relay.js';
+import { UploadRelay } from './upload-relay.js';
 import { QueueFullError, type Transcoder } from './transcoder.js';
 import type { Cancellations } from './cancellation.js';
 import { runCall } from './transcode-call.js';
@@ -74,7 +75,11 @@ export class TranscodeTarget implements Target {
     const m = t.match(head.method, asSent(head.path, path));
     if (m.kind === 'not-found') { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${head.method} ${path}`)); return; }
     if (m.kind === 'method-not-allowed') { ctx.fail(new GatewayError('method_not_allowed', `method ${head.method} is not allowed on ${path}`), ['allow', m.allow.join(', ')]); return; }
-    if (m.binding.clientStreaming) { ctx.fail(new GatewayError('not_implemented', 'client-streaming gRPC methods cannot be called through REST/JSON')); return; }
+    const uploads = m.binding.clientStreaming;
+    if (uploads && !/^application\/(x-ndjson|jsonl)\s*(;|$)/i.test(ctx.header('content-type') ?? '')) {
+      ctx.fail(new GatewayError('unsupported_media_type', 'a client-streaming method takes newline-delimited JSON (Content-Type: application/x-ndjson), one request message a line'));
+      return;
+    }
     const metadata = this.metadataOf(ctx);
     const deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
     const env = this.env;
@@ -87,14 +92,21 @@ export class TranscodeTarget implements Target {
       // A stream is cancelled through its port, a unary call through a shared cancel flag
       // (cancellation.ts: a Piscina abort would end the worker and every call it runs).
       const cancellation = stream ? null : env.cancellations.next();
-      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); });
+      // client streaming: the body goes to the worker as it arrives, never read whole here
+      const upload = uploads ? new UploadRelay(ctx.takeBody(), ctx.table.config.limits.maxBodyBytes, () => {
+        cancellation?.cancel();
+        stream?.cancel();
+        ctx.fail(new GatewayError('payload_too_large', `request body exceeds ${ctx.table.config.limits.maxBodyBytes} bytes`));
+      }) : null;
+      sink.onAborted(() => { stream?.cancel(); cancellation?.cancel(); upload?.close(); });
       const task: TranscodeTask = {
         gen: env.gen, upstream: t.upstream, binding: m.task, vars: m.vars, query: head.query, body: ab, metadata, deadline, emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined, contentType: ctx.header('content-type') ?? null,
         cancelSeq: cancellation?.seq, retry: t.retry,
         stream: stream ? { port: stream.workerPort, sse: stream.sse } : undefined,
+        upload: upload ? { port: upload.workerPort, maxLineBytes: ctx.table.config.limits.maxBufferedBodyBytes } : undefined,
       };
       // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
-      const inline = !stream && (ab?.byteLength ?? 0) < env.inlineBelow;
+      const inline = !stream && !upload && (ab?.byteLength ?? 0) < env.inlineBelow;
       // Compression costs CPU per byte: only in the pool, never on this thread.
       if (!inline && !stream && env.compressAbove > 0) task.compress = { minBytes: env.compressAbove, accept: ctx.header('accept-encoding') ?? '' };
       const up = (ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: 0, retries: 0, transcode: { grpcPath: m.task.grpcPath, startedAt: 0, grpcCode: null as number | null } });
@@ -119,7 +131,7 @@ export class TranscodeTarget implements Target {
         }),
       );
     };
-    if (ctx.hasBody) ctx.readWhole(call);
+    if (ctx.hasBody && !uploads) ctx.readWhole(call);
     else call(null);
   }
 

@@ -20,6 +20,7 @@ export function transferOf(task: PoolTask): Array<ArrayBuffer | MessagePort> {
   if (task.kind === 'compose' || task.kind === 'pick') return aggregateTransfers(task);
   const list: Array<ArrayBuffer | MessagePort> = task.body ? [task.body] : [];
   if (task.stream) list.push(task.stream.port);
+  if (task.upload) list.push(task.upload.port);
   return list;
 }
 
