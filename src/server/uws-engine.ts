@@ -42,6 +42,8 @@ class UwsExchange implements BodySource, ResponseSink {
   // uWS 20.30 drops the connection when resume() is called on a socket that is not
   // paused, so the paused state is tracked here.
   private paused = false;
+  /** the request body's last chunk arrived: nothing left to throttle, pausing would stall the connection */
+  private bodyDone = false;
 
   /** Intrusive list of unfinished exchanges (for closeAll). A Set here made every scavenge
    * slow (old table → young entries): p99 went from ~5 ms to ~13 ms under load. */
@@ -86,10 +88,20 @@ class UwsExchange implements BodySource, ResponseSink {
 
   onData(cb: (chunk: Uint8Array, last: boolean) => void): void {
     if (this.over) return;
-    this.res.onData((ab, last) => { this.bytesIn += ab.byteLength; if (!this.over) cb(new Uint8Array(ab), last); });
+    this.res.onData((ab, last) => {
+      this.bytesIn += ab.byteLength;
+      if (last) {
+        // uWS pauses the socket, not the request: a body that ended while paused (uWS still
+        // delivers what it had read) left the keep-alive connection unread, and the next
+        // request on it hung until uWS's timeout (reproduced on a bare uWS 20.30 server).
+        this.bodyDone = true;
+        if (this.paused && !this.over) { this.paused = false; this.res.resume(); }
+      }
+      if (!this.over) cb(new Uint8Array(ab), last);
+    });
   }
   pause(): void {
-    if (this.over || this.paused) return;
+    if (this.over || this.paused || this.bodyDone) return;
     this.paused = true;
     this.res.pause();
   }
