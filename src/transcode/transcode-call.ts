@@ -6,6 +6,7 @@
 // Each thread compiles a configuration ("generation") when it arrives — protos, message
 // types, channels — and runs many calls at once; connections survive reloads.
 import type protobuf from 'protobufjs';
+import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
@@ -192,6 +193,32 @@ function watch(seq: number, call: ActiveCall): void {
 const STREAM_WINDOW = 32;
 
 /**
+ * The worker end of a stream's port: chunks go out transferred, and the front's credits
+ * resume a call paused when STREAM_WINDOW messages are unread; the port closing or a
+ * cancel from the front cancels the call.
+ */
+class StreamPort {
+  private outstanding = 0;
+  constructor(readonly port: MessagePort) {}
+  chunk(buf: Buffer): void {
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    this.port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
+  }
+  /** one more message the front has not taken yet */
+  sent(call: ActiveCall): void {
+    if (++this.outstanding >= STREAM_WINDOW) call.pause();
+  }
+  follow(call: ActiveCall): void {
+    this.port.once('close', () => call.cancel());
+    this.port.on('message', (c: StreamControl) => {
+      if (c.type === 'cancel') { call.cancel(); return; }
+      this.outstanding -= c.n;
+      if (this.outstanding < STREAM_WINDOW) call.resume();
+    });
+  }
+}
+
+/**
  * Server streaming: each message becomes one NDJSON line (or one SSE event) sent on the
  * task's port; the stream pauses when the front is STREAM_WINDOW messages behind. An error
  * before the first message is an ordinary HTTP error; after it, it is reported in-band.
@@ -199,14 +226,10 @@ const STREAM_WINDOW = 32;
 function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Uint8Array, target: number, admission: Admission): Promise<TranscodeResult> {
   const { port, sse } = task.stream!;
   const frame = (json: string, event?: string) => Buffer.from(sse ? `${event ? `event: ${event}\n` : ''}data: ${json}\n\n` : `${json}\n`);
-  const send = (buf: Buffer) => {
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
-  };
+  const out = new StreamPort(port);
   const startedAt = epochNow();
   return new Promise((resolve) => {
     let started = false;
-    let outstanding = 0;
     let headerMd: Array<[string, string]> = [];
     // status 0: "answered on the port" — the port's events and this result travel on
     // different channels, so the front must not take this result for an answer.
@@ -228,8 +251,8 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
           let raw: ReturnType<typeof rawResponse> = null;
           try { raw = rawResponse(m, msg); } catch { /* not decodable: dropped, as the stream has no in-band errors */ }
           head(raw?.contentType);
-          if (raw && raw.data.byteLength) send(Buffer.from(raw.data));
-          if (++outstanding >= STREAM_WINDOW) call.pause();
+          if (raw && raw.data.byteLength) out.chunk(Buffer.from(raw.data));
+          out.sent(call);
           return;
         }
         head();
@@ -237,25 +260,20 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
         try { json = decodeResponse(m, msg, task); } catch {
           json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
         }
-        send(frame(json));
-        if (++outstanding >= STREAM_WINDOW) call.pause();
+        out.chunk(frame(json));
+        out.sent(call);
       },
       onEnd: (st) => {
         counted(task, st.code);
         if (st.code === 0) { head(); port.postMessage({ type: 'end' } satisfies StreamEvent); finish(null); return; }
         if (!started) { finish(st.code === 1 ? null : errorResult(st, u, startedAt)); return; }
         if (rawStream) { port.postMessage({ type: 'abort' } satisfies StreamEvent); finish(null); return; }
-        send(frame(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`, 'error'));
+        out.chunk(frame(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`, 'error'));
         port.postMessage({ type: 'end' } satisfies StreamEvent);
         finish(null);
       },
     });
-    port.once('close', () => call.cancel());
-    port.on('message', (c: StreamControl) => {
-      if (c.type === 'cancel') { call.cancel(); return; }
-      outstanding -= c.n;
-      if (outstanding < STREAM_WINDOW) call.resume();
-    });
+    out.follow(call);
   });
 }
 
@@ -324,12 +342,11 @@ function openOn(u: UpstreamState, k: number, admission: Admission, path: string,
 function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: number, admission: Admission): Promise<TranscodeResult> {
   const startedAt = epochNow();
   const { port: upload, maxLineBytes } = task.upload!;
-  const out = task.stream?.port ?? null;
+  const out = task.stream ? new StreamPort(task.stream.port) : null;
   const seq = task.cancelSeq;
   return new Promise((resolve) => {
     let done = false;
     let started = false;
-    let outstanding = 0;
     let response: Buffer | null = null;
     let headerMd: Array<[string, string]> = [];
     let lineNo = 0;
@@ -342,24 +359,21 @@ function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: num
       done = true;
       if (seq !== undefined) watched.delete(seq);
       upload.close();
-      out?.close();
+      out?.port.close();
       resolve(r);
     };
     const streamed = () => result(0, [], '', { grpcCode: 0, startedAt });
     const head = () => {
       if (started || !out) return;
       started = true;
-      out.postMessage({ type: 'head', status: 200, headers: ['content-type', 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+      out.port.postMessage({ type: 'head', status: 200, headers: ['content-type', 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
     };
-    const sendLine = (json: string) => {
-      const buf = Buffer.from(`${json}\n`);
-      const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-      out!.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
-    };
+    const sendLine = (json: string) => out!.chunk(Buffer.from(`${json}\n`));
+    const endStream = () => out!.port.postMessage({ type: 'end' } satisfies StreamEvent);
     const bad = (message: string) => {
       call.cancel();
       const body = JSON.stringify({ code: 3, message, details: [] });
-      if (out && started) { sendLine(`{"error":${body}}`); out.postMessage({ type: 'end' } satisfies StreamEvent); finish(streamed()); }
+      if (out && started) { sendLine(`{"error":${body}}`); endStream(); finish(streamed()); }
       else finish(result(400, JSON_TYPE, body, { grpcCode: 3, startedAt }));
     };
     const call = openOn(u, target, admission, task.binding.grpcPath, task, {
@@ -372,25 +386,17 @@ function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: num
           json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
         }
         sendLine(json);
-        if (++outstanding >= STREAM_WINDOW) call.pause();
+        out.sent(call);
       },
       onEnd: (st) => {
         counted(task, st.code);
         if (done) return;
-        if (out) {
-          if (st.code === 0) { head(); out.postMessage({ type: 'end' } satisfies StreamEvent); finish(streamed()); return; }
-          if (!started) { finish(st.code === 1 ? streamed() : errorResult(st, u, startedAt)); return; }
-          sendLine(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`);
-          out.postMessage({ type: 'end' } satisfies StreamEvent);
-          finish(streamed());
-          return;
-        }
-        if (st.code !== 0) { finish(errorResult(st, u, startedAt)); return; }
-        const call = { grpcCode: 0, startedAt };
-        if (!response) { finish(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
-        try { finish(result(200, [...JSON_TYPE, ...metadataHeaders(st.metadata)], decodeResponse(m, response, task, true), call, true)); } catch {
-          finish(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
-        }
+        if (!out) { finish(unaryAnswer(task, u, m, st, response, startedAt)); return; }
+        if (st.code === 0) { head(); endStream(); finish(streamed()); return; }
+        if (!started) { finish(st.code === 1 ? streamed() : errorResult(st, u, startedAt)); return; }
+        sendLine(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`);
+        endStream();
+        finish(streamed());
       },
     });
     if (seq !== undefined) watch(seq, call);
@@ -435,14 +441,7 @@ function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: num
       credit();
     });
     upload.once('close', () => { if (!done) call.cancel(); });
-    if (out) {
-      out.once('close', () => call.cancel());
-      out.on('message', (c: StreamControl) => {
-        if (c.type === 'cancel') { call.cancel(); return; }
-        outstanding -= c.n;
-        if (outstanding < STREAM_WINDOW) call.resume();
-      });
-    }
+    out?.follow(call);
   });
 }
 
@@ -492,14 +491,10 @@ function runGrpcWeb(task: TranscodeTask, u: UpstreamState, startedAt: number): P
 function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8Array, target: number, admission: Admission, startedAt: number): Promise<TranscodeResult> {
   const mode = task.grpcWeb!;
   const { port } = task.stream!;
-  const send = (bytes: Buffer) => {
-    const wire = onWire(mode, bytes);
-    const ab = wire.buffer.slice(wire.byteOffset, wire.byteOffset + wire.byteLength) as ArrayBuffer;
-    port.postMessage({ type: 'data', chunk: ab } satisfies StreamEvent, [ab]);
-  };
+  const out = new StreamPort(port);
+  const send = (bytes: Buffer) => out.chunk(onWire(mode, bytes));
   return new Promise((resolve) => {
     let started = false;
-    let outstanding = 0;
     let headerMd: Array<[string, string]> = [];
     const head = () => {
       if (started) return;
@@ -511,7 +506,7 @@ function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8A
       onMessage: (msg) => {
         head();
         send(frame(0, msg));
-        if (++outstanding >= STREAM_WINDOW) call.pause();
+        out.sent(call);
       },
       onEnd: (st) => {
         counted(task, st.code);
@@ -523,13 +518,25 @@ function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8A
         resolve(result(0, [], '', { grpcCode: st.code, startedAt }));
       },
     });
-    port.once('close', () => call.cancel());
-    port.on('message', (c: StreamControl) => {
-      if (c.type === 'cancel') { call.cancel(); return; }
-      outstanding -= c.n;
-      if (outstanding < STREAM_WINDOW) call.resume();
-    });
+    out.follow(call);
   });
+}
+
+/** The HTTP answer of a call with one response message (unary, client streaming): its status, raw HttpBody or JSON (compressed when asked). */
+function unaryAnswer(task: TranscodeTask, u: UpstreamState, m: Mapper, st: GrpcStatus, response: Buffer | null, startedAt: number): TranscodeResult {
+  const call = { grpcCode: st.code, startedAt };
+  if (st.code !== 0) return errorResult(st, u, startedAt);
+  if (!response) return result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call);
+  try {
+    const raw = rawResponse(m, response);
+    if (raw) return result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call);
+    const json = decodeResponse(m, response, task, true);
+    const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
+    if (packed) return result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call);
+    return result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call, true);
+  } catch {
+    return result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call);
+  }
 }
 
 export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
@@ -581,19 +588,7 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
             }
           }
           counted(task, st.code);
-          const call = { grpcCode: st.code, startedAt };
-          if (st.code !== 0) { resolve(errorResult(st, u, startedAt)); return; }
-          if (!response) { resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call)); return; }
-          try {
-            const raw = rawResponse(m, response);
-            if (raw) { resolve(result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call)); return; }
-            const json = decodeResponse(m, response, task, true);
-            const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
-            if (packed) resolve(result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call));
-            else resolve(result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call, true));
-          } catch {
-            resolve(result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call));
-          }
+          resolve(unaryAnswer(task, u, m, st, response, startedAt));
         },
       });
       if (seq !== undefined) watch(seq, call);
