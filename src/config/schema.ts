@@ -399,6 +399,7 @@ const coreSchema = {
               ignoreUnknownQuery: { type: 'boolean', default: false, description: 'Query parameters that name no field of the request are skipped (as grpc-gateway does) instead of a 400 (a cache-buster like ?_=123 then passes).' },
               forwardHeaders: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9-]+$' }, default: [], description: 'Request headers sent as gRPC metadata, besides authorization, x-request-id, traceparent and the identity headers.' },
               grpcWeb: { type: 'boolean', default: false, description: 'Also accept gRPC-Web (application/grpc-web, +proto, -text) at POST /package.Service/Method for unary and server-streaming methods of the services, forwarded as native gRPC; answers end with the gRPC-Web trailers frame. See transcoding.md, gRPC-Web.' },
+              websocket: { ...websocketSchema, description: 'true, or the WebSocket settings (as a websocket route\'s): every method of the services (unary, server-, client- and bidi-streaming) is also reached over WebSocket at its HTTP binding path or /package.Service/Method — JSON text frames, or grpc-websockets binary frames; the gRPC status closes the socket with 4000 + code. See transcoding.md, WebSocket bridge.' },
             },
           },
           aggregate: aggregateSchema,

@@ -167,7 +167,7 @@ export interface RouteConfig {
   };
   /** absent on transcoding routes (set from transcode.upstream at load) and aggregate routes */
   upstream: string;
-  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; useProtoNames: boolean; enumsAsInts: boolean; ignoreUnknownQuery: boolean; forwardHeaders: string[]; grpcWeb: boolean };
+  transcode?: { upstream: string; services?: string[]; fallback: boolean; emitDefaults: boolean; useProtoNames: boolean; enumsAsInts: boolean; ignoreUnknownQuery: boolean; forwardHeaders: string[]; grpcWeb: boolean; websocket?: boolean | WebSocketRouteConfig };
   aggregate?: AggregateConfig;
   websocket?: boolean | WebSocketRouteConfig;
   stripPrefix?: boolean | string;

@@ -175,7 +175,7 @@ export class RouteTable {
           counters: this.observer.metrics?.websocket(name) ?? null,
         }))
       : r.transcode
-        ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, this.timeoutsOf(r, r.upstream).totalMs, onResponse)
+        ? new TranscodeTarget(new TranscodeRoute(r, rootOf, identity), this.transcoding!, this.timeoutsOf(r, r.upstream).totalMs, onResponse, r.transcode.websocket ? this.observer.metrics?.websocket(name) ?? null : null)
         : new HttpTarget(Object.freeze({
           upstream: this.upstreams.get(r.upstream)!,
           buildPath: pathBuilderOf(r, pattern),

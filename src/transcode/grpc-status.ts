@@ -49,6 +49,15 @@ function clientSafe(code: number, message: string): string {
   return code === 4 ? 'the upstream did not answer in time (deadline exceeded)' : code === 14 ? 'the upstream is unavailable' : 'the upstream call failed';
 }
 
+/** A status message as a WebSocket close reason: client-safe, at most 123 bytes of UTF-8 (RFC 6455 5.5). */
+export function closeReason(code: number, message: string): string {
+  const b = Buffer.from(clientSafe(code, message));
+  if (b.length <= 123) return b.toString();
+  let cut = 120;
+  while (cut > 0 && (b[cut]! & 0xc0) === 0x80) cut--; // not inside a character
+  return `${b.subarray(0, cut).toString()}…`;
+}
+
 /** The JSON error body: {code, message, details}; details resolved against `root` where known. */
 export function statusBody(code: number, rawMessage: string, detailsBin: Buffer | undefined, root: protobuf.Root): string {
   const message = clientSafe(code, rawMessage);

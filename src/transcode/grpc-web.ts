@@ -50,6 +50,13 @@ export function trailersFrame(st: GrpcStatus, headerMetadata: ReadonlyArray<[str
   return frame(0x80, Buffer.from(text));
 }
 
+/** The response headers as a header-flagged frame (the grpc-websockets protocol sends them so, before the messages). */
+export function headersFrame(contentType: string, md: ReadonlyArray<[string, string]>): Buffer {
+  let text = `content-type: ${contentType}\r\n`;
+  for (const [k, v] of md) if (k !== 'content-type') text += `${k.toLowerCase()}: ${lineSafe(v)}\r\n`;
+  return frame(0x80, Buffer.from(text));
+}
+
 /** Bytes as the client's mode wants them on the wire (base64 for -text: each chunk padded on its own). */
 export function onWire(mode: GrpcWebMode, bytes: Buffer): Buffer {
   return mode.text ? Buffer.from(bytes.toString('base64')) : bytes;

@@ -63,7 +63,9 @@ export type StreamEvent =
   | { type: 'data'; chunk: ArrayBuffer }
   | { type: 'end' }
   /** the stream failed after raw bytes were sent: cut the response (no in-band error fits) */
-  | { type: 'abort' };
+  | { type: 'abort' }
+  /** a WebSocket bridge's call ended: close the client with this code */
+  | { type: 'close'; code: number; reason: string };
 
 /** front → worker: more messages may be sent (flow control), or the client went away. */
 export type StreamControl = { type: 'credit'; n: number } | { type: 'cancel' };
@@ -98,6 +100,8 @@ export interface TranscodeTask {
   upload?: { port: import('node:worker_threads').MessagePort; maxLineBytes: number };
   /** gRPC-Web: `body` is the request message itself (no JSON), the answer gRPC-Web frames */
   grpcWeb?: import('./grpc-web.js').GrpcWebMode;
+  /** the WebSocket bridge (socket-bridge.ts): request messages arrive on this port, one a message; answers go out on `stream` */
+  socket?: { port: import('node:worker_threads').MessagePort; binary: boolean };
   /** server-streaming calls: events flow back on this port; `sse` picks the framing */
   stream?: { port: import('node:worker_threads').MessagePort; sse: boolean };
 }

@@ -12,9 +12,10 @@ import { loadProtosCached } from './proto-registry.js';
 import { Cancellations } from './cancellation.js';
 import { answersRaw, encodeRequest, decodeResponse, rawResponse, type Mapper } from './message-mapping.js';
 import { compress } from './response-compression.js';
-import { frame, onWire, trailersFrame, type GrpcWebMode } from './grpc-web.js';
+import { frame, headersFrame, onWire, trailersFrame, type GrpcWebMode } from './grpc-web.js';
+import type { SocketEvent } from './socket-bridge.js';
 import { JsonMappingError } from './json-codec.js';
-import { HTTP_STATUS_OF, statusBody } from './grpc-status.js';
+import { HTTP_STATUS_OF, closeReason, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type CallHandlers, type GrpcStatus, type StreamingCall } from './grpc-h2-client.js';
 import type { UploadControl, UploadEvent } from './upload-relay.js';
 import type { Family, MetricsStore } from '../observability/metrics/store.js';
@@ -522,6 +523,105 @@ function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8A
   });
 }
 
+/** A WebSocket message is the whole request message, whatever the binding's body: its mapper with body "*" (path variables still apply). */
+const wholeMessages = new WeakMap<Mapper, Mapper>();
+function wholeMessage(m: Mapper): Mapper {
+  if (m.binding.body === '*') return m;
+  let w = wholeMessages.get(m);
+  if (!w) wholeMessages.set(m, (w = { ...m, binding: { ...m.binding, body: '*' } }));
+  return w;
+}
+
+/**
+ * The WebSocket bridge (socket-bridge.ts): every method kind as one call with its request
+ * stream open; each request message arrives on the task's socket port (JSON mapped as a
+ * unary body is, path variables and query applied to each; or the protobuf bytes in
+ * grpc-websockets mode), each response message goes out as one WebSocket message. The end:
+ * a close frame 1000, or 4000 + code with the status message, after a final
+ * {"error": …} message when the status has details (JSON mode); grpc-websockets mode sends
+ * the header frame, the messages and the trailers frame, then closes with 1000.
+ */
+function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, startedAt: number): Promise<TranscodeResult> {
+  const { port: input, binary } = task.socket!;
+  const m = wholeMessage(binding);
+  const out = new StreamPort(task.stream!.port);
+  return new Promise((resolve) => {
+    let done = false;
+    let headerSent = false;
+    let headerMd: Array<[string, string]> = [];
+    let congested = false;
+    let consumed = 0;
+    let call: StreamingCall | null = null;
+    const closeWith = (code: number, reason: string) => {
+      try { out.port.postMessage({ type: 'close', code, reason } satisfies StreamEvent); } catch { /* closed */ }
+    };
+    const head = () => {
+      if (!binary || headerSent) return;
+      headerSent = true;
+      out.chunk(headersFrame('application/grpc-web+proto', headerMd));
+    };
+    const end = (st: GrpcStatus) => {
+      if (done) return;
+      done = true;
+      counted(task, st.code);
+      try {
+        if (binary) { head(); out.chunk(trailersFrame(st, headerMd)); closeWith(1000, ''); }
+        else {
+          if (st.code !== 0 && st.detailsBin?.byteLength) out.chunk(Buffer.from(`{"error":${statusBody(st.code, st.details, st.detailsBin, u.root)}}`));
+          closeWith(st.code === 0 ? 1000 : 4000 + st.code, st.code === 0 ? '' : closeReason(st.code, st.details));
+        }
+      } catch { /* the client left: the ports are closed */ }
+      input.close();
+      out.port.close();
+      resolve(result(0, [], '', { grpcCode: st.code, startedAt }));
+    };
+    const admission = u.breaker?.allow(startedAt) ?? 'yes';
+    if (admission === 'no') { end({ code: UNAVAILABLE, details: `the circuit breaker of upstream "${u.name}" is open`, metadata: [] }); return; }
+    const target = pick(u, startedAt);
+    if (target < 0) { if (admission === 'probe') u.breaker!.release(); end(NO_TARGET); return; }
+    const c = (call = openOn(u, target, admission, task.binding.grpcPath, task, {
+      onHeaders: (md) => { headerMd = md; head(); },
+      onMessage: (msg) => {
+        if (done) return;
+        if (binary) { head(); out.chunk(frame(0, msg)); }
+        else {
+          let json: string;
+          try { json = decodeResponse(m, msg, task); } catch {
+            json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
+          }
+          out.chunk(Buffer.from(json));
+        }
+        out.sent(c);
+      },
+      onEnd: end,
+    }));
+    const credit = () => {
+      if (!consumed || congested) return;
+      try { input.postMessage({ type: 'consumed', bytes: consumed } satisfies UploadControl); } catch { /* closed */ }
+      consumed = 0;
+    };
+    input.on('message', (e: SocketEvent) => {
+      if (done) return;
+      if (e.type === 'end') { call!.end(); return; }
+      const bytes = new Uint8Array(e.chunk);
+      let msg: Uint8Array = bytes;
+      if (!binary) {
+        try { msg = encodeRequest(m, new Map(task.vars), task.query, bytes, 'application/json', task.ignoreUnknownQuery); } catch (err) {
+          // never thrown out of a port listener: that would end the worker
+          call!.cancel();
+          end(err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] });
+          return;
+        }
+      }
+      if (!call!.send(msg) && !congested) { congested = true; call!.onDrain(() => { congested = false; credit(); }); }
+      consumed += bytes.byteLength;
+      credit();
+    });
+    input.once('close', () => { if (!done) call!.cancel(); }); // the client went away: CANCELLED upstream
+    out.follow(c);
+  });
+}
+
 /** The HTTP answer of a call with one response message (unary, client streaming): its status, raw HttpBody or JSON (compressed when asked). */
 function unaryAnswer(task: TranscodeTask, u: UpstreamState, m: Mapper, st: GrpcStatus, response: Buffer | null, startedAt: number): TranscodeResult {
   const call = { grpcCode: st.code, startedAt };
@@ -544,6 +644,7 @@ export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
   const u = upstream(task);
   if (task.grpcWeb) return runGrpcWeb(task, u, startedAt);
   const m = mapperOf(u, task);
+  if (task.socket) return runSocket(task, u, m, startedAt);
   let request: Uint8Array;
   try {
     request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null, task.contentType ?? null, task.ignoreUnknownQuery);

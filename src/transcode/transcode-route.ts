@@ -7,6 +7,10 @@ import { bindingsOf, type HttpBinding } from './proto-registry.js';
 import { matchTemplate, splitPath } from './path-template.js';
 import type { GrpcRetry, TaskBinding } from './task.js';
 import { GRPC_CODE_NAMES } from './grpc-status.js';
+import { websocketSettings, type WebSocketSettings } from '../websocket/websocket-settings.js';
+
+/** A method of the services as gRPC-Web and the WebSocket bridge call it. */
+export interface MethodOfPath { task: TaskBinding; serverStreaming: boolean; clientStreaming: boolean }
 
 export type TranscodeMatch =
   | { kind: 'ok'; binding: HttpBinding; task: TaskBinding; vars: Array<[string, string]> }
@@ -32,7 +36,13 @@ export class TranscodeRoute {
   readonly retry: GrpcRetry | undefined;
   private readonly bindings: Array<{ b: HttpBinding; task: TaskBinding }>;
   /** transcode.grpcWeb: every method of the services by its gRPC path (null: off) */
-  readonly grpcWebMethods: ReadonlyMap<string, { task: TaskBinding; serverStreaming: boolean; clientStreaming: boolean }> | null;
+  readonly grpcWebMethods: ReadonlyMap<string, MethodOfPath> | null;
+  /** transcode.websocket: the bridge's settings (null: off) */
+  readonly socket: WebSocketSettings | null;
+  /** every method by its gRPC path (grpcWeb or websocket on; else empty) */
+  private readonly methods = new Map<string, MethodOfPath>();
+  /** the gateway's identity headers: never taken from a client's grpc-websockets header frame */
+  readonly identityHeaders: ReadonlySet<string>;
 
   /** `rootOf`: the table's parsed protos per upstream (parsed once, shared by its routes) */
   constructor(route: RouteConfig, rootOf: (upstream: string) => protobuf.Root, identityHeaders: string[]) {
@@ -53,18 +63,35 @@ export class TranscodeRoute {
       || Number(b.template.verb !== null) - Number(a.template.verb !== null));
     this.bindings = list.map((b) => ({ b, task: taskBindingOf(b) }));
     for (const b of list) if (b.template.verb !== null) this.verbs.add(b.template.verb);
-    let web: Map<string, { task: TaskBinding; serverStreaming: boolean; clientStreaming: boolean }> | null = null;
-    if (t.grpcWeb) {
-      web = new Map();
+    this.socket = t.websocket ? websocketSettings(t.websocket) : null;
+    this.identityHeaders = new Set(identityHeaders);
+    if (t.grpcWeb || this.socket) {
       // fallback: true lists every method once, annotated or not
-      for (const b of bindingsOf(root, t.services, true)) if (!web.has(b.grpcPath)) web.set(b.grpcPath, { task: taskBindingOf(b), serverStreaming: b.serverStreaming, clientStreaming: b.clientStreaming });
+      for (const b of bindingsOf(root, t.services, true)) if (!this.methods.has(b.grpcPath)) this.methods.set(b.grpcPath, { task: taskBindingOf(b), serverStreaming: b.serverStreaming, clientStreaming: b.clientStreaming });
     }
-    this.grpcWebMethods = web;
+    this.grpcWebMethods = t.grpcWeb ? this.methods : null;
   }
 
   /** custom verbs some binding registers ("archive" of ".../{name}:archive") */
   private readonly verbs = new Set<string>();
 
+
+  /**
+   * A WebSocket's method: by its gRPC path (/package.Service/Method), else the most specific
+   * HTTP binding whose template matches the path, whatever its HTTP method (the upgrade is a
+   * GET; the first binding declared wins between bindings of one template).
+   */
+  socketMethod(path: string): { method: MethodOfPath; vars: Array<[string, string]> } | null {
+    const byPath = this.methods.get(path);
+    if (byPath) return { method: byPath, vars: [] };
+    const split = splitPath(path);
+    const verbRegistered = split.verb !== null && this.verbs.has(split.verb);
+    for (const { b, task } of this.bindings) {
+      const vars = matchTemplate(b.template, split, verbRegistered);
+      if (vars) return { method: { task, serverStreaming: b.serverStreaming, clientStreaming: b.clientStreaming }, vars: [...vars] };
+    }
+    return null;
+  }
 
   match(method: string, path: string): TranscodeMatch {
     const split = splitPath(path);

@@ -13,7 +13,50 @@ import { QueueFullError, type Transcoder } from './transcoder.js';
 import type { Cancellations } from './cancellation.js';
 import { runCall } from './transcode-call.js';
 import { log } from '../observability/logger.js';
+import { closeReason } from './grpc-status.js';
 import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
+import { GRPC_WEBSOCKETS, SocketBridge } from './socket-bridge.js';
+import type { WebSocketCounters } from '../observability/metrics/request-metrics.js';
+
+const NO_COUNT = (): void => {};
+/** Header-frame lines a grpc-websockets client may send */
+const MAX_HEADER_LINES = 100;
+const HEADER_NAME = /^[a-z0-9_.-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+
+/** The query without grpc-timeout, and that parameter's deadline in ms (null: absent or malformed). */
+function splitTimeout(query: string): { query: string; timeoutMs: number | null } {
+  if (!query.includes('grpc-timeout=')) return { query, timeoutMs: null };
+  let timeoutMs: number | null = null;
+  const kept = query.split('&').filter((p) => {
+    if (!p.startsWith('grpc-timeout=')) return true;
+    timeoutMs = grpcTimeoutMs(p.slice(13));
+    return false;
+  });
+  return { query: kept.join('&'), timeoutMs };
+}
+
+/**
+ * A grpc-websockets header frame ("name: value\r\n" lines): the metadata it may add — names
+ * the route forwards, not already set from the upgrade request, never an identity header —
+ * and its grpc-timeout. A string: why it is refused.
+ */
+function headerFrameMetadata(text: string, allowed: ReadonlySet<string>, fixed: ReadonlySet<string>): { metadata: Array<[string, string]>; timeoutMs: number | null } | string {
+  const lines = text.split('\r\n');
+  if (lines.length > MAX_HEADER_LINES + 1) return `a header frame has more than ${MAX_HEADER_LINES} lines`;
+  const metadata: Array<[string, string]> = [];
+  let timeoutMs: number | null = null;
+  for (const line of lines) {
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : '';
+    const value = line.slice(colon + 1).trim();
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) return 'a header frame line is not "name: value" in printable ASCII';
+    if (name === 'grpc-timeout') timeoutMs = grpcTimeoutMs(value);
+    else if (allowed.has(name) && !fixed.has(name)) metadata.push([name, value]);
+  }
+  return { metadata, timeoutMs };
+}
 
 /** A grpc-timeout header ("<digits><H|M|S|m|u|n>") in ms, or null when absent or malformed. */
 function grpcTimeoutMs(v: string | undefined): number | null {
@@ -57,7 +100,12 @@ export class TranscodeTarget implements Target {
     private readonly totalMs: number,
     /** the route's policies with an onResponse hook (unary answers) */
     private readonly onResponse: readonly Policy[],
+    /** transcode.websocket with metrics on: the route's WebSocket counters */
+    private readonly socketCounters: WebSocketCounters | null = null,
   ) {}
+
+  /** bridged WebSockets of this route open on this thread */
+  socketsOpen = 0;
 
   /** The request headers the route forwards as gRPC metadata. */
   private metadataOf(ctx: RequestCtx): Array<[string, string]> {
@@ -70,6 +118,7 @@ export class TranscodeTarget implements Target {
   call(ctx: RequestCtx): void {
     const t = this.route;
     const { head, path } = ctx;
+    if (ctx.sink.upgrade && t.socket) { this.callSocket(ctx); return; }
     const web = t.grpcWebMethods ? grpcWebMode(ctx.header('content-type')) : null;
     if (web) { this.callGrpcWeb(ctx, web); return; }
     const m = t.match(head.method, asSent(head.path, path));
@@ -133,6 +182,72 @@ export class TranscodeTarget implements Target {
     };
     if (ctx.hasBody && !uploads) ctx.readWhole(call);
     else call(null);
+  }
+
+  /**
+   * A WebSocket to a method (transcode.websocket): the route's policies ran on the upgrade,
+   * so a refusal is an HTTP status; an unknown path is a 404. Accepted at once, with
+   * grpc-websockets when the client offers it (else JSON text frames); the call runs in the
+   * pool, its request messages and answers on the bridge's ports (socket-bridge.ts). In
+   * grpc-websockets mode the call starts at the client's header frame, which may add
+   * metadata. The deadline: the route timeout, or the grpc-timeout query parameter (or
+   * header-frame entry) when shorter.
+   */
+  private callSocket(ctx: RequestCtx): void {
+    const t = this.route;
+    const s = t.socket!;
+    const upgrade = ctx.sink.upgrade!;
+    const found = t.socketMethod(asSent(ctx.head.path, ctx.path));
+    if (!found) { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${ctx.path}`)); return; }
+    if (this.socketsOpen >= s.maxConnections) {
+      ctx.fail(new GatewayError('websocket_connection_limit', `the route has ${s.maxConnections} WebSockets open`), ['retry-after', '1']);
+      return;
+    }
+    const { method, vars } = found;
+    const binary = upgrade.protocols.includes(GRPC_WEBSOCKETS);
+    const { query, timeoutMs } = splitTimeout(ctx.head.query);
+    let deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
+    if (timeoutMs !== null) deadline = Math.min(deadline, Date.now() + timeoutMs);
+    const metadata = this.metadataOf(ctx);
+    const env = this.env;
+    const counters = this.socketCounters;
+    this.socketsOpen++;
+    let open = true;
+    const release = () => { if (open) { open = false; this.socketsOpen--; } };
+    const { requestId } = ctx;
+    const start = (extra: Array<[string, string]>, frameTimeoutMs: number | null) => {
+      const task: TranscodeTask = {
+        gen: env.gen, upstream: t.upstream, binding: method.task, vars, query, body: null, metadata: extra.length ? [...metadata, ...extra] : metadata,
+        deadline: frameTimeoutMs === null ? deadline : Math.min(deadline, Date.now() + frameTimeoutMs),
+        emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined,
+        socket: { port: bridge.workerIn, binary }, stream: { port: bridge.workerOut, sse: false },
+      };
+      env.transcoder.run(task).then((r) => {
+        // status 0: the call ended on the bridge's ports; else it failed before it started
+        if (r.status === 0) return;
+        let message = 'the call failed';
+        try { message = (JSON.parse(Buffer.from(r.body).toString()) as { message?: string }).message ?? message; } catch { /* not JSON */ }
+        const code = r.grpcCode ?? (r.status === 400 ? 3 : 13);
+        bridge.endWith(4000 + code, closeReason(code, message));
+      }, (e: Error) => {
+        if (e instanceof QueueFullError) { bridge.endWith(4014, 'transcoding is saturated; try again'); return; }
+        log.error({ err: e.message, requestId }, 'WebSocket bridge call failed');
+        bridge.endWith(1011, 'the gateway could not run the call');
+      });
+    };
+    const fixed = new Set([...t.identityHeaders, ...metadata.map(([k]) => k)]);
+    const onHeader = binary ? (text: string) => {
+      const h = headerFrameMetadata(text, t.metadataHeaders, fixed);
+      if (typeof h === 'string') bridge.endWith(1002, h);
+      else start(h.metadata, h.timeoutMs);
+    } : null;
+    const bridge = new SocketBridge(s, binary, !method.clientStreaming, { closed: release, message: counters?.message ?? NO_COUNT }, requestId, onHeader);
+    ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: performance.now(), retries: 0, transcode: { grpcPath: method.task.grpcPath, startedAt: 0, grpcCode: null } };
+    const client = upgrade.accept(binary ? GRPC_WEBSOCKETS : null, s.compression, bridge);
+    if (!client) { bridge.close(); return; }
+    counters?.opened();
+    bridge.attach(client);
+    if (!binary) start([], null);
   }
 
   /**

@@ -21,6 +21,7 @@ export function transferOf(task: PoolTask): Array<ArrayBuffer | MessagePort> {
   const list: Array<ArrayBuffer | MessagePort> = task.body ? [task.body] : [];
   if (task.stream) list.push(task.stream.port);
   if (task.upload) list.push(task.upload.port);
+  if (task.socket) list.push(task.socket.port);
   return list;
 }
 

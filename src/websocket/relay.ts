@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import type { ClientSocket, ClientSocketEvents } from '../server/types.js';
 import type { WebSocketSettings } from './websocket-settings.js';
 import { log } from '../observability/logger.js';
+import { MessageRate } from './message-rate.js';
 
 /** queued bytes toward a side above which the other side is no longer read */
 const HIGH_WATER = 512 * 1024;
@@ -38,15 +39,13 @@ export class WebSocketRelay implements ClientSocketEvents {
   private clientPong = true;
   private upstreamPong = true;
   private timer: NodeJS.Timeout | null = null;
-  /** message-rate bucket: tokens left and when it was filled */
-  private tokens: number;
-  private filledAt = Date.now();
+  private readonly rate: MessageRate;
   private readonly unpausableLimit: number;
   /** the close code for the client after the upstream broke the protocol (0: it did not) */
   private upstreamFault = 0;
 
   constructor(private readonly upstream: WebSocket, private readonly s: WebSocketSettings, private readonly hooks: RelayHooks, private readonly requestId: string) {
-    this.tokens = s.messagesPerSecond;
+    this.rate = new MessageRate(s.messagesPerSecond);
     this.unpausableLimit = Math.max(8 * 1024 * 1024, 2 * s.maxMessageBytes);
   }
 
@@ -106,7 +105,7 @@ export class WebSocketRelay implements ClientSocketEvents {
   private fromClient(data: Uint8Array, binary: boolean): void {
     this.lastActivity = Date.now();
     if (data.byteLength > this.s.maxMessageBytes) { this.end(1009, `message larger than ${this.s.maxMessageBytes} bytes`, 1001, 'the client sent a message too large'); return; }
-    if (this.s.messagesPerSecond > 0 && !this.takeToken()) { this.end(1008, 'message rate exceeded', 1001, 'the client exceeded its message rate'); return; }
+    if (!this.rate.take()) { this.end(1008, 'message rate exceeded', 1001, 'the client exceeded its message rate'); return; }
     const up = this.upstream;
     if (up.readyState !== WebSocket.OPEN) return;
     this.hooks.message('in', data.byteLength);
@@ -142,16 +141,6 @@ export class WebSocketRelay implements ClientSocketEvents {
     else if (code === 1005) this.client?.close(1000, '');
     else this.client?.close(1011, 'the upstream connection was lost');
     this.finish();
-  }
-
-  private takeToken(): boolean {
-    const now = Date.now();
-    const rate = this.s.messagesPerSecond;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.filledAt) * rate) / 1000);
-    this.filledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
   }
 
   private onTick(): void {
