@@ -87,6 +87,7 @@ async function main(): Promise<void> {
         `  curl -sN '${base}/v1/shelves/classics:watch?page_size=3'   # server streaming as NDJSON\n` +
         `  curl -si ${base}/api/profile/1   # aggregate: user + their orders + gRPC recommendations in one answer\n` +
         `  node examples/ws-echo.mjs ws://127.0.0.1:${running.port}/ws/echo hello   # WebSocket through the gateway\n` +
+        `  node examples/grpc-ws.mjs ws://127.0.0.1:${running.port}/v1/notes:discuss hello world   # a bidi gRPC method over WebSocket\n` +
         `  for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' ${base}/api/users; done; echo   # 429 after a burst of 10\n` +
         `  curl -s http://127.0.0.1:${running.adminPort}/admin/routes\n  curl -s http://127.0.0.1:${running.adminPort}/admin/upstreams\n` +
         `Metrics: http://127.0.0.1:${running.adminPort}/metrics\nDashboard: http://127.0.0.1:${running.adminPort}/admin/ui\nCtrl-C stops it.\n\n`);

@@ -55,6 +55,15 @@ t.test('gateway demo serves routed responses', async (t) => {
   t.equal(code, 0, echoed);
   t.match(echoed, /< echo: hello\n/, 'the chat service answered through the gateway');
   t.match(echoed, /closed 1000/);
+  // The printed bidi-over-WebSocket command.
+  const bidiCmd = /node (examples\/grpc-ws\.mjs) (ws:\S+) hello world/.exec(out);
+  t.ok(bidiCmd, 'the demo prints a bidi-over-WebSocket command');
+  const bidi = spawn(process.execPath, [bidiCmd![1]!, bidiCmd![2]!, 'hello', 'world'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let talked = '';
+  bidi.stdout.on('data', (d) => { talked += d; });
+  bidi.stderr.on('data', (d) => { talked += d; });
+  t.equal(await new Promise<number | null>((r) => bidi.on('exit', r)), 0, talked);
+  t.match(talked, /< \{"text":"HELLO","seq":1\}\n> \{"text":"world","seq":2\}\n< \{"text":"WORLD","seq":2\}\nclosed 1000/, 'each note answered by the gRPC service, then OK as 1000');
   const wrong = await request(`${base}/api/users/1`, { method: 'DELETE' });
   t.equal(wrong.status, 405);
   t.equal(wrong.headers.allow, 'GET, HEAD');

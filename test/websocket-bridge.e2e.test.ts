@@ -52,7 +52,7 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
         routes: [
           { name: 'catalog', match: { headers: { 'x-capped': { present: false } } }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096, maxConnections: 50 } } },
-          { name: 'capped', match: { headers: { 'x-capped': '1' } }, transcode: { upstream: 'catalog', services: ['demo.catalog.v1.Catalog'], websocket: { maxConnections: 1 } } },
+          { name: 'capped', match: { headers: { 'x-capped': '1' } }, transcode: { upstream: 'catalog', services: ['demo.catalog.v1.Catalog'], websocket: { maxConnections: 1, idleTimeoutMs: 1000 } } },
         ],
       }, engine);
       t.teardown(() => gw.stop());
@@ -154,13 +154,32 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         s.ws.terminate();
       });
 
+      await t.test('flow control: a server that stops reading stops the gateway reading the client', async (t) => {
+        const s = await open(ws('/v1/books:import'));
+        s.ws.send(JSON.stringify({ title: 'slow' })); // the server stops reading for 1.5 s
+        const book = JSON.stringify({ title: 'b', pages: 1, tags: ['x'.repeat(3900)] });
+        const n = 7500; // 30 MB
+        for (let i = 0; i < n; i++) s.ws.send(book);
+        s.ws.send('');
+        await new Promise((r) => setTimeout(r, 700));
+        if (engine === 'node') {
+          t.ok(s.ws.bufferedAmount > 10 * 1024 * 1024, `the client could not send: ${(s.ws.bufferedAmount / 1048576).toFixed(1)} MB still queued in it`);
+          t.same(JSON.parse(await s.next(1)), { count: n + 1, pages: String(n), firstTitle: 'slow', lastTitle: 'b' }, 'every message arrived once the server read again');
+          t.equal((await s.closed).code, 1000);
+        } else {
+          // uWS 20.30 cannot pause a WebSocket: past a hard bound the client is closed
+          t.match(await s.closed, { code: 1013, reason: 'the upstream is not keeping up' });
+        }
+      });
+
       await t.test('refused upgrades are HTTP statuses', async (t) => {
         await t.rejects(open(ws('/v1/nothing-here')), { message: 'refused 404' }, 'no method at the path');
         const capped = { 'x-capped': '1' };
         const first = await open(ws('/demo.catalog.v1.Catalog/Discuss'), [], capped);
         await t.rejects(open(ws('/demo.catalog.v1.Catalog/Discuss'), [], capped), { message: 'refused 503' }, 'the route\'s maxConnections');
-        first.ws.close();
-        await first.closed;
+        const started = Date.now();
+        t.same(await first.closed, { code: 1001, reason: 'idle timeout' }, 'idleTimeoutMs: nothing either way closes with 1001');
+        t.ok(Date.now() - started < 3000);
       });
 
       await t.test('grpc-websockets binary mode (improbable-eng framing)', async (t) => {

@@ -72,7 +72,8 @@ routes:
     websocket: { maxMessageBytes: 65536, idleTimeoutMs: 60000 }
   - name: catalog-api
     match: { prefix: /v1 }
-    transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog] }
+    # WebSocket upgrades reach every method too (JSON frames; examples/grpc-ws.mjs)
+    transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog], websocket: { idleTimeoutMs: 60000 } }
   - name: catalog-grpc-web
     match: { prefix: /demo.catalog.v1.Catalog/ }
     transcode: { upstream: catalog, services: [demo.catalog.v1.Catalog], grpcWeb: true }
