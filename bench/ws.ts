@@ -1,8 +1,10 @@
 // npm run bench:ws: 100-byte WebSocket echo over 100 connections (closed loop), direct to a
 // bare uWS upstream vs through the gateway (uws engine, 1 front thread), interleaved rounds;
-// messages/s, p50/p99 and gateway CPU per message. The gateway is pinned to core 0, the
-// upstream and the load generator to core 1. Target (issue #14): ≥ 0.7× direct's messages/s.
-// Written to bench/results/ws-<mode>.json.
+// messages/s, p50/p99 and gateway CPU per message. Then the WebSocket ⇄ gRPC bridge: 50
+// bidi Catalog.Discuss streams in a closed loop, a direct grpc-js client vs JSON frames
+// through the gateway's bridge. The gateway is pinned to core 0, the upstreams and the load
+// generator to core 1. Targets (issue #14): echo ≥ 0.7× direct's messages/s, bidi bridge
+// ≥ 0.8× the direct grpc-js client's. Written to bench/results/ws-<mode>.json.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +17,19 @@ import { PROXY_CORE, LOAD_CORE } from './load-runner.js';
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 interface WsResult { messages: number; perSecond: number; p50: number; p99: number; errors: number }
 
+const bidiStreams = Number(process.env.BENCH_BIDI_STREAMS ?? 50);
+
 function load(url: string, secs: number): Promise<WsResult> {
-  const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, 'ws-load.js'), url, String(connections), String(secs)]);
+  return loadWith('ws-load.js', [url, String(connections), String(secs)]);
+}
+
+/** `mode` grpc: `to` is the gRPC server's port; ws: the bridge's URL */
+function bidi(mode: 'grpc' | 'ws', to: string, secs: number): Promise<WsResult> {
+  return loadWith('bidi-load.js', [mode, to, String(bidiStreams), String(secs)]);
+}
+
+function loadWith(script: string, argv: string[]): Promise<WsResult> {
+  const [cmd, args] = pinned(LOAD_CORE, process.execPath, [join(here, script), ...argv]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -28,14 +41,29 @@ function load(url: string, secs: number): Promise<WsResult> {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'ws-upstream.js')]);
+const grpcServer = await startProc(LOAD_CORE, process.execPath, [join(here, 'grpc-server.js')]);
 const file = join(mkdtempSync(join(tmpdir(), 'bench-ws-')), 'gateway.yaml');
-writeFileSync(file, stringify({
+const config = (inlineWebSockets: boolean) => stringify({
   engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
-  upstreams: { echo: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] } },
-  routes: [{ name: 'echo', match: { path: '/echo' }, upstream: 'echo', websocket: { pingIntervalMs: 0, maxConnections: 100000 } }],
-}));
+  upstreams: {
+    echo: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] },
+    catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [join(root, 'protos')] } },
+  },
+  routes: [
+    { name: 'echo', match: { path: '/echo' }, upstream: 'echo', websocket: { pingIntervalMs: 0, maxConnections: 100000 } },
+    { name: 'bridge', match: { prefix: '/v1' }, timeouts: { totalMs: 3_600_000 }, transcode: { upstream: 'catalog', websocket: { pingIntervalMs: 0 } } },
+  ],
+  transcoding: { inlineWebSockets },
+});
+writeFileSync(file, config(false));
+const inlineFile = file.replace(/gateway\.yaml$/, 'inline.yaml');
+writeFileSync(inlineFile, config(true));
 const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
-const acc = { direct: [] as WsResult[], gateway: [] as WsResult[], cpu: [] as number[] };
+// the same, with bridge calls in the front thread (transcoding.inlineWebSockets)
+const gwInline = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', inlineFile], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+const acc = { direct: [] as WsResult[], gateway: [] as WsResult[], cpu: [] as number[], bidiDirect: [] as WsResult[], bidiGateway: [] as WsResult[], bidiCpu: [] as number[], bidiInline: [] as WsResult[], bidiInlineCpu: [] as number[] };
+const bridgeUrl = `ws://127.0.0.1:${gw.port}/v1/notes:discuss`;
+const inlineUrl = `ws://127.0.0.1:${gwInline.port}/v1/notes:discuss`;
 try {
   await load(`ws://127.0.0.1:${gw.port}/echo`, 1); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -47,19 +75,52 @@ try {
     acc.direct.push(d); acc.gateway.push(g); acc.cpu.push(cpu);
     log(`round ${r + 1}: direct ${d.perSecond} msg/s (p99 ${d.p99} ms), gateway ${g.perSecond} msg/s (p99 ${g.p99} ms, ${cpu.toFixed(1)} µs CPU/msg)`);
   }
+  await bidi('ws', bridgeUrl, 1); // warm-up: the pool compiles, the channel connects
+  await bidi('ws', inlineUrl, 1);
+  for (let r = 0; r < rounds; r++) {
+    const d = await bidi('grpc', String(grpcServer.port), seconds);
+    const cpu0 = cpuSeconds(gw.child.pid!);
+    const g = await bidi('ws', bridgeUrl, seconds);
+    const cpu = ((cpuSeconds(gw.child.pid!) - cpu0) * 1e6) / Math.max(1, g.messages);
+    const cpuI0 = cpuSeconds(gwInline.child.pid!);
+    const i = await bidi('ws', inlineUrl, seconds);
+    const cpuI = ((cpuSeconds(gwInline.child.pid!) - cpuI0) * 1e6) / Math.max(1, i.messages);
+    if (d.errors || g.errors || i.errors) throw new Error(`bidi errors: direct ${d.errors}, bridge ${g.errors}, inline ${i.errors}`);
+    acc.bidiDirect.push(d); acc.bidiGateway.push(g); acc.bidiCpu.push(cpu); acc.bidiInline.push(i); acc.bidiInlineCpu.push(cpuI);
+    log(`bidi round ${r + 1}: direct grpc-js ${d.perSecond} msg/s (p99 ${d.p99} ms), bridge ${g.perSecond} msg/s (p99 ${g.p99} ms, ${cpu.toFixed(1)} µs CPU/msg), inline bridge ${i.perSecond} msg/s (p99 ${i.p99} ms, ${cpuI.toFixed(1)} µs CPU/msg)`);
+  }
 } finally {
   await gw.stop();
+  await gwInline.stop();
   await upstream.stop();
+  await grpcServer.stop();
 }
 const summary = (xs: WsResult[]) => ({ perSecond: Math.round(mean(xs.map((x) => x.perSecond))), p50: +mean(xs.map((x) => x.p50)).toFixed(2), p99: +mean(xs.map((x) => x.p99)).toFixed(2) });
 const direct = summary(acc.direct), gateway = summary(acc.gateway);
 const ratio = +(gateway.perSecond / direct.perSecond).toFixed(3);
+const bidiDirect = summary(acc.bidiDirect), bidiGateway = summary(acc.bidiGateway);
+const bidiRatio = +(bidiGateway.perSecond / bidiDirect.perSecond).toFixed(3);
+const bidiInline = summary(acc.bidiInline);
+const inlineRatio = +(bidiInline.perSecond / bidiDirect.perSecond).toFixed(3);
 const report = {
   setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, message: '100-byte text, echoed; closed loop per connection', upstream: 'bare uWS echo', gateway: 'uws engine, 1 front thread' },
   results: [{ target: 'direct to the uWS upstream', ...direct }, { target: 'through the gateway', ...gateway, cpuUsPerMessage: +mean(acc.cpu).toFixed(1) }],
   gatewayVsDirect: ratio,
   target: 'gateway messages/s ≥ 0.7× direct',
   met: ratio >= 0.7,
+  bidi: {
+    setup: { streams: bidiStreams, message: 'Note of ~100 bytes (JSON over WebSocket, protobuf direct), answered upper-cased; closed loop per stream', upstream: 'grpc-js demo Catalog.Discuss', gateway: 'uws engine, 1 front thread, the transcoding pool' },
+    results: [
+      { target: 'direct grpc-js bidi client', ...bidiDirect },
+      { target: 'WebSocket bridge (JSON frames), calls in the pool (default)', ...bidiGateway, cpuUsPerMessage: +mean(acc.bidiCpu).toFixed(1) },
+      { target: 'WebSocket bridge, transcoding.inlineWebSockets: true', ...bidiInline, cpuUsPerMessage: +mean(acc.bidiInlineCpu).toFixed(1) },
+    ],
+    bridgeVsDirect: bidiRatio,
+    inlineBridgeVsDirect: inlineRatio,
+    target: 'bridge messages/s ≥ 0.8× the direct grpc-js client',
+    met: bidiRatio >= 0.8,
+    metInline: inlineRatio >= 0.8,
+  },
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', `ws-${report.setup.mode}.json`), JSON.stringify(report, null, 2) + '\n');

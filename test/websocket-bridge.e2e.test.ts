@@ -46,9 +46,11 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
   root.resolvePath = (_origin, target) => `${PROTO_DIR}/${target}`;
   await root.load('demo/catalog.proto');
   const Note = root.lookupType('demo.catalog.v1.Note');
-  for (const engine of ENGINES) {
-    await t.test(`${engine} engine`, async (t) => {
+  // each engine with the calls in the pool (default) and in the front thread (inlineWebSockets)
+  for (const [engine, inline] of ENGINES.flatMap((e) => [[e, false], [e, true]] as const)) {
+    await t.test(`${engine} engine${inline ? ', inlineWebSockets' : ''}`, async (t) => {
       const gw = await startGatewayProcess({
+        transcoding: { inlineWebSockets: inline },
         upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
         routes: [
           { name: 'catalog', match: { headers: { 'x-capped': { present: false } } }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096, maxConnections: 50 } } },

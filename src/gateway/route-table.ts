@@ -84,15 +84,16 @@ function pathBuilderOf(r: RouteConfig, pattern: string): PathBuilder | null {
 
 let inlineFlags: SharedArrayBuffer | null = null;
 
-/** The transcoding side of a table: the process's pool, and (inlineBelowBytes) this thread compiled for small calls. */
+/** The transcoding side of a table: the process's pool, and (inlineBelowBytes, inlineWebSockets) this thread compiled for the calls it runs itself. */
 function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number | null): TranscodeEnv {
   if (!shared.transcoder || gen === null) throw new Error('a config with transcoding routes needs the transcoding pool (no generation was prepared)');
   const inlineBelow = config.transcoding.inlineBelowBytes;
-  if (inlineBelow > 0) {
+  const inlineSockets = config.transcoding.inlineWebSockets;
+  if (inlineBelow > 0 || inlineSockets) {
     if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
     configureInline(gen, poolDataOf(config, shared.grpcTargets));
   }
-  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, compressAbove: config.transcoding.compressAboveBytes });
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, inlineSockets, compressAbove: config.transcoding.compressAboveBytes });
 }
 
 export class RouteTable {

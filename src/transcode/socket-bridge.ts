@@ -7,6 +7,7 @@
 // Two framings: JSON text frames (an empty one half-closes), or improbable-eng's
 // grpc-websockets binary protocol (a header frame first, then 0x00 + gRPC-framed bytes,
 // 0x01 to half-close). Every callback is guarded: a bug closes this socket (1011).
+// With transcoding.inlineWebSockets the call runs in this thread, on in-thread channels.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { ClientSocket, ClientSocketEvents } from '../server/types.js';
 import type { WebSocketSettings } from '../websocket/websocket-settings.js';
@@ -15,7 +16,9 @@ import { sendableCode } from '../websocket/relay.js';
 import { MessageRate } from '../websocket/message-rate.js';
 import type { StreamControl, StreamEvent } from './task.js';
 import type { UploadControl } from './upload-relay.js';
+import { guarded, livenessTimer } from '../websocket/liveness.js';
 import { log } from '../observability/logger.js';
+import { localChannel } from './local-channel.js';
 
 /** improbable-eng's grpc-web WebSocket transport */
 export const GRPC_WEBSOCKETS = 'grpc-websockets';
@@ -28,6 +31,8 @@ const HIGH_WATER = 512 * 1024;
 const LOW_WATER = 64 * 1024;
 /** request bytes sent to the worker but not yet taken by the gRPC stream, above which the client is paused */
 const IN_HIGH_WATER = 1024 * 1024;
+/** credits go back to the worker in batches (its window is 32 messages): one port message per 16, not per message */
+const CREDIT_BATCH = 16;
 
 export class SocketBridge implements ClientSocketEvents {
   /** transferred to the worker: request messages (SocketEvent) */
@@ -43,6 +48,7 @@ export class SocketBridge implements ClientSocketEvents {
   private inFlight = 0;
   private paused = false;
   private heldCredits = 0;
+  private owedCredits = 0;
   private lastActivity = Date.now();
   private pongSeen = true;
   private timer: NodeJS.Timeout | null = null;
@@ -63,11 +69,13 @@ export class SocketBridge implements ClientSocketEvents {
     private readonly hooks: RelayHooks,
     private readonly requestId: string,
     private onHeader: ((text: string) => void) | null,
+    /** the call runs in this thread (transcoding.inlineWebSockets): in-thread channels */
+    local: boolean,
   ) {
     this.rate = new MessageRate(s.messagesPerSecond);
     this.unpausableLimit = Math.max(8 * 1024 * 1024, 2 * s.maxMessageBytes);
-    const a = new MessageChannel();
-    const b = new MessageChannel();
+    const a = local ? localChannel() : new MessageChannel();
+    const b = local ? localChannel() : new MessageChannel();
     this.toWorker = a.port1;
     this.workerIn = a.port2;
     this.fromWorker = b.port1;
@@ -79,13 +87,11 @@ export class SocketBridge implements ClientSocketEvents {
   /** The client was accepted. */
   attach(client: ClientSocket): void {
     this.client = client;
-    const tick = Math.min(this.s.idleTimeoutMs, this.s.pingIntervalMs || Infinity);
-    this.timer = setInterval(this.guard(() => this.onTick()), tick);
-    this.timer.unref();
+    this.timer = livenessTimer(this.s, this.guard(() => this.onTick()));
   }
 
   private guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
-    return (...a: A) => { try { fn(...a); } catch (e) { this.crashed(e as Error); } };
+    return guarded(fn, (e) => this.crashed(e));
   }
 
   private crashed(e: Error): void {
@@ -205,7 +211,10 @@ export class SocketBridge implements ClientSocketEvents {
   }
 
   private credit(n: number): void {
-    try { this.fromWorker.postMessage({ type: 'credit', n } satisfies StreamControl); } catch { /* closed */ }
+    this.owedCredits += n;
+    if (this.owedCredits < CREDIT_BATCH) return;
+    try { this.fromWorker.postMessage({ type: 'credit', n: this.owedCredits } satisfies StreamControl); } catch { /* closed */ }
+    this.owedCredits = 0;
   }
 
   private onTick(): void {

@@ -595,8 +595,9 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
       },
       onEnd: end,
     }));
+    // Reported in batches: the front's count may run up to 64 KB ahead, well under its 1 MB mark.
     const credit = () => {
-      if (!consumed || congested) return;
+      if (consumed < 65536 || congested) return;
       try { input.postMessage({ type: 'consumed', bytes: consumed } satisfies UploadControl); } catch { /* closed */ }
       consumed = 0;
     };

@@ -74,6 +74,8 @@ export interface TranscodeEnv {
   readonly cancellations: Cancellations;
   /** unary calls with a smaller body run in this thread (transcoding.inlineBelowBytes; 0: never) */
   readonly inlineBelow: number;
+  /** WebSocket bridge calls run in this thread (transcoding.inlineWebSockets) */
+  readonly inlineSockets: boolean;
   /** unary JSON answers this large are compressed in the worker (transcoding.compressAboveBytes; 0: never) */
   readonly compressAbove: number;
 }
@@ -222,7 +224,7 @@ export class TranscodeTarget implements Target {
         emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined,
         socket: { port: bridge.workerIn, binary }, stream: { port: bridge.workerOut, sse: false },
       };
-      env.transcoder.run(task).then((r) => {
+      (env.inlineSockets ? runCall(task) : env.transcoder.run(task)).then((r) => {
         // status 0: the call ended on the bridge's ports; else it failed before it started
         if (r.status === 0) return;
         let message = 'the call failed';
@@ -241,7 +243,7 @@ export class TranscodeTarget implements Target {
       if (typeof h === 'string') bridge.endWith(1002, h);
       else start(h.metadata, h.timeoutMs);
     } : null;
-    const bridge = new SocketBridge(s, binary, !method.clientStreaming, { closed: release, message: counters?.message ?? NO_COUNT }, requestId, onHeader);
+    const bridge = new SocketBridge(s, binary, !method.clientStreaming, { closed: release, message: counters?.message ?? NO_COUNT }, requestId, onHeader, env.inlineSockets);
     ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: performance.now(), retries: 0, transcode: { grpcPath: method.task.grpcPath, startedAt: 0, grpcCode: null } };
     const client = upgrade.accept(binary ? GRPC_WEBSOCKETS : null, s.compression, bridge);
     if (!client) { bridge.close(); return; }

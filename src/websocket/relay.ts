@@ -8,6 +8,7 @@
 import { WebSocket } from 'ws';
 import type { ClientSocket, ClientSocketEvents } from '../server/types.js';
 import type { WebSocketSettings } from './websocket-settings.js';
+import { guarded, livenessTimer } from './liveness.js';
 import { log } from '../observability/logger.js';
 import { MessageRate } from './message-rate.js';
 
@@ -61,13 +62,11 @@ export class WebSocketRelay implements ClientSocketEvents {
       this.upstreamFault = e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1014;
       log.debug({ err: e.message, requestId: this.requestId }, 'upstream WebSocket error');
     });
-    const tick = Math.min(this.s.idleTimeoutMs, this.s.pingIntervalMs || Infinity);
-    this.timer = setInterval(this.guard(() => this.onTick()), tick);
-    this.timer.unref();
+    this.timer = livenessTimer(this.s, this.guard(() => this.onTick()));
   }
 
   private guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
-    return (...a: A) => { try { fn(...a); } catch (e) { this.crashed(e as Error); } };
+    return guarded(fn, (e) => this.crashed(e));
   }
 
   /** A bug in the relay: this one connection ends (1011), logged. */

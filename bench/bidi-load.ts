@@ -1,0 +1,69 @@
+// Bidi load: CONNECTIONS open Catalog.Discuss streams, each sending a ~100-byte note and
+// waiting for its answer before the next (closed loop), for SECONDS — either straight to the
+// grpc-js server with a grpc-js client (protobuf encoded and decoded per message, as a real
+// client does), or through the gateway's WebSocket bridge with JSON text frames.
+// Prints {messages, perSecond, p50, p99, errors}.
+//   node bidi-load.js grpc PORT CONNECTIONS SECONDS
+//   node bidi-load.js ws URL CONNECTIONS SECONDS
+import grpc from '@grpc/grpc-js';
+import { WebSocket } from 'ws';
+import { loadProtos } from '../src/transcode/proto-registry.js';
+import { PROTO_DIR } from '../src/demo/catalog-service.js';
+
+const [mode, target, conns = '50', secs = '8'] = process.argv.slice(2);
+const connections = Number(conns), seconds = Number(secs);
+const note = { text: 'x'.repeat(90), seq: 1 };
+const latencies: number[] = [];
+let errors = 0;
+let running = true;
+
+/** One stream: `send` writes a note, `onAnswer` runs per answer. */
+interface Stream { send(): void; onAnswer(cb: () => void): void; stop(): void }
+
+async function grpcStreams(): Promise<Stream[]> {
+  const root = loadProtos({ files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] }, '.');
+  const Note = root.lookupType('demo.catalog.v1.Note');
+  const client = new grpc.Client(`127.0.0.1:${target}`, grpc.credentials.createInsecure());
+  return Array.from({ length: connections }, () => {
+    const call = client.makeBidiStreamRequest('/demo.catalog.v1.Catalog/Discuss', (x: Buffer) => x, (x: Buffer) => x);
+    call.on('error', () => { if (running) errors++; });
+    return {
+      send: () => { call.write(Buffer.from(Note.encode(Note.fromObject(note)).finish())); },
+      onAnswer: (cb) => call.on('data', (b: Buffer) => { Note.toObject(Note.decode(b)); cb(); }),
+      stop: () => call.cancel(),
+    };
+  });
+}
+
+async function wsStreams(): Promise<Stream[]> {
+  const text = JSON.stringify(note);
+  return Promise.all(Array.from({ length: connections }, () => new Promise<Stream>((resolve, reject) => {
+    const ws = new WebSocket(target!, { perMessageDeflate: false });
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.on('error', () => { if (running) errors++; });
+      resolve({ send: () => ws.send(text), onAnswer: (cb) => ws.on('message', (d) => { JSON.parse(d.toString()); cb(); }), stop: () => ws.terminate() });
+    });
+  })));
+}
+
+const streams = mode === 'grpc' ? await grpcStreams() : await wsStreams();
+const started = performance.now();
+for (const s of streams) {
+  let sentAt = performance.now();
+  s.onAnswer(() => {
+    latencies.push(performance.now() - sentAt);
+    if (!running) return;
+    sentAt = performance.now();
+    s.send();
+  });
+  s.send();
+}
+await new Promise((r) => setTimeout(r, seconds * 1000));
+running = false;
+const elapsed = (performance.now() - started) / 1000;
+for (const s of streams) s.stop();
+latencies.sort((a, b) => a - b);
+const at = (q: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN).toFixed(2);
+process.stdout.write(JSON.stringify({ messages: latencies.length, perSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), errors }) + '\n');
+process.exit(0);
