@@ -283,6 +283,20 @@ t.test('transcoding', async (t) => {
         t.ok(grpcServer.cancelledIds.includes(id), 'the client went away: this gRPC stream was cancelled');
       });
 
+      await t.test('open streams do not hold pool slots: 60 slow streams, and a unary call still answers at once', async (t) => {
+        // the pool runs workers × concurrentTasksPerWorker (2 × 16) tasks at once
+        const streams = Array.from({ length: 60 }, () => {
+          const req = http.get(`${gw.url}/v1/shelves/slow:watch?page_size=1000`, { agent: false });
+          return { req, first: new Promise<void>((resolve) => req.once('response', (res) => res.once('data', () => resolve()))) };
+        });
+        await Promise.all(streams.map((s) => s.first));
+        const started = Date.now();
+        const book = await request(`${gw.url}/v1/shelves/classics/books/1`);
+        t.equal(book.status, 200);
+        t.ok(Date.now() - started < 1000, `a unary call beside 60 open streams took ${Date.now() - started} ms`);
+        for (const s of streams) s.req.destroy();
+      });
+
       await t.test('a client that stops reading stops the gRPC stream (backpressure end to end)', async (t) => {
         const req = http.get(`${gw.url}/v1/shelves/fast:watch?page_size=100000000`, { agent: false });
         const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
@@ -393,7 +407,7 @@ t.test('grpcs:// upstreams: the certificate is verified with the configured CA',
 t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({
-    // one pool slot and no queue: while a stream holds the slot, only inline calls can run
+    // one pool slot and no queue: while an upload holds the slot, only inline calls can run
     transcoding: { inlineBelowBytes: 1024, workers: 1, concurrentTasksPerWorker: 1, maxQueue: 0 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ transcode: { upstream: 'catalog' } }],
@@ -410,17 +424,19 @@ t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers
   const book = await request(`${gw.url}/v1/shelves/classics/books/1`);
   t.equal(book.headers['grpc-metadata-x-served-by'], 'catalog');
 
-  // Tell inline from pool: a stream (never inline) takes the pool's only slot for ~3 s.
-  const stream = new Promise<number>((resolve) => {
-    http.get(`${gw.url}/v1/shelves/slow:watch?page_size=30`, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
-  });
+  // Tell inline from pool: a client-streaming upload (never inline) holds the pool's only
+  // slot while its request body is open (a server stream gives its slot back once it answers).
+  const upload = http.request(`${gw.url}/v1/books:import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' } });
+  const stream = new Promise<number>((resolve) => { upload.on('response', (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); }); });
+  upload.write('{"title":"held"}\n');
   await new Promise((r) => setTimeout(r, 300));
   const inline = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'while the pool is busy' }) });
   t.equal(inline.status, 200, 'a small call runs inline: the busy pool does not matter');
   const pooled = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'y'.repeat(2000) }) });
   t.equal(pooled.status, 503, 'a large call goes to the pool, which is full');
   t.equal(pooled.json.error.code, 'transcoding_saturated');
-  t.equal(await stream, 200, 'the stream itself completes');
+  upload.end();
+  t.equal(await stream, 200, 'the upload itself completes');
 });
 
 t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (pool and inline)', async (t) => {

@@ -5,6 +5,8 @@
 import t from 'tap';
 import { WebSocket } from 'ws';
 import protobuf from 'protobufjs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
 import { startCatalogServer, PROTO_DIR } from '../src/demo/catalog-service.js';
 
@@ -53,7 +55,7 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         transcoding: { inlineWebSockets: inline },
         upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
         routes: [
-          { name: 'catalog', match: { headers: { 'x-capped': { present: false } } }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096, maxConnections: 50 } } },
+          { name: 'catalog', match: { headers: { 'x-capped': { present: false } } }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096, maxConnections: 1000 } } },
           { name: 'capped', match: { headers: { 'x-capped': '1' } }, transcode: { upstream: 'catalog', services: ['demo.catalog.v1.Catalog'], websocket: { maxConnections: 1, idleTimeoutMs: 1000 } } },
         ],
       }, engine);
@@ -222,6 +224,67 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         missing.ws.send(f);
         t.equal((await missing.closed).code, 1000);
         t.match(missing.binary.at(-1)!.subarray(5).toString(), /grpc-status: 5\r\ngrpc-message: book /, 'the status in the trailers frame');
+      });
+
+      await t.test('300 clients that vanish mid-call: every call is cancelled upstream', async (t) => {
+        const cancelled = grpcServer.cancelled;
+        const sockets: Session[] = [];
+        for (let i = 0; i < 300; i += 50) sockets.push(...await Promise.all(Array.from({ length: 50 }, () => open(ws('/v1/notes:discuss')))));
+        for (const s of sockets) s.ws.send(JSON.stringify({ text: 'x' }));
+        await Promise.all(sockets.map((s) => s.next(1)));
+        for (const s of sockets) s.ws.terminate();
+        await until(() => grpcServer.cancelled >= cancelled + 300, 10_000);
+        t.equal(grpcServer.cancelled - cancelled, 300, 'the server saw each of them cancelled');
+        const after = await open(ws('/v1/notes:discuss'));
+        after.ws.send(JSON.stringify({ text: 'still' }));
+        t.same(JSON.parse(await after.next(1)), { text: 'STILL' }, 'the gateway still bridges');
+        after.ws.close();
+      });
+
+      await t.test('grpc-websockets: server and client streaming, and a close that cancels', async (t) => {
+        const framed = (type: string, value: Record<string, unknown>) => {
+          const T = root.lookupType(type);
+          const m = T.encode(T.fromObject(value)).finish();
+          const f = Buffer.alloc(6 + m.length);
+          f.writeUInt32BE(m.length, 2);
+          f.set(m, 6);
+          return f;
+        };
+        const watch = await open(ws('/demo.catalog.v1.Catalog/WatchShelf'), ['grpc-websockets']);
+        watch.ws.send(Buffer.from(''));
+        watch.ws.send(framed('demo.catalog.v1.ListBooksRequest', { shelf: 'fiction', page_size: 3 }));
+        t.equal((await watch.closed).code, 1000);
+        t.same(watch.binary.map((b) => b[0]), [0x80, 0, 0, 0, 0x80], 'header frame, three messages, trailers');
+        const imp = await open(ws('/demo.catalog.v1.Catalog/ImportBooks'), ['grpc-websockets']);
+        imp.ws.send(Buffer.from(''));
+        for (let i = 0; i < 5; i++) imp.ws.send(framed('demo.catalog.v1.Book', { title: `t${i}`, pages: 2 }));
+        imp.ws.send(Buffer.from([1]));
+        t.equal((await imp.closed).code, 1000);
+        const Summary = root.lookupType('demo.catalog.v1.ImportSummary');
+        t.same(Summary.toObject(Summary.decode(imp.binary[1]!.subarray(5)), { longs: String }), { count: 5, pages: '10', firstTitle: 't0', lastTitle: 't4' });
+        const cancelled = grpcServer.cancelled;
+        const talk = await open(ws('/demo.catalog.v1.Catalog/Discuss'), ['grpc-websockets']);
+        talk.ws.send(Buffer.from(''));
+        talk.ws.send(framed('demo.catalog.v1.Note', { text: 'a' }));
+        await until(() => talk.binary.length >= 2);
+        talk.ws.close(1000);
+        await until(() => grpcServer.cancelled > cancelled);
+        t.ok(grpcServer.cancelled > cancelled, 'closing the socket cancelled the call');
+      });
+
+      await t.test('a reload leaves an open bridged call running; shutdown closes it with 1001', async (t) => {
+        const s = await open(ws('/v1/notes:discuss'));
+        const cfg = parse(readFileSync(gw.configFile, 'utf8')) as { routes: Array<{ name: string }> };
+        cfg.routes = cfg.routes.filter((r) => r.name !== 'capped');
+        writeFileSync(gw.configFile, stringify(cfg));
+        gw.proc.kill('SIGHUP');
+        await until(() => /reloaded/.test(gw.output()), 5000);
+        t.match(gw.output(), /reloaded/, 'reloaded');
+        s.ws.send(JSON.stringify({ text: 'after reload' }));
+        t.same(JSON.parse(await s.next(1)), { text: 'AFTER RELOAD' }, 'the open call still answers');
+        const exit = gw.stop();
+        t.equal((await s.closed).code, 1001, 'shutdown tells the client 1001');
+        t.equal(await exit, 0);
       });
     });
   }

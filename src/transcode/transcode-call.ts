@@ -244,6 +244,9 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
       if (started) return;
       started = true;
       port.postMessage({ type: 'head', status: 200, headers: ['content-type', type, ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+      // The answer is on the port now: the pool slot is given back (a stream may last hours;
+      // holding a slot each, a few slow clients would queue every other call of the pool).
+      resolve(result(0, [], '', { grpcCode: 0, startedAt }));
     };
     const call = callOn(u, target, admission, task.binding.grpcPath, request, task, {
       onHeaders: (md) => { headerMd = md; },
@@ -368,6 +371,7 @@ function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: num
       if (started || !out) return;
       started = true;
       out.port.postMessage({ type: 'head', status: 200, headers: ['content-type', 'application/x-ndjson', ...metadataHeaders(headerMd)] } satisfies StreamEvent);
+      resolve(streamed()); // the pool slot is given back (see runStream)
     };
     const sendLine = (json: string) => out!.chunk(Buffer.from(`${json}\n`));
     const endStream = () => out!.port.postMessage({ type: 'end' } satisfies StreamEvent);
@@ -501,6 +505,7 @@ function runGrpcWebStream(task: TranscodeTask, u: UpstreamState, request: Uint8A
       if (started) return;
       started = true;
       port.postMessage({ type: 'head', status: 200, headers: webHeaders(mode, headerMd) } satisfies StreamEvent);
+      resolve(result(0, [], '', { grpcCode: 0, startedAt })); // the pool slot is given back (see runStream)
     };
     const call = callOn(u, target, admission, task.binding.grpcPath, request, task, {
       onHeaders: (md) => { headerMd = md; head(); },
@@ -595,6 +600,9 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
       },
       onEnd: end,
     }));
+    // Everything else happens on the ports: the pool slot is given back at once (a bridged
+    // call may last hours; holding a slot each, 32 open sockets would queue every other call).
+    resolve(result(0, [], '', { grpcCode: 0, startedAt }));
     // Reported in batches: the front's count may run up to 64 KB ahead, well under its 1 MB mark.
     const credit = () => {
       if (consumed < 65536 || congested) return;
