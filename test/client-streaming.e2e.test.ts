@@ -122,7 +122,7 @@ t.test('client streaming and bidi over HTTP/1.1', async (t) => {
         const chunk = line.repeat(64);
         const count = Math.ceil((24 * 1024 * 1024) / chunk.length) * 64;
         let sent = 0;
-        let sentAt1s = -1;
+        const samples: number[] = [];
         const got = post(url('/v1/books:import'), (req) => {
           req.write('{"title":"slow"}\n');
           const more = () => {
@@ -130,11 +130,15 @@ t.test('client streaming and bidi over HTTP/1.1', async (t) => {
             req.end();
           };
           more();
-          setTimeout(() => { sentAt1s = sent * line.length; }, 1000);
+          // two looks while the server is paused (1.5 s from its first message)
+          for (const ms of [700, 1200]) setTimeout(() => samples.push(sent * line.length), ms);
         });
         const res = await got;
         t.equal((JSON.parse(res.text) as { count: number }).count, count + 1, 'every message arrived once the server read again');
-        t.ok(sentAt1s >= 0 && sentAt1s < 14 * 1024 * 1024, `while the server did not read, the client could send only ${(sentAt1s / 1048576).toFixed(1)} MB of 24 (< 14 MB: HTTP/2 windows, the relay's 1 MB and socket buffers)`);
+        const [a = 0, b = 0] = samples;
+        const mb = (n: number) => (n / 1048576).toFixed(1);
+        t.ok(samples.length === 2 && b < 20 * 1024 * 1024, `while the server did not read, the client could send only ${mb(b)} MB of 24 (HTTP/2 windows, the relay's 1 MB and socket buffers)`);
+        t.ok(b - a < 2 * 1024 * 1024, `and it was stalled: ${mb(b - a)} MB more between 0.7 and 1.2 s`);
       });
 
       await t.test('limits.maxBodyBytes bounds a stream: 413', async (t) => {
