@@ -8,6 +8,7 @@ import protobuf from 'protobufjs';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { ENGINES, startGatewayProcess } from './helpers/gateway-process.js';
+import { request } from './helpers/client.js';
 import { startCatalogServer, PROTO_DIR } from '../src/demo/catalog-service.js';
 
 interface Session { ws: WebSocket; messages: string[]; binary: Buffer[]; closed: Promise<{ code: number; reason: string }>; next(n?: number): Promise<string> }
@@ -68,6 +69,11 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         t.same(JSON.parse(await s.next(1)), { text: 'FIRST', seq: 1 }, 'the answer came before the second note was sent');
         s.ws.send(JSON.stringify({ text: 'second', seq: 2 }));
         t.same(JSON.parse(await s.next(2)), { text: 'SECOND', seq: 2 });
+        const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+        t.match(metrics, /gateway_websocket_connections_open 1\n/, 'one WebSocket open');
+        t.match(metrics, /gateway_websocket_connections_total\{route="catalog"\} 1\n/, 'counted under the route');
+        t.match(metrics, /gateway_websocket_messages_total\{route="catalog",direction="in"\} 2\n/, 'two messages in');
+        t.match(metrics, /gateway_websocket_messages_total\{route="catalog",direction="out"\} 2\n/, 'two messages out');
         s.ws.send('');
         t.same(await s.closed, { code: 1000, reason: '' }, 'OK closes with 1000');
       });
