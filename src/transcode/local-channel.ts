@@ -4,6 +4,7 @@
 // microtask — in order, never re-entrant; close() closes both ends, after what was posted.
 import { EventEmitter } from 'node:events';
 import type { MessagePort } from 'node:worker_threads';
+import { log } from '../observability/logger.js';
 
 class LocalPort extends EventEmitter {
   other!: LocalPort;
@@ -12,7 +13,15 @@ class LocalPort extends EventEmitter {
   postMessage(message: unknown): void {
     if (this.closed) return;
     const to = this.other;
-    queueMicrotask(() => { if (!to.closed) to.emit('message', message); });
+    queueMicrotask(() => {
+      if (to.closed) return;
+      // A listener's bug ends this channel (the bridge closes its socket, the call is
+      // cancelled), never the process: a microtask's exception would be uncaught.
+      try { to.emit('message', message); } catch (e) {
+        log.error({ err: (e as Error).message, stack: (e as Error).stack }, 'an inline WebSocket bridge call failed');
+        to.close();
+      }
+    });
   }
 
   close(): void {
@@ -20,8 +29,10 @@ class LocalPort extends EventEmitter {
     this.closed = true;
     const to = this.other;
     queueMicrotask(() => {
-      this.emit('close');
-      if (!to.closed) { to.closed = true; to.emit('close'); }
+      try {
+        this.emit('close');
+        if (!to.closed) { to.closed = true; to.emit('close'); }
+      } catch (e) { log.error({ err: (e as Error).message, stack: (e as Error).stack }, 'closing an inline WebSocket bridge call failed'); }
     });
   }
 }

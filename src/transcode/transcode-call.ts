@@ -622,7 +622,13 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
           return;
         }
       }
-      if (!call!.send(msg) && !congested) { congested = true; call!.onDrain(() => { congested = false; credit(); }); }
+      try {
+        if (!call!.send(msg) && !congested) { congested = true; call!.onDrain(() => { congested = false; credit(); }); }
+      } catch {
+        call!.cancel();
+        end({ code: 13, details: 'the gateway could not send the message', metadata: [] });
+        return;
+      }
       consumed += bytes.byteLength;
       credit();
     });

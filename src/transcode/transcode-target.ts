@@ -224,7 +224,9 @@ export class TranscodeTarget implements Target {
         emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined,
         socket: { port: bridge.workerIn, binary }, stream: { port: bridge.workerOut, sse: false },
       };
-      (env.inlineSockets ? runCall(task) : env.transcoder.run(task)).then((r) => {
+      // inline, runCall may throw before its promise exists: a rejection like the pool's
+      const run = (): Promise<TranscodeResult> => { try { return env.inlineSockets ? runCall(task) : env.transcoder.run(task); } catch (e) { return Promise.reject(e); } };
+      run().then((r) => {
         // status 0: the call ended on the bridge's ports; else it failed before it started
         if (r.status === 0) return;
         let message = 'the call failed';

@@ -1,0 +1,39 @@
+// The in-thread channel of inline WebSocket bridge calls: order, close on both ends after
+// what was posted, and a listener's exception ending the channel instead of the process.
+import t from 'tap';
+import { localChannel } from '../src/transcode/local-channel.js';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+t.test('messages arrive in order, asynchronously; close reaches both ends after them', async (t) => {
+  const { port1, port2 } = localChannel();
+  const got: unknown[] = [];
+  const closed: string[] = [];
+  port2.on('message', (m) => got.push(m));
+  port1.once('close', () => closed.push('port1'));
+  port2.once('close', () => closed.push('port2'));
+  port1.postMessage(1);
+  port1.postMessage(2);
+  t.same(got, [], 'not delivered inside postMessage (never re-entrant)');
+  port1.close();
+  port1.postMessage(3);
+  await tick();
+  t.same(got, [1, 2], 'what was posted before close arrives; nothing after');
+  t.same(closed.sort(), ['port1', 'port2']);
+});
+
+t.test('a listener that throws closes the channel; the process goes on', async (t) => {
+  const { port1, port2 } = localChannel();
+  let closed = 0;
+  port1.once('close', () => closed++);
+  port2.on('message', () => { throw new Error('bug'); });
+  let uncaught: Error | null = null;
+  const onUncaught = (e: Error) => { uncaught = e; };
+  process.once('uncaughtException', onUncaught);
+  port1.postMessage('x');
+  await tick();
+  process.off('uncaughtException', onUncaught);
+  t.equal(uncaught, null, 'no uncaught exception');
+  t.equal(closed, 1, 'the sender saw the channel close');
+  port1.postMessage('y'); // closed: dropped
+});
