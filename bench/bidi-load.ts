@@ -9,6 +9,7 @@ import grpc from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { loadProtos } from '../src/transcode/proto-registry.js';
 import { PROTO_DIR } from '../src/demo/catalog-service.js';
+import { messageSummary } from './message-summary.js';
 
 const [mode, target, conns = '50', secs = '8'] = process.argv.slice(2);
 const connections = Number(conns), seconds = Number(secs);
@@ -63,7 +64,5 @@ await new Promise((r) => setTimeout(r, seconds * 1000));
 running = false;
 const elapsed = (performance.now() - started) / 1000;
 for (const s of streams) s.stop();
-latencies.sort((a, b) => a - b);
-const at = (q: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN).toFixed(2);
-process.stdout.write(JSON.stringify({ messages: latencies.length, perSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), errors }) + '\n');
+process.stdout.write(messageSummary(latencies, elapsed, errors));
 process.exit(0);

@@ -2,6 +2,7 @@
 // for its echo before the next (closed loop), for SECONDS. Prints {messages, perSecond, p50, p99, errors}.
 //   node ws-load.js URL CONNECTIONS SECONDS
 import { WebSocket } from 'ws';
+import { messageSummary } from './message-summary.js';
 
 const [url, conns = '100', secs = '8'] = process.argv.slice(2);
 const connections = Number(conns), seconds = Number(secs);
@@ -32,6 +33,4 @@ await new Promise((r) => setTimeout(r, seconds * 1000));
 running = false;
 const elapsed = (performance.now() - started) / 1000;
 for (const ws of sockets) ws.terminate();
-latencies.sort((a, b) => a - b);
-const at = (q: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN).toFixed(2);
-process.stdout.write(JSON.stringify({ messages: latencies.length, perSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), errors }) + '\n');
+process.stdout.write(messageSummary(latencies, elapsed, errors));
