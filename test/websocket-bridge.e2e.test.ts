@@ -135,6 +135,15 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         t.equal((await big.closed).code, 1009, 'over maxMessageBytes');
       });
 
+      await t.test('a grpc-timeout query parameter is the deadline (not sent as a field)', async (t) => {
+        const started = Date.now();
+        const s = await open(ws('/v1/notes:discuss?grpc-timeout=300m'));
+        s.ws.send(JSON.stringify({ text: 'quick' }));
+        t.same(JSON.parse(await s.next(1)), { text: 'QUICK' }, 'the parameter did not reach the message mapping');
+        t.match(await s.closed, { code: 4004 }, 'DEADLINE_EXCEEDED → 4004 once 300 ms passed');
+        t.ok(Date.now() - started < 3000, `closed after ${Date.now() - started} ms`);
+      });
+
       await t.test('a client that closes cancels the call upstream', async (t) => {
         const cancelled = grpcServer.cancelled;
         const s = await open(ws('/v1/notes:discuss'));
