@@ -190,6 +190,13 @@ function watch(seq: number, call: ActiveCall): void {
   }, 20);
 }
 
+/** One message of a stream as JSON; one that does not decode becomes an in-band error (a stream has no other place for it). */
+function streamMessageJson(m: Mapper, msg: Buffer, task: TranscodeTask): string {
+  try { return decodeResponse(m, msg, task); } catch {
+    return JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
+  }
+}
+
 /** Messages the front may be behind by before the gRPC stream is paused. */
 const STREAM_WINDOW = 32;
 
@@ -260,11 +267,7 @@ function runStream(task: TranscodeTask, u: UpstreamState, m: Mapper, request: Ui
           return;
         }
         head();
-        let json: string;
-        try { json = decodeResponse(m, msg, task); } catch {
-          json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
-        }
-        out.chunk(frame(json));
+        out.chunk(frame(streamMessageJson(m, msg, task)));
         out.sent(call);
       },
       onEnd: (st) => {
@@ -386,11 +389,7 @@ function runUpload(task: TranscodeTask, u: UpstreamState, m: Mapper, target: num
       onMessage: (msg) => {
         if (!out) { response ??= msg; return; }
         head();
-        let json: string;
-        try { json = decodeResponse(m, msg, task); } catch {
-          json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
-        }
-        sendLine(json);
+        sendLine(streamMessageJson(m, msg, task));
         out.sent(call);
       },
       onEnd: (st) => {
@@ -540,7 +539,7 @@ function wholeMessage(m: Mapper): Mapper {
 /**
  * The WebSocket bridge (socket-bridge.ts): every method kind as one call with its request
  * stream open; each request message arrives on the task's socket port (JSON mapped as a
- * unary body is, path variables and query applied to each; or the protobuf bytes in
+ * whole message with the path variables set in each — the query is not mapped; or the protobuf bytes in
  * grpc-websockets mode), each response message goes out as one WebSocket message. The end:
  * a close frame 1000, or 4000 + code with the status message, after a final
  * {"error": …} message when the status has details (JSON mode); grpc-websockets mode sends
@@ -556,7 +555,6 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     let headerMd: Array<[string, string]> = [];
     let congested = false;
     let consumed = 0;
-    let call: StreamingCall | null = null;
     const closeWith = (code: number, reason: string) => {
       try { out.port.postMessage({ type: 'close', code, reason } satisfies StreamEvent); } catch { /* closed */ }
     };
@@ -584,22 +582,16 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     if (admission === 'no') { end({ code: UNAVAILABLE, details: `the circuit breaker of upstream "${u.name}" is open`, metadata: [] }); return; }
     const target = pick(u, startedAt);
     if (target < 0) { if (admission === 'probe') u.breaker!.release(); end(NO_TARGET); return; }
-    const c = (call = openOn(u, target, admission, task.binding.grpcPath, task, {
+    const call = openOn(u, target, admission, task.binding.grpcPath, task, {
       onHeaders: (md) => { headerMd = md; head(); },
       onMessage: (msg) => {
         if (done) return;
         if (binary) { head(); out.chunk(frame(0, msg)); }
-        else {
-          let json: string;
-          try { json = decodeResponse(m, msg, task); } catch {
-            json = JSON.stringify({ error: { code: 13, message: 'a stream message does not decode as the declared message', details: [] } });
-          }
-          out.chunk(Buffer.from(json));
-        }
-        out.sent(c);
+        else out.chunk(Buffer.from(streamMessageJson(m, msg, task)));
+        out.sent(call);
       },
       onEnd: end,
-    }));
+    });
     // Everything else happens on the ports: the pool slot is given back at once (a bridged
     // call may last hours; holding a slot each, 32 open sockets would queue every other call).
     resolve(result(0, [], '', { grpcCode: 0, startedAt }));
@@ -611,29 +603,29 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     };
     input.on('message', (e: SocketEvent) => {
       if (done) return;
-      if (e.type === 'end') { call!.end(); return; }
+      if (e.type === 'end') { call.end(); return; }
       const bytes = new Uint8Array(e.chunk);
       let msg: Uint8Array = bytes;
       if (!binary) {
-        try { msg = encodeRequest(m, new Map(task.vars), task.query, bytes, 'application/json', task.ignoreUnknownQuery); } catch (err) {
+        try { msg = encodeRequest(m, new Map(task.vars), '', bytes, 'application/json'); } catch (err) {
           // never thrown out of a port listener: that would end the worker
-          call!.cancel();
+          call.cancel();
           end(err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] });
           return;
         }
       }
       try {
-        if (!call!.send(msg) && !congested) { congested = true; call!.onDrain(() => { congested = false; credit(); }); }
+        if (!call.send(msg) && !congested) { congested = true; call.onDrain(() => { congested = false; credit(); }); }
       } catch {
-        call!.cancel();
+        call.cancel();
         end({ code: 13, details: 'the gateway could not send the message', metadata: [] });
         return;
       }
       consumed += bytes.byteLength;
       credit();
     });
-    input.once('close', () => { if (!done) call!.cancel(); }); // the client went away: CANCELLED upstream
-    out.follow(c);
+    input.once('close', () => { if (!done) call.cancel(); }); // the client went away: CANCELLED upstream
+    out.follow(call);
   });
 }
 

@@ -16,24 +16,17 @@ import { log } from '../observability/logger.js';
 import { closeReason } from './grpc-status.js';
 import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import { GRPC_WEBSOCKETS, SocketBridge } from './socket-bridge.js';
-import type { WebSocketCounters } from '../observability/metrics/request-metrics.js';
+import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
-const NO_COUNT = (): void => {};
 /** Header-frame lines a grpc-websockets client may send */
 const MAX_HEADER_LINES = 100;
 const HEADER_NAME = /^[a-z0-9_.-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 
-/** The query without grpc-timeout, and that parameter's deadline in ms (null: absent or malformed). */
-function splitTimeout(query: string): { query: string; timeoutMs: number | null } {
-  if (!query.includes('grpc-timeout=')) return { query, timeoutMs: null };
-  let timeoutMs: number | null = null;
-  const kept = query.split('&').filter((p) => {
-    if (!p.startsWith('grpc-timeout=')) return true;
-    timeoutMs = grpcTimeoutMs(p.slice(13));
-    return false;
-  });
-  return { query: kept.join('&'), timeoutMs };
+/** The grpc-timeout query parameter of a bridged call in ms (null: absent or malformed); the other parameters are not mapped. */
+function timeoutParam(query: string): number | null {
+  for (const p of query.split('&')) if (p.startsWith('grpc-timeout=')) return grpcTimeoutMs(p.slice(13));
+  return null;
 }
 
 /**
@@ -207,7 +200,7 @@ export class TranscodeTarget implements Target {
     }
     const { method, vars } = found;
     const binary = upgrade.protocols.includes(GRPC_WEBSOCKETS);
-    const { query, timeoutMs } = splitTimeout(ctx.head.query);
+    const timeoutMs = timeoutParam(ctx.head.query);
     let deadline = Math.round(performance.timeOrigin + ctx.timings.start) + this.totalMs;
     if (timeoutMs !== null) deadline = Math.min(deadline, Date.now() + timeoutMs);
     const metadata = this.metadataOf(ctx);
@@ -219,9 +212,9 @@ export class TranscodeTarget implements Target {
     const { requestId } = ctx;
     const start = (extra: Array<[string, string]>, frameTimeoutMs: number | null) => {
       const task: TranscodeTask = {
-        gen: env.gen, upstream: t.upstream, binding: method.task, vars, query, body: null, metadata: extra.length ? [...metadata, ...extra] : metadata,
+        gen: env.gen, upstream: t.upstream, binding: method.task, vars, query: '', body: null, metadata: extra.length ? [...metadata, ...extra] : metadata,
         deadline: frameTimeoutMs === null ? deadline : Math.min(deadline, Date.now() + frameTimeoutMs),
-        emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts, ignoreUnknownQuery: t.ignoreUnknownQuery || undefined,
+        emitDefaults: t.emitDefaults, useProtoNames: t.useProtoNames, enumsAsInts: t.enumsAsInts,
         socket: { port: bridge.workerIn, binary }, stream: { port: bridge.workerOut, sse: false },
       };
       // inline, runCall may throw before its promise exists: a rejection like the pool's

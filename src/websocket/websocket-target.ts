@@ -13,9 +13,7 @@ import type { Target as UpstreamTarget, Upstream } from '../upstream/upstream.js
 import type { PathBuilder } from '../proxy/http-target.js';
 import { WebSocketRelay } from './relay.js';
 import type { WebSocketSettings } from './websocket-settings.js';
-import type { WebSocketCounters } from '../observability/metrics/request-metrics.js';
-
-const NO_COUNT = (): void => {};
+import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
 export interface WebSocketTargetSettings {
   readonly upstream: Upstream;

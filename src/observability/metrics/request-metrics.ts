@@ -49,6 +49,9 @@ export interface WebSocketCounters {
   message(direction: 'in' | 'out', bytes: number): void;
 }
 
+/** A message counter for WebSockets when metrics are off. */
+export const NO_COUNT = (): void => {};
+
 export class RequestMetrics {
   private readonly requests: Family;
   private readonly duration: Family;
