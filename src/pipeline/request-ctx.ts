@@ -116,11 +116,11 @@ export class RequestCtx {
     if (h.length) this.responseHeaders = this.responseHeaders ? [...this.responseHeaders, ...h] : [...h];
   }
 
-  /** Answers `err` through the one error mapper, with the context's response headers (and `more`). */
-  fail(err: GatewayError, more?: readonly string[] | null): void {
+  /** Answers `err` through the one error mapper, with the context's response headers (and `more`); `close`: the connection after it. */
+  fail(err: GatewayError, more?: readonly string[] | null, close = this.hasBody): void {
     if (!this.over) { this.errorCode = err.code; this.source = 'gateway'; }
     const extra = this.responseHeaders ? (more ? [...more, ...this.responseHeaders] : this.responseHeaders) : more;
-    sendError(this.sink, err, this.requestId, extra, this.hasBody);
+    sendError(this.sink, err, this.requestId, extra, close);
   }
 
   /** A hook is about to wait: keep what arrives of the body meanwhile (bounded; see HeldBody). */

@@ -135,12 +135,8 @@ export function webSocketServers(): WebSocketServers {
 const BINARY = { binary: true } as const;
 const TEXT = { binary: false } as const;
 
-const KEY = /^[+/0-9A-Za-z]{22}==$/;
-
-/** The upgrade side of a request when it is a valid WebSocket handshake (RFC 6455 4.2.1), else undefined. */
-export function webSocketUpgradeOf(req: IncomingMessage, head: RequestHead, rest: Buffer, ex: RawExchange, servers: WebSocketServers): WebSocketUpgrade | undefined {
-  const h = req.headers;
-  if (req.method !== 'GET' || (h.upgrade ?? '').toLowerCase() !== 'websocket' || h['sec-websocket-version'] !== '13' || !KEY.test(h['sec-websocket-key'] ?? '')) return undefined;
+/** The upgrade side of a request that is a valid WebSocket handshake (websocket-handshake.ts). */
+export function webSocketUpgradeOf(req: IncomingMessage, head: RequestHead, rest: Buffer, ex: RawExchange, servers: WebSocketServers): WebSocketUpgrade {
   return { protocols: offeredProtocols(head.rawHeaders), accept: (protocol, compress, events) => ex.accept(req, rest, servers, protocol, compress, events) };
 }
 

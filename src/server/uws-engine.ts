@@ -5,6 +5,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { loadNativeUws, type Uws } from './uws-loader.js';
 import { statusLine } from './status-line.js';
+import { webSocketHandshake } from './websocket-handshake.js';
 import { MAX_WEBSOCKET_MESSAGE_BYTES, offeredProtocols, type BodySource, type ClientSocket, type ClientSocketEvents, type Engine, type EngineOptions, type RequestHandler, type RequestHead, type ResponseSink, type WebSocketUpgrade } from './types.js';
 import { guarded } from './guard.js';
 import { ERRORS, errorBody } from '../errors.js';
@@ -361,6 +362,14 @@ export class UwsEngine implements Engine {
         const ex = admit(res);
         if (!ex) return;
         const head = headOf(res, req);
+        const handshake = webSocketHandshake(head.method, head.rawHeaders);
+        if (typeof handshake === 'object' && handshake.framing) {
+          // uWS reads no body on an upgrade: its bytes would be parsed as the next request
+          ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', handshake.message, '-'), 'framing');
+          return;
+        }
+        // a malformed handshake is served as a plain request (a WebSocket route refuses it)
+        if (handshake !== 'valid') { handler(head, ex, ex); return; }
         const key = req.getHeader('sec-websocket-key');
         const extensions = req.getHeader('sec-websocket-extensions');
         const protocols = offeredProtocols(head.rawHeaders);

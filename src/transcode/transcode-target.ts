@@ -16,6 +16,7 @@ import { log } from '../observability/logger.js';
 import { closeReason } from './grpc-status.js';
 import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import { GRPC_WEBSOCKETS, SocketBridge } from './socket-bridge.js';
+import { refusedHandshake } from '../websocket/handshake-refusal.js';
 import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
 /** Header-frame lines a grpc-websockets client may send */
@@ -113,7 +114,10 @@ export class TranscodeTarget implements Target {
   call(ctx: RequestCtx): void {
     const t = this.route;
     const { head, path } = ctx;
-    if (ctx.sink.upgrade && t.socket) { this.callSocket(ctx); return; }
+    if (t.socket) {
+      if (ctx.sink.upgrade) { this.callSocket(ctx); return; }
+      if (refusedHandshake(ctx)) return; // it asked for a WebSocket, malformed
+    }
     const web = t.grpcWebMethods ? grpcWebMode(ctx.header('content-type')) : null;
     if (web) { this.callGrpcWeb(ctx, web); return; }
     const m = t.match(head.method, asSent(head.path, path));

@@ -12,6 +12,7 @@ import type { Target } from '../pipeline/target.js';
 import type { Target as UpstreamTarget, Upstream } from '../upstream/upstream.js';
 import type { PathBuilder } from '../proxy/http-target.js';
 import { WebSocketRelay } from './relay.js';
+import { refusedHandshake, UPGRADE_HEADERS } from './handshake-refusal.js';
 import type { WebSocketSettings } from './websocket-settings.js';
 import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
@@ -29,8 +30,6 @@ export interface WebSocketTargetSettings {
 /** Client headers that belong to the client's own handshake (ws makes the upstream's). */
 const HANDSHAKE = /^sec-websocket-/;
 
-const UPGRADE_HEADERS = ['upgrade', 'websocket', 'connection', 'upgrade'];
-
 export class WebSocketTarget implements Target {
   readonly kind = 'websocket';
   /** WebSockets of this route open on this thread (and upgrades under way) */
@@ -40,7 +39,10 @@ export class WebSocketTarget implements Target {
 
   call(ctx: RequestCtx): void {
     const upgrade = ctx.sink.upgrade;
-    if (!upgrade) { ctx.fail(new GatewayError('upgrade_required', 'this route takes WebSocket upgrades only'), UPGRADE_HEADERS); return; }
+    if (!upgrade) {
+      if (!refusedHandshake(ctx)) ctx.fail(new GatewayError('upgrade_required', 'this route takes WebSocket upgrades only'), UPGRADE_HEADERS);
+      return;
+    }
     const s = this.settings;
     if (this.open >= s.ws.maxConnections) {
       ctx.fail(new GatewayError('websocket_connection_limit', `the route has ${s.ws.maxConnections} WebSockets open`), ['retry-after', '1']);
