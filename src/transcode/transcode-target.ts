@@ -17,6 +17,7 @@ import { closeReason } from './grpc-status.js';
 import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import { GRPC_WEBSOCKETS, SocketBridge } from './socket-bridge.js';
 import { refusedHandshake } from '../websocket/handshake-refusal.js';
+import { SocketCap } from '../websocket/socket-cap.js';
 import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
 /** Header-frame lines a grpc-websockets client may send */
@@ -98,10 +99,12 @@ export class TranscodeTarget implements Target {
     private readonly onResponse: readonly Policy[],
     /** transcode.websocket with metrics on: the route's WebSocket counters */
     private readonly socketCounters: WebSocketCounters | null = null,
-  ) {}
+  ) {
+    this.sockets = route.socket ? new SocketCap(route.socket.maxConnections) : null;
+  }
 
-  /** bridged WebSockets of this route open on this thread */
-  socketsOpen = 0;
+  /** bridged WebSockets of this route open on this thread (transcode.websocket) */
+  private readonly sockets: SocketCap | null;
 
   /** The request headers the route forwards as gRPC metadata. */
   private metadataOf(ctx: RequestCtx): Array<[string, string]> {
@@ -198,10 +201,6 @@ export class TranscodeTarget implements Target {
     const upgrade = ctx.sink.upgrade!;
     const found = t.socketMethod(asSent(ctx.head.path, ctx.path));
     if (!found) { ctx.fail(new GatewayError('route_not_found', `no gRPC method is bound to ${ctx.path}`)); return; }
-    if (this.socketsOpen >= s.maxConnections) {
-      ctx.fail(new GatewayError('websocket_connection_limit', `the route has ${s.maxConnections} WebSockets open`), ['retry-after', '1']);
-      return;
-    }
     const { method, vars } = found;
     const binary = upgrade.protocols.includes(GRPC_WEBSOCKETS);
     const timeoutMs = timeoutParam(ctx.head.query);
@@ -210,9 +209,8 @@ export class TranscodeTarget implements Target {
     const metadata = this.metadataOf(ctx);
     const env = this.env;
     const counters = this.socketCounters;
-    this.socketsOpen++;
-    let open = true;
-    const release = () => { if (open) { open = false; this.socketsOpen--; } };
+    const release = this.sockets!.take(ctx);
+    if (!release) return;
     const { requestId } = ctx;
     const start = (extra: Array<[string, string]>, frameTimeoutMs: number | null) => {
       const task: TranscodeTask = {

@@ -13,6 +13,7 @@ import type { Target as UpstreamTarget, Upstream } from '../upstream/upstream.js
 import type { PathBuilder } from '../proxy/http-target.js';
 import { WebSocketRelay } from './relay.js';
 import { refusedHandshake, UPGRADE_HEADERS } from './handshake-refusal.js';
+import { SocketCap } from './socket-cap.js';
 import type { WebSocketSettings } from './websocket-settings.js';
 import { NO_COUNT, type WebSocketCounters } from '../observability/metrics/request-metrics.js';
 
@@ -32,10 +33,11 @@ const HANDSHAKE = /^sec-websocket-/;
 
 export class WebSocketTarget implements Target {
   readonly kind = 'websocket';
-  /** WebSockets of this route open on this thread (and upgrades under way) */
-  open = 0;
+  private readonly cap: SocketCap;
 
-  constructor(readonly settings: WebSocketTargetSettings) {}
+  constructor(readonly settings: WebSocketTargetSettings) {
+    this.cap = new SocketCap(settings.ws.maxConnections);
+  }
 
   call(ctx: RequestCtx): void {
     const upgrade = ctx.sink.upgrade;
@@ -43,14 +45,8 @@ export class WebSocketTarget implements Target {
       if (!refusedHandshake(ctx)) ctx.fail(new GatewayError('upgrade_required', 'this route takes WebSocket upgrades only'), UPGRADE_HEADERS);
       return;
     }
-    const s = this.settings;
-    if (this.open >= s.ws.maxConnections) {
-      ctx.fail(new GatewayError('websocket_connection_limit', `the route has ${s.ws.maxConnections} WebSockets open`), ['retry-after', '1']);
-      return;
-    }
-    this.open++;
-    let counted = true;
-    const release = () => { if (counted) { counted = false; this.open--; } };
+    const release = this.cap.take(ctx);
+    if (!release) return;
     ctx.sink.onAborted(release);
     this.connect(ctx, null, release);
   }
