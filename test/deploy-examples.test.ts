@@ -2,12 +2,15 @@
 // gateway config, the probes point at the listener that config opens, the container and the
 // manifests agree on paths, and systemd accepts the unit (systemd-analyze verify).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CLI, spawnGateway } from './helpers/gateway-process.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.js';
 import { binaryName } from '../src/binary/build-binary.js';
 
@@ -44,6 +47,45 @@ t.test('kubernetes: the ConfigMap is a valid config and the probes reach its sta
   t.match(pod.containers.find((c: { name: string }) => c.name === 'config-reloader').command.join(' '), /pkill -HUP -f '\^\/usr\/local\/bin\/edge-gateway'/);
   const [kustomization] = yamlOf('k8s/kustomization.yaml');
   t.same(kustomization!.resources, ['configmap.yaml', 'deployment.yaml', 'service.yaml']);
+});
+
+t.test('kubernetes: the config-reloader sidecar\'s script SIGHUPs the gateway when the mounted config changes', async (t) => {
+  const [deploy] = yamlOf('k8s/deployment.yaml');
+  const script = deploy!.spec.template.spec.containers.find((c: { name: string }) => c.name === 'config-reloader').command.at(-1) as string;
+  const dir = mkdtempSync(join(tmpdir(), 'reloader-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // the manifest's script as it is, but for the mounted file's path, a 0.2 s period instead of
+  // 5 s, and a binary path of this test's own (pkill -f matches the whole command line)
+  const binary = join(dir, 'usr/local/bin/edge-gateway');
+  const file = join(dir, 'gateway.yaml');
+  const run = script.replaceAll('/etc/edge-gateway/gateway.yaml', file).replace('sleep 5', 'sleep 0.2').replace("'^/usr/local/bin/edge-gateway'", `'^${binary}'`);
+  t.not(run, script, 'the script was adapted');
+  t.match(run, new RegExp(`pkill -HUP -f '\\^${binary.replaceAll('/', '\\/')}'`));
+  const upstream = createServer((req, res) => res.end(`upstream saw ${req.url}`));
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => upstream.close());
+  const config = (routes: string[]) => stringify({
+    engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 },
+    upstreams: { up: { targets: [{ url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }] } },
+    routes: routes.map((r) => ({ name: r, match: { prefix: `/${r}` }, upstream: 'up' })),
+  });
+  writeFileSync(file, config(['one']));
+  const gw = await spawnGateway(process.execPath, [CLI, '--config', file], { env: { ...process.env, LOG_LEVEL: 'info' }, engine: 'uws', configFile: file, argv0: binary });
+  t.teardown(() => gw.stop());
+  const reloader = spawn('sh', ['-c', run], { stdio: 'ignore' });
+  t.teardown(() => { reloader.kill('SIGKILL'); });
+  await new Promise((r) => setTimeout(r, 500)); // it has read the first checksum
+  const status = async (path: string) => (await fetch(`${gw.url}${path}`)).status;
+  t.equal(await status('/two'), 404, 'no route two yet');
+  writeFileSync(file, config(['one', 'two'])); // what the kubelet does to a mounted ConfigMap
+  for (let i = 0; i < 50 && (await status('/two')) !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(await status('/two'), 200, 'the new route serves after the reloader\'s SIGHUP');
+  t.match(gw.output(), /config reloaded/);
+  writeFileSync(file, 'routes: [ { name: broken } ]\n');
+  for (let i = 0; i < 50 && !gw.output().includes('reload failed'); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(gw.output(), /reload failed; keeping the running config/, 'a broken config is signalled too, and refused');
+  t.equal(await status('/two'), 200, 'the running config still serves');
+  t.equal(gw.proc.exitCode, null, 'the gateway runs on');
 });
 
 t.test('the container file runs the binary this build makes, as the manifests expect', async (t) => {

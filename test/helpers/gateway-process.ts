@@ -56,12 +56,14 @@ export interface SpawnOptions {
   engine: EngineName;
   configFile?: string;
   cwd?: string;
+  /** the process's argv[0] (what `ps` and `pkill -f` see) */
+  argv0?: string;
 }
 
 /** Runs `command args` (the CLI under node, or the single executable) and waits for "listening". */
 export async function spawnGateway(command: string, args: string[], o: SpawnOptions): Promise<GatewayProcess> {
   const { engine } = o;
-  const proc = spawn(command, args, { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { env: o.env, cwd: o.cwd, argv0: o.argv0, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
