@@ -9,7 +9,7 @@ import { request } from './helpers/client.js';
 import { freePort, startUpstream } from './helpers/upstream.js';
 import { startCatalogServer, PROTO_DIR } from '../src/demo/catalog-service.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: Array<{ key: string; value: Record<string, unknown> }>; status?: { code?: number } }
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; startTimeUnixNano: string; endTimeUnixNano: string; attributes: Array<{ key: string; value: Record<string, unknown> }>; status?: { code?: number } }
 
 /** An OTLP/HTTP receiver: POST /v1/traces with the JSON encoding. */
 async function startReceiver(): Promise<{ url: string; spans: OtlpSpan[]; resources: Array<Record<string, unknown>>; close(): void }> {
@@ -109,6 +109,14 @@ for (const engine of ENGINES) {
       t.ok(auth, 'the auth policy has its span');
       t.equal(auth!.parentSpanId, server.spanId);
       t.match(JSON.stringify(receiver.resources[0]), /gw-under-test/, 'service.name');
+      // the times are the request's own: ordered, and the children inside the request
+      const ns = (v: string) => BigInt(v);
+      const now = BigInt(Date.now()) * 1_000_000n;
+      t.ok(ns(server.startTimeUnixNano) <= ns(server.endTimeUnixNano), 'the server span starts before it ends');
+      t.ok(now - ns(server.startTimeUnixNano) < 60_000_000_000n && ns(server.endTimeUnixNano) <= now, 'in epoch nanoseconds, in the last minute');
+      for (const c of [client, auth!]) {
+        t.ok(ns(c.startTimeUnixNano) >= ns(server.startTimeUnixNano) && ns(c.endTimeUnixNano) <= ns(server.endTimeUnixNano), `${c.name} lies inside the request`);
+      }
     });
 
     await t.test('retries: one client span per attempt, with its resend count', async (t) => {

@@ -30,12 +30,14 @@ export function parseTraceparent(value: string | undefined, tracestate: string |
 }
 
 // Ids come from a pool of random bytes refilled 16 KB at a time (crypto-quality, as W3C asks),
-// turned into hex by Buffer: Math.random().toString(16) cost ~3 µs a request in the profile.
+// turned into hex once per refill: an id is then a substring. Math.random().toString(16)
+// cost ~3 µs a request in the profile, Buffer#toString('hex') per id ~0.3 µs.
 const POOL = Buffer.alloc(16 * 1024);
+let HEX_POOL = '';
 let poolAt = POOL.length;
 
 function take(n: number): number {
-  if (poolAt + n > POOL.length) { randomFillSync(POOL); poolAt = 0; }
+  if (poolAt + n > POOL.length) { randomFillSync(POOL); HEX_POOL = POOL.toString('hex'); poolAt = 0; }
   const at = poolAt;
   poolAt += n;
   return at;
@@ -46,7 +48,7 @@ export let lastTraceIdXor = 0;
 
 export function newTraceId(): string {
   const at = take(16);
-  const id = POOL.toString('hex', at, at + 16);
+  const id = HEX_POOL.slice(at * 2, at * 2 + 32);
   if (id === ZERO_TRACE) return newTraceId();
   lastTraceIdXor = (POOL.readUInt32BE(at) ^ POOL.readUInt32BE(at + 4) ^ POOL.readUInt32BE(at + 8) ^ POOL.readUInt32BE(at + 12)) >>> 0;
   return id;
@@ -54,7 +56,7 @@ export function newTraceId(): string {
 
 export function newSpanId(): string {
   const at = take(8);
-  const id = POOL.toString('hex', at, at + 8);
+  const id = HEX_POOL.slice(at * 2, at * 2 + 16);
   return id === ZERO_SPAN ? newSpanId() : id;
 }
 
