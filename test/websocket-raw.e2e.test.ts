@@ -93,12 +93,25 @@ t.test('hostile WebSocket bytes', async (t) => {
         },
         routes: [
           { name: 'proxied', match: { prefix: '/ws' }, upstream: 'echo', websocket: { maxMessageBytes: 4096 } },
+          { name: 'plain', match: { prefix: '/plain' }, upstream: 'echo' },
           { name: 'bridge', match: { prefix: '/' }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096 } } },
         ],
       }, engine);
       t.teardown(() => gw.stop());
       const BRIDGE = '/demo.catalog.v1.Catalog/Discuss';
       const note = JSON.stringify({ text: 'hi', seq: 1 });
+
+      await t.test('another Upgrade (h2c) with a body never runs its body as a request', async (t) => {
+        const before = upstreamSeen.length;
+        const smuggled = 'GET /plain/smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+        const a = await exchange(gw.port, `POST /plain/h2c HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`, [], 3000);
+        // node hands every Upgrade request to its upgrade path, head only: refused there; uWS
+        // reads it as a plain POST with its body
+        if (engine === 'node') { t.equal(a.status, 400); t.match(a.body, /with a body/); t.ok(a.closed); }
+        else t.equal(a.status, 200, 'a plain POST, its body read as a body');
+        await new Promise((r) => setTimeout(r, 200));
+        t.notOk(upstreamSeen.slice(before).some((x) => x.includes('/smuggled')), 'the body never ran as a request');
+      });
 
       for (const [what, path] of [['proxied route', '/ws/echo'], ['bridge route', BRIDGE]] as const) {
         await t.test(`${what}: malformed handshakes are refused, never upgraded or forwarded`, async (t) => {

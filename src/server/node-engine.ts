@@ -161,13 +161,13 @@ export class NodeEngine implements Engine {
     // Every request with an Upgrade header comes here (node: as soon as there is a listener).
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, rest: Buffer) => {
       const ex = new RawExchange(socket);
-      const head = headOf(req, scheme);
-      const handshake = webSocketHandshake(head.method, head.rawHeaders);
-      if (typeof handshake === 'object' && handshake.framing) {
-        // Upgrade requests are read head-only here; a body would be the next request's bytes.
-        ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', handshake.message, randomUUID()));
+      if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined) {
+        // Upgrade requests (any kind: h2c too) are read head-only here; a body would be the next request's bytes.
+        ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'an Upgrade request with a body is not supported', randomUUID()));
         return;
       }
+      const head = headOf(req, scheme);
+      const handshake = webSocketHandshake(head.method, head.rawHeaders);
       // any other Upgrade (h2c, a malformed handshake) is served as a plain request
       if (handshake === 'valid') ex.upgrade = webSocketUpgradeOf(req, head, rest, ex, this.ws);
       handler(head, null, ex);
