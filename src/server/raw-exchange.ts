@@ -163,11 +163,11 @@ class NodeClientSocket implements ClientSocket {
     });
   }
 
-  send(data: Uint8Array, binary: boolean): boolean {
+  send(data: Uint8Array | string, binary: boolean): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return true;
     // A write callback only when this send leaves bytes queued (it reports the drain).
-    if (!this.wantsDrain && ws.bufferedAmount + data.byteLength > DRAINED_BYTES) this.wantsDrain = true;
+    if (!this.wantsDrain && ws.bufferedAmount + (typeof data === 'string' ? data.length : data.byteLength) > DRAINED_BYTES) this.wantsDrain = true;
     ws.send(data, binary ? BINARY : TEXT, this.wantsDrain ? this.afterSend : undefined);
     return !this.wantsDrain;
   }

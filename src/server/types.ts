@@ -80,7 +80,8 @@ export interface ClientSocketEvents {
 /** An accepted client WebSocket (both engines). Every member is a no-op once it closed. */
 export interface ClientSocket {
   /** false: the bytes are queued beyond the engine's buffer; wait for `drain` */
-  send(data: Uint8Array, binary: boolean): boolean;
+  /** a string is sent as a text message (the bridge's JSON answers, posted to the front as strings) */
+  send(data: Uint8Array | string, binary: boolean): boolean;
   bufferedAmount(): number;
   /** stop / restart reading the client's frames (null: the engine cannot, see docs/websocket.md) */
   readonly pause: (() => void) | null;

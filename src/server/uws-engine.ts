@@ -255,7 +255,7 @@ class UwsClientSocket implements ClientSocket {
     this.events.close(code, reason);
   }
 
-  send(data: Uint8Array, binary: boolean): boolean {
+  send(data: Uint8Array | string, binary: boolean): boolean {
     // 0: buffered (drain follows); 2 (dropped) cannot happen: maxBackpressure is above what the relay lets build up
     return this.ws ? this.ws.send(data, binary) === 1 : true;
   }

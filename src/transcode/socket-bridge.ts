@@ -23,8 +23,10 @@ import { localChannel } from './local-channel.js';
 /** improbable-eng's grpc-web WebSocket transport */
 export const GRPC_WEBSOCKETS = 'grpc-websockets';
 
-/** front → worker: one request message, or the client half-closed */
-export type SocketEvent = { type: 'message'; chunk: ArrayBuffer } | { type: 'end' };
+/** front → worker: one request message (JSON mode: its text, a bare string — the cheapest thing to post), or the client half-closed */
+export type SocketEvent = string | { type: 'message'; chunk: ArrayBuffer } | { type: 'end' };
+/** worker → front: the call's events, and in JSON mode each answer message as a bare string */
+export type BridgedEvent = StreamEvent | string;
 
 /** bytes queued toward the client above which the worker's credits are held back */
 const HIGH_WATER = 512 * 1024;
@@ -81,7 +83,7 @@ export class SocketBridge implements ClientSocketEvents {
     this.fromWorker = b.port1;
     this.workerOut = b.port2;
     this.toWorker.on('message', this.guard((c: UploadControl) => this.consumed(c.bytes)));
-    this.fromWorker.on('message', this.guard((e: StreamEvent) => this.fromCall(e)));
+    this.fromWorker.on('message', this.guard((e: BridgedEvent) => this.fromCall(e)));
   }
 
   /** The client was accepted. */
@@ -169,10 +171,15 @@ export class SocketBridge implements ClientSocketEvents {
 
   private request(msg: Uint8Array): void {
     if (this.ended) { this.endWith(4003, this.single ? 'this method takes one request message' : 'a message after the request was half-closed'); return; }
-    const ab = new ArrayBuffer(msg.byteLength);
-    new Uint8Array(ab).set(msg);
     this.inFlight += msg.byteLength;
-    this.post({ type: 'message', chunk: ab }, [ab]);
+    if (this.binary) {
+      const ab = new ArrayBuffer(msg.byteLength);
+      new Uint8Array(ab).set(msg);
+      this.post({ type: 'message', chunk: ab }, [ab]);
+    } else {
+      // text frames are valid UTF-8 (both engines refuse others): the string round-trips byte for byte
+      this.post(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).toString('utf8'));
+    }
     if (this.single) { this.endRequest(); return; }
     if (this.inFlight < IN_HIGH_WATER) return;
     const c = this.client!;
@@ -197,9 +204,15 @@ export class SocketBridge implements ClientSocketEvents {
 
   // ---- call → client ----
 
-  private fromCall(e: StreamEvent): void {
+  private fromCall(e: BridgedEvent): void {
     if (this.over || !this.client) return;
-    if (e.type === 'data') {
+    if (typeof e === 'string') {
+      this.lastActivity = Date.now();
+      this.hooks.message('out', Buffer.byteLength(e));
+      const c = this.client;
+      if (c.send(e, false) && c.bufferedAmount() <= HIGH_WATER) this.credit(1);
+      else this.heldCredits++;
+    } else if (e.type === 'data') {
       this.lastActivity = Date.now();
       this.hooks.message('out', e.chunk.byteLength);
       const c = this.client;
