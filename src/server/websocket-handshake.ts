@@ -23,7 +23,12 @@ const hasToken = (list: string, token: string) => list.split(',').some((t) => t.
 
 /** `rawHeaders`: name/value pairs, names lower-case (as both engines give them). */
 export function webSocketHandshake(method: string, rawHeaders: readonly string[]): Handshake {
+  // the common case (no Upgrade header) scans once and allocates nothing
   let asks = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i] === 'upgrade' && hasToken(rawHeaders[i + 1]!, 'websocket')) { asks = true; break; }
+  }
+  if (!asks) return 'none';
   let connectionUpgrade = false;
   let body = false;
   const versions: string[] = [];
@@ -32,14 +37,12 @@ export function webSocketHandshake(method: string, rawHeaders: readonly string[]
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
-    if (name === 'upgrade') asks ||= hasToken(value, 'websocket');
-    else if (name === 'connection') connectionUpgrade ||= hasToken(value, 'upgrade');
+    if (name === 'connection') connectionUpgrade ||= hasToken(value, 'upgrade');
     else if (name === 'sec-websocket-version') versions.push(value.trim());
     else if (name === 'sec-websocket-key') keys.push(value.trim());
     else if (name === 'sec-websocket-protocol') protocols.push(...value.split(',').map((p) => p.trim()));
     else if ((name === 'content-length' && value.trim() !== '0') || name === 'transfer-encoding') body = true;
   }
-  if (!asks) return 'none';
   if (body) return refuse('an Upgrade request with a body is not supported', 400, true);
   if (method !== 'GET') return refuse('a WebSocket handshake is a GET request');
   if (!connectionUpgrade) return refuse('a WebSocket handshake needs Connection: Upgrade');

@@ -206,21 +206,18 @@ export class SocketBridge implements ClientSocketEvents {
 
   private fromCall(e: BridgedEvent): void {
     if (this.over || !this.client) return;
-    if (typeof e === 'string') {
-      this.lastActivity = Date.now();
-      this.hooks.message('out', Buffer.byteLength(e));
-      const c = this.client;
-      if (c.send(e, false) && c.bufferedAmount() <= HIGH_WATER) this.credit(1);
-      else this.heldCredits++;
-    } else if (e.type === 'data') {
-      this.lastActivity = Date.now();
-      this.hooks.message('out', e.chunk.byteLength);
-      const c = this.client;
-      if (c.send(new Uint8Array(e.chunk), this.binary) && c.bufferedAmount() <= HIGH_WATER) this.credit(1);
-      else this.heldCredits++;
-    } else if (e.type === 'close') {
-      this.endWith(sendableCode(e.code) ? e.code : 1011, e.reason);
-    }
+    if (typeof e === 'string') this.deliver(e, Buffer.byteLength(e));
+    else if (e.type === 'data') this.deliver(new Uint8Array(e.chunk), e.chunk.byteLength);
+    else if (e.type === 'close') this.endWith(sendableCode(e.code) ? e.code : 1011, e.reason);
+  }
+
+  /** One message to the client; its credit goes back to the call unless the client is behind. */
+  private deliver(data: string | Uint8Array, bytes: number): void {
+    this.lastActivity = Date.now();
+    this.hooks.message('out', bytes);
+    const c = this.client!;
+    if (c.send(data, typeof data !== 'string' && this.binary) && c.bufferedAmount() <= HIGH_WATER) this.credit(1);
+    else this.heldCredits++;
   }
 
   private credit(n: number): void {

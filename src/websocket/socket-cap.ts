@@ -6,7 +6,7 @@ import type { RequestCtx } from '../pipeline/request-ctx.js';
 
 export class SocketCap {
   /** sockets open on this thread, and upgrades under way */
-  open = 0;
+  private open = 0;
 
   constructor(private readonly max: number) {}
 
