@@ -10,6 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { serverNameFor } from '../upstream/sni.js';
 import type { UpstreamTls } from './task.js';
+import { useLeanAsyncBind } from './async-resource-bind.js';
 import { compressMessage, decompressMessage, GRPC_ACCEPT_ENCODING, type GrpcEncoding } from './grpc-compression.js';
 
 export interface GrpcStatus {
@@ -100,6 +101,7 @@ export class GrpcH2Channel {
   /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
   /** `compression`: the grpc-encoding of request messages (absent: identity) */
   constructor(target: string, private readonly tlsOptions?: UpstreamTls, private readonly maxMessageBytes = 4 * 1024 * 1024, private readonly compression?: GrpcEncoding, private readonly h2: H2Settings = DEFAULT_H2) {
+    useLeanAsyncBind();
     const u = new URL(target);
     this.secure = u.protocol === 'grpcs:';
     this.host = u.hostname.replace(/^\[|\]$/g, '');
