@@ -45,3 +45,17 @@ t.test('node:http2 requests run with it, their callbacks in the caller\'s contex
   session.close();
   await new Promise((r) => server.close(r));
 });
+
+t.test('a read-only AsyncResource.prototype keeps Node\'s bind, and gRPC channels still start', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const mod = new URL('../src/transcode/async-resource-bind.js', import.meta.url).href;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import { AsyncResource } from 'node:async_hooks';
+    Object.freeze(AsyncResource.prototype);
+    const stock = AsyncResource.prototype.bind;
+    const { useLeanAsyncBind } = await import(${JSON.stringify(mod)});
+    useLeanAsyncBind();
+    console.log(AsyncResource.prototype.bind === stock ? 'kept' : 'replaced');
+  `], { encoding: 'utf8' });
+  t.equal(out.trim(), 'kept');
+});

@@ -7,13 +7,13 @@
 import { AsyncResource } from 'node:async_hooks';
 
 type Fn = (...args: unknown[]) => unknown;
-let lean = false;
+let installed = false;
 
 /** Once per thread (GrpcH2Channel calls it). */
 export function useLeanAsyncBind(): void {
-  if (lean) return;
-  lean = true;
-  (AsyncResource.prototype as unknown as { bind: unknown }).bind = function bind(this: AsyncResource, fn: Fn, thisArg?: unknown) {
+  if (installed) return;
+  installed = true;
+  const lean = function bind(this: AsyncResource, fn: Fn, thisArg?: unknown) {
     if (typeof fn !== 'function') throw Object.assign(new TypeError('The "fn" argument must be of type function'), { code: 'ERR_INVALID_ARG_TYPE' });
     const resource = this;
     const bound = thisArg === undefined
@@ -22,4 +22,6 @@ export function useLeanAsyncBind(): void {
     Object.defineProperty(bound, 'length', { configurable: true, enumerable: false, value: fn.length, writable: false });
     return bound;
   };
+  // a frozen AsyncResource.prototype keeps Node's own: slower, not wrong
+  try { (AsyncResource.prototype as unknown as { bind: unknown }).bind = lean; } catch { /* read-only */ }
 }
