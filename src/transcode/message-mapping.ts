@@ -63,12 +63,13 @@ function messageTypeAt(t: protobuf.Type, path: string[]): protobuf.Type | null {
 const rawTargets = new WeakMap<Mapper, string | null>();
 
 /**
- * The request message bytes. `body` is the raw request body (JSON) or null.
+ * The request message bytes. `body` is the raw request body (JSON) or null, or its text
+ * already decoded from valid UTF-8 (a WebSocket text message).
  * `ignoreUnknownQuery`: a query parameter that names no field is skipped instead of a 400
  * (Envoy's ignore_unknown_query_parameters). Throws JsonMappingError for anything the client
  * got wrong (→ 400).
  */
-export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | null, contentType: string | null = null, ignoreUnknownQuery = false): Uint8Array {
+export function encodeRequest(m: Mapper, vars: Map<string, string>, query: string, body: Uint8Array | string | null, contentType: string | null = null, ignoreUnknownQuery = false): Uint8Array {
   const b = m.binding;
   let obj: Record<string, unknown> = {};
   let rawTarget = rawTargets.get(m);
@@ -86,16 +87,22 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
   }
   if (rawTarget) {
     // google.api.HttpBody: the raw bytes and their content type, no JSON
-    const raw = { content_type: contentType ?? '', data: body && body.length ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64') : '' };
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body && Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const raw = { content_type: contentType ?? '', data: bytes && bytes.length ? bytes.toString('base64') : '' };
     if (rawTarget === '*') obj = raw;
     else setPath(obj, m.requestType, rawTarget.split('.'), raw, false, 'body', true);
   } else if (b.body) {
     let json: unknown = {};
     if (body && body.length) {
-      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      // toString would turn invalid UTF-8 into U+FFFD and send that to the backend
-      if (!isUtf8(bytes)) throw new JsonMappingError('malformed JSON body: not valid UTF-8');
-      try { json = JSON.parse(bytes.toString('utf8')); } catch (e) {
+      let text: string;
+      if (typeof body === 'string') text = body;
+      else {
+        const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        // toString would turn invalid UTF-8 into U+FFFD and send that to the backend
+        if (!isUtf8(bytes)) throw new JsonMappingError('malformed JSON body: not valid UTF-8');
+        text = bytes.toString('utf8');
+      }
+      try { json = JSON.parse(text); } catch (e) {
         throw new JsonMappingError(`malformed JSON body: ${(e as Error).message}`);
       }
     }

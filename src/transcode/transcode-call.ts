@@ -608,10 +608,11 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     input.on('message', (e: SocketEvent) => {
       if (done) return;
       if (typeof e !== 'string' && e.type === 'end') { call.end(); return; }
-      const bytes = typeof e === 'string' ? Buffer.from(e) : new Uint8Array(e.chunk);
-      let msg: Uint8Array = bytes;
+      // JSON mode: the message's text (front threads post text frames as strings), mapped as it is
+      const body = typeof e === 'string' ? e : new Uint8Array(e.chunk);
+      let msg = body as Uint8Array; // grpc-websockets mode: the bytes of a binary frame
       if (!binary) {
-        try { msg = encodeRequest(m, new Map(task.vars), '', bytes, 'application/json'); } catch (err) {
+        try { msg = encodeRequest(m, new Map(task.vars), '', body, 'application/json'); } catch (err) {
           // never thrown out of a port listener: that would end the worker
           call.cancel();
           end(err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] });
@@ -625,7 +626,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
         end({ code: 13, details: 'the gateway could not send the message', metadata: [] });
         return;
       }
-      consumed += bytes.byteLength;
+      consumed += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
       credit();
     });
     input.once('close', () => { if (!done) call.cancel(); }); // the client went away: CANCELLED upstream
