@@ -12,7 +12,7 @@ import type { BodySource, Engine, EngineOptions, RequestHandler, RequestHead, Re
 import { guarded } from './guard.js';
 import { statusLine } from './status-line.js';
 import { RawExchange, webSocketServers, webSocketUpgradeOf, type WebSocketServers } from './raw-exchange.js';
-import { webSocketHandshake } from './websocket-handshake.js';
+import { declaresBody, UPGRADE_WITH_BODY, webSocketHandshake } from './websocket-handshake.js';
 
 class NodeExchange implements BodySource, ResponseSink {
   aborted = false;
@@ -161,12 +161,12 @@ export class NodeEngine implements Engine {
     // Every request with an Upgrade header comes here (node: as soon as there is a listener).
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, rest: Buffer) => {
       const ex = new RawExchange(socket);
-      if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined) {
+      const head = headOf(req, scheme);
+      if (declaresBody(head.rawHeaders)) {
         // Upgrade requests (any kind: h2c too) are read head-only here; a body would be the next request's bytes.
-        ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', 'an Upgrade request with a body is not supported', randomUUID()));
+        ex.sendFull(400, ['content-type', 'application/json'], errorBody('bad_request', UPGRADE_WITH_BODY, randomUUID()));
         return;
       }
-      const head = headOf(req, scheme);
       const handshake = webSocketHandshake(head.method, head.rawHeaders);
       // any other Upgrade (h2c, a malformed handshake) is served as a plain request
       if (handshake === 'valid') ex.upgrade = webSocketUpgradeOf(req, head, rest, ex, this.ws);

@@ -21,6 +21,18 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const refuse = (message: string, status: 400 | 426 = 400, framing = false): HandshakeRefusal => ({ status, message, framing });
 const hasToken = (list: string, token: string) => list.split(',').some((t) => t.trim().toLowerCase() === token);
 
+/** Why an Upgrade request with a body is refused: its bytes would be read as the next request. */
+export const UPGRADE_WITH_BODY = 'an Upgrade request with a body is not supported';
+
+/** Whether the headers say a body follows: a Content-Length other than 0, or any Transfer-Encoding. */
+export function declaresBody(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    if ((name === 'content-length' && rawHeaders[i + 1]!.trim() !== '0') || name === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
 /** `rawHeaders`: name/value pairs, names lower-case (as both engines give them). */
 export function webSocketHandshake(method: string, rawHeaders: readonly string[]): Handshake {
   // the common case (no Upgrade header) scans once and allocates nothing
@@ -29,8 +41,8 @@ export function webSocketHandshake(method: string, rawHeaders: readonly string[]
     if (rawHeaders[i] === 'upgrade' && hasToken(rawHeaders[i + 1]!, 'websocket')) { asks = true; break; }
   }
   if (!asks) return 'none';
+  if (declaresBody(rawHeaders)) return refuse(UPGRADE_WITH_BODY, 400, true);
   let connectionUpgrade = false;
-  let body = false;
   const versions: string[] = [];
   const keys: string[] = [];
   const protocols: string[] = [];
@@ -41,9 +53,7 @@ export function webSocketHandshake(method: string, rawHeaders: readonly string[]
     else if (name === 'sec-websocket-version') versions.push(value.trim());
     else if (name === 'sec-websocket-key') keys.push(value.trim());
     else if (name === 'sec-websocket-protocol') protocols.push(...value.split(',').map((p) => p.trim()));
-    else if ((name === 'content-length' && value.trim() !== '0') || name === 'transfer-encoding') body = true;
   }
-  if (body) return refuse('an Upgrade request with a body is not supported', 400, true);
   if (method !== 'GET') return refuse('a WebSocket handshake is a GET request');
   if (!connectionUpgrade) return refuse('a WebSocket handshake needs Connection: Upgrade');
   if (versions.length !== 1 || versions[0] !== '13') return refuse('this gateway speaks WebSocket version 13 (Sec-WebSocket-Version: 13)', 426);
