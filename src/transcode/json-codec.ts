@@ -1,5 +1,5 @@
 // The proto3 JSON mapping, both ways, over protobufjs reflection:
-//   toProtoObject: request JSON → a plain object `Type.fromObject` accepts (strict: unknown
+//   toProtoObject: request JSON → a plain object `Type.encode` takes as it is (strict: unknown
 //     fields, wrong JSON types, out-of-range integers and bad enum names are 400s naming
 //     the field).
 //   toJson: a decoded message → response JSON (lowerCamelCase json_name, int64 as strings,
@@ -58,10 +58,16 @@ const FLOAT_MAX = 3.4028234663852886e38;
 /** a lone UTF-16 surrogate (from a \uD800 escape): not a character, no UTF-8 form */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+const wktNames = new WeakMap<protobuf.ReflectionObject, string | null>();
+/** The google.protobuf type's short name ("Timestamp"), or null; computed once per type. */
 function wkt(t: protobuf.Type | protobuf.Enum | null): string | null {
   if (!t) return null;
-  const name = fullNameOf(t);
-  return name.startsWith('.google.protobuf.') ? name.slice('.google.protobuf.'.length) : null;
+  let short = wktNames.get(t);
+  if (short === undefined) {
+    const name = fullNameOf(t);
+    wktNames.set(t, (short = name.startsWith('.google.protobuf.') ? name.slice('.google.protobuf.'.length) : null));
+  }
+  return short;
 }
 
 function describe(v: unknown): string {
@@ -96,10 +102,11 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
   if (type in INT64) {
     const unsigned = type === 'uint64' || type === 'fixed64';
     // the common case without BigInt: a safe integer, as a number or a short decimal string
-    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : NaN;
+    // (a longer string whose value is beyond 2^53 parses to at least 2^53: not safe, so exact)
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d{1,16}$/.test(v) ? Number(v) : NaN;
     if (Number.isSafeInteger(n)) {
       if (unsigned && n < 0) throw new JsonMappingError(`${at}: ${n} is out of range for ${type}`);
-      return Long.fromNumber(n, unsigned);
+      return n; // protobufjs' writer takes a safe integer as it is (no Long to allocate)
     }
     let b: bigint;
     if (typeof v === 'number' && Number.isInteger(v)) {
@@ -142,7 +149,10 @@ function scalarIn(f: Field, type: string, v: unknown, at: string, o: DecodeOptio
 
 function enumIn(e: protobuf.Enum, v: unknown, at: string): number {
   if (typeof v === 'string') {
-    if (v in e.values) return e.values[v]!;
+    // own numeric entries only: protobufjs' `values` may also hold id → name, and `in`
+    // would find Object.prototype's names ("toString")
+    const n = Object.hasOwn(e.values, v) ? e.values[v] : undefined;
+    if (typeof n === 'number') return n;
     if (/^-?\d+$/.test(v)) return Number(v);
     throw new JsonMappingError(`${at}: "${v}" is not a value of enum ${e.name}`);
   }
@@ -152,21 +162,21 @@ function enumIn(e: protobuf.Enum, v: unknown, at: string): number {
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
-function timestampIn(v: unknown, at: string): { seconds: Long; nanos: number } {
+function timestampIn(v: unknown, at: string): { seconds: number; nanos: number } {
   const m = typeof v === 'string' ? RFC3339.exec(v) : null;
   if (!m) throw new JsonMappingError(`${at}: expected an RFC 3339 timestamp like "2024-01-31T12:00:00Z", got ${describe(v)}`);
   const ms = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[8]!.toUpperCase()}`);
   if (Number.isNaN(ms)) throw new JsonMappingError(`${at}: invalid timestamp "${v as string}"`);
   const nanos = m[7] ? Number(m[7].slice(1).padEnd(9, '0')) : 0;
-  return { seconds: Long.fromNumber(Math.floor(ms / 1000)), nanos };
+  return { seconds: Math.floor(ms / 1000), nanos };
 }
 
-function durationIn(v: unknown, at: string): { seconds: Long; nanos: number } {
+function durationIn(v: unknown, at: string): { seconds: Long | number; nanos: number } {
   const m = typeof v === 'string' ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(v) : null;
   if (!m) throw new JsonMappingError(`${at}: expected a duration like "1.5s", got ${describe(v)}`);
   const sign = m[1] ? -1 : 1;
   const nanos = m[3] ? Number(m[3].padEnd(9, '0')) : 0;
-  return { seconds: Long.fromString((m[1] ?? '') + m[2]!), nanos: sign * nanos };
+  return { seconds: m[2]!.length <= 15 ? sign * Number(m[2]) : Long.fromString((m[1] ?? '') + m[2]!), nanos: sign * nanos };
 }
 
 function valueIn(v: unknown, at: string): Record<string, unknown> {
@@ -218,7 +228,7 @@ function anyIn(v: unknown, at: string, o: DecodeOptions): unknown {
   const obj = special && special !== 'Any' && !('value' in rest && Object.keys(rest).length > 1) && (special in SPECIAL || WRAPPERS.has(special))
     ? messageIn(inner, rest.value, `${at}.value`, o)
     : objectIn(inner, rest, at, o);
-  return { type_url: typeUrl, value: inner.encode(inner.fromObject(obj as Record<string, unknown>)).finish() };
+  return { type_url: typeUrl, value: inner.encode(obj as Record<string, unknown>).finish() };
 }
 const SPECIAL: Record<string, true> = { Timestamp: true, Duration: true, FieldMask: true, Struct: true, Value: true, ListValue: true, Empty: true };
 
@@ -239,26 +249,57 @@ function fieldIn(f: Field, v: unknown, at: string, o: DecodeOptions): unknown {
   return scalarIn(f, f.type, v, at, o);
 }
 
+/** A request field as objectIn reads it, worked out once per field. */
+interface InField {
+  f: Field;
+  /** JSON null sets it (google.protobuf.Value); for every other field null means "not set" */
+  keepNull: boolean;
+  oneof: string | null;
+  /** map fields: the key type */
+  keyType: string | null;
+}
+
+/** Fields by proto name and json name, as objectIn reads them. */
+const inPlans = new WeakMap<Type, Map<string, InField>>();
+function inPlanOf(t: Type): Map<string, InField> {
+  let plan = inPlans.get(t);
+  if (!plan) {
+    plan = new Map();
+    for (const [key, f] of fieldsOf(t)) {
+      plan.set(key, {
+        f, keepNull: !!f.resolvedType && wkt(f.resolvedType) === 'Value' && !f.repeated, oneof: f.partOf ? f.partOf.name : null,
+        keyType: f.map ? (f as unknown as protobuf.MapField).keyType : null,
+      });
+    }
+    inPlans.set(t, plan);
+  }
+  return plan;
+}
+
 function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at || 'body'}: expected an object, got ${describe(v)}`);
   const out: Record<string, unknown> = {};
-  const fields = fieldsOf(t);
+  const plan = inPlanOf(t);
   let oneofSeen: Map<string, string> | null = null;
-  for (const [key, raw] of Object.entries(v as Record<string, unknown>)) {
-    const f = fields.get(key);
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const raw = (v as Record<string, unknown>)[key];
+    const p = plan.get(key);
     const here = at ? `${at}.${key}` : key;
-    if (!f) throw new JsonMappingError(`${here}: unknown field`);
+    if (!p) throw new JsonMappingError(`${here}: unknown field`);
     // null means "not set", except for google.protobuf.Value (JSON null)
-    if (raw === null && !(f.resolvedType && wkt(f.resolvedType) === 'Value' && !f.repeated)) continue;
-    if (f.partOf) {
-      const prev = (oneofSeen ??= new Map()).get(f.partOf.name);
-      if (prev && prev !== f.name) throw new JsonMappingError(`${here}: only one of the oneof "${f.partOf.name}" fields may be set (also ${prev})`);
-      oneofSeen.set(f.partOf.name, f.name);
+    if (raw === null && !p.keepNull) continue;
+    const f = p.f;
+    if (p.oneof !== null) {
+      const prev = (oneofSeen ??= new Map()).get(p.oneof);
+      if (prev && prev !== f.name) throw new JsonMappingError(`${here}: only one of the oneof "${p.oneof}" fields may be set (also ${prev})`);
+      oneofSeen.set(p.oneof, f.name);
     }
-    if (f.map) {
+    const keyType = p.keyType;
+    if (keyType !== null) {
       if (typeof raw !== 'object' || Array.isArray(raw)) throw new JsonMappingError(`${here}: expected an object (map), got ${describe(raw)}`);
       const m: Record<string, unknown> = {};
-      const keyType = (f as unknown as protobuf.MapField).keyType;
       for (const [k, x] of Object.entries(raw as Record<string, unknown>)) {
         if (keyType === 'bool') {
           if (k !== 'true' && k !== 'false') throw new JsonMappingError(`${here}.${k} (key): expected "true" or "false"`);
@@ -270,7 +311,9 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
       out[f.name] = m;
     } else if (f.repeated) {
       if (!Array.isArray(raw)) throw new JsonMappingError(`${here}: expected an array, got ${describe(raw)}`);
-      out[f.name] = raw.map((x, i) => fieldIn(f, x, `${here}[${i}]`, o));
+      const list = new Array(raw.length);
+      for (let j = 0; j < raw.length; j++) list[j] = fieldIn(f, raw[j], `${here}[${j}]`, o);
+      out[f.name] = list;
     } else {
       out[f.name] = fieldIn(f, raw, here, o);
     }
@@ -278,7 +321,11 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
   return out;
 }
 
-/** Request JSON (an object) → what `type.fromObject` takes. Throws JsonMappingError (400). */
+/**
+ * Request JSON (an object) → a plain object `type.encode` takes as it is: every value is
+ * already what protobufjs' writer wants (enum numbers, safe int64 as numbers and the rest as
+ * Long, bytes as Buffers), so no `fromObject` copy is made. Throws JsonMappingError (400).
+ */
 export function toProtoObject(t: Type, json: unknown, o: DecodeOptions): Record<string, unknown> {
   return messageIn(t, json, '', o) as Record<string, unknown>;
 }
@@ -296,8 +343,6 @@ export interface EncodeOptions {
   longStrings?: { seen: boolean };
 }
 
-const outName = (f: Field, o: EncodeOptions): string => (o.useProtoNames ? f.name : jsonName(f));
-
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
 function fraction(nanos: number): string {
@@ -308,12 +353,18 @@ function fraction(nanos: number): string {
 }
 
 function longToString(v: unknown): string {
-  return typeof v === 'object' && v !== null ? (v as Long).toString() : String(v);
+  if (typeof v !== 'object' || v === null) return String(v);
+  // Long.toString divides by 10 in 64-bit steps; a value within ±2^53 is a plain number
+  const l = v as Long;
+  const n = (l.unsigned ? l.high >>> 0 : l.high) * 4294967296 + (l.low >>> 0);
+  return Number.isSafeInteger(n) ? String(n) : l.toString();
 }
 
 function timestampOut(m: Record<string, unknown>): string {
-  const seconds = Number(longToString(m.seconds ?? 0));
-  const iso = new Date(seconds * 1000).toISOString().replace('.000Z', '');
+  const v = m.seconds ?? 0;
+  const seconds = typeof v === 'object' ? (v as Long).toNumber() : Number(v);
+  // whole seconds: the ISO text always ends in ".000Z"
+  const iso = new Date(seconds * 1000).toISOString().slice(0, -5);
   return `${iso}${fraction(Number(m.nanos ?? 0))}Z`;
 }
 
@@ -350,44 +401,96 @@ function numberOut(n: number): number | string {
   return n;
 }
 
-function scalarOut(type: string, v: unknown, o: EncodeOptions): unknown {
-  if (type in INT64) return longToString(v);
-  if (type === 'double' || type === 'float') return numberOut(v as number);
-  const text = type === 'bytes' ? Buffer.from(v as Uint8Array).toString('base64') : v;
-  if (o.longStrings && typeof text === 'string' && text.length >= LONG_STRING) { o.longStrings.seen = true; return new LongString(text); }
+/** A string value of the response, marked as long (json-bytes.ts) when it is. */
+function textOut(text: string, o: EncodeOptions): unknown {
+  if (o.longStrings && text.length >= LONG_STRING) { o.longStrings.seen = true; return new LongString(text); }
   return text;
 }
 
-function fieldValueOut(f: Field, v: unknown, o: EncodeOptions): unknown {
+/** How one field is printed, worked out once per field (messageOut runs per response message). */
+interface OutField {
+  name: string;
+  /** the JSON name (lowerCamelCase or json_name) */
+  json: string;
+  /** the oneof this field is a member of */
+  oneof: string | null;
+  shape: 'map' | 'list' | 'one';
+  /** an element's (or the single value's) JSON */
+  value: (v: unknown, o: EncodeOptions) => unknown;
+  /** the field holds its default (not printed unless emitDefaults) */
+  isDefault: (v: unknown) => boolean;
+  /** what emitDefaults prints: a fresh value each time ({} and [] are handed out) */
+  defaultOut: (o: EncodeOptions) => unknown;
+  /** 64-bit map keys: whether unsigned (protobufjs keys them by an 8-byte hash) */
+  longKey: boolean | undefined;
+}
+
+interface OutPlan {
+  /** the well-known type this is (its special JSON form), or null */
+  special: string | null;
+  fields: OutField[];
+}
+
+const unset = (v: unknown) => v === undefined || v === null;
+
+function valueOutOf(f: Field): OutField['value'] {
   const rt = f.resolvedType;
-  if (rt instanceof protobuf.Enum) return wkt(rt) === 'NullValue' ? null : o.enumsAsInts ? v : rt.valuesById[v as number] ?? v;
-  if (rt instanceof protobuf.Type) return messageOut(rt, v as Record<string, unknown>, o);
-  return scalarOut(f.type, v, o);
+  if (rt instanceof protobuf.Enum) {
+    if (wkt(rt) === 'NullValue') return () => null;
+    return (v, o) => (o.enumsAsInts ? v : rt.valuesById[v as number] ?? v);
+  }
+  if (rt instanceof protobuf.Type) return (v, o) => messageOut(rt, v as Record<string, unknown>, o);
+  const type = f.type;
+  if (type in INT64) return longToString;
+  if (type === 'double' || type === 'float') return (v) => numberOut(v as number);
+  if (type === 'bytes') return (v, o) => textOut(Buffer.from(v as Uint8Array).toString('base64'), o);
+  if (type === 'string') return (v, o) => textOut(v as string, o);
+  return (v) => v;
 }
 
-function isDefault(f: Field, v: unknown): boolean {
-  if (v === undefined || v === null) return true;
-  if (f.map) return Object.keys(v as object).length === 0;
-  if (f.repeated) return (v as unknown[]).length === 0;
-  if (f.resolvedType instanceof protobuf.Type) return false;
-  if (typeof v === 'object' && 'isZero' in (v as object)) return (v as Long).isZero();
-  if (v instanceof Uint8Array || Array.isArray(v)) return (v as ArrayLike<unknown>).length === 0;
-  return v === 0 || v === '' || v === false;
+function isDefaultOf(f: Field): OutField['isDefault'] {
+  if (f.map) return (v) => unset(v) || Object.keys(v as object).length === 0;
+  if (f.repeated) return (v) => unset(v) || (v as unknown[]).length === 0;
+  if (f.resolvedType instanceof protobuf.Type) return unset;
+  if (f.type in INT64) return (v) => unset(v) || (typeof v === 'object' ? (v as Long).isZero() : v === 0);
+  if (f.type === 'bytes') return (v) => unset(v) || (v as Uint8Array).length === 0;
+  return (v) => unset(v) || v === 0 || v === '' || v === false;
 }
 
-function defaultOut(f: Field): unknown {
-  if (f.map) return {};
-  if (f.repeated) return [];
-  if (f.resolvedType instanceof protobuf.Type) return null;
-  if (f.resolvedType instanceof protobuf.Enum) return f.resolvedType.valuesById[0] ?? 0;
-  if (f.type in INT64) return '0';
-  if (f.type === 'bool') return false;
-  if (f.type === 'string' || f.type === 'bytes') return '';
-  return 0;
+function defaultOutOf(f: Field): OutField['defaultOut'] {
+  if (f.map) return () => ({});
+  if (f.repeated) return () => [];
+  const rt = f.resolvedType;
+  if (rt instanceof protobuf.Type) return () => null;
+  if (rt instanceof protobuf.Enum) {
+    const name = rt.valuesById[0] ?? 0;
+    return wkt(rt) === 'NullValue' ? () => name : (o) => (o.enumsAsInts ? 0 : name);
+  }
+  const value = f.type in INT64 ? '0' : f.type === 'bool' ? false : f.type === 'string' || f.type === 'bytes' ? '' : 0;
+  return () => value;
 }
 
-export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions): unknown {
-  switch (wkt(t)) {
+const outPlans = new WeakMap<Type, OutPlan>();
+function outPlanOf(t: Type): OutPlan {
+  let plan = outPlans.get(t);
+  if (!plan) {
+    const name = wkt(t);
+    plan = {
+      special: name && (name in SPECIAL || name === 'Any' || WRAPPERS.has(name)) ? name : null,
+      fields: t.fieldsArray.map((f) => ({
+        name: f.name, json: jsonName(f), oneof: f.partOf ? f.partOf.name : null,
+        shape: f.map ? 'map' : f.repeated ? 'list' : 'one',
+        value: valueOutOf(f), isDefault: isDefaultOf(f), defaultOut: defaultOutOf(f),
+        longKey: f.map ? LONG_KEYS[(f as unknown as protobuf.MapField).keyType] : undefined,
+      })),
+    };
+    outPlans.set(t, plan);
+  }
+  return plan;
+}
+
+function specialOut(t: Type, special: string, m: Record<string, unknown>, o: EncodeOptions): unknown {
+  switch (special) {
     case 'Timestamp': return timestampOut(m);
     case 'Duration': return durationOut(m);
     case 'FieldMask': return ((m.paths ?? []) as string[]).map((p) => p.replace(/_([a-z0-9])/g, (_x, c: string) => c.toUpperCase())).join(',');
@@ -400,33 +503,44 @@ export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions
       const inner = lookupAnyType(o.root, typeUrl, 'any');
       const decoded = inner.decode(m.value as Uint8Array) as unknown as Record<string, unknown>;
       const json = messageOut(inner, decoded, o);
-      const special = wkt(inner);
-      return special && (special in SPECIAL || WRAPPERS.has(special)) ? { '@type': typeUrl, value: json } : { '@type': typeUrl, ...(json as object) };
+      const innerSpecial = wkt(inner);
+      return innerSpecial && (innerSpecial in SPECIAL || WRAPPERS.has(innerSpecial)) ? { '@type': typeUrl, value: json } : { '@type': typeUrl, ...(json as object) };
     }
   }
-  const name = wkt(t);
-  if (name && WRAPPERS.has(name)) return scalarOut(t.fields.value!.type, m.value ?? defaultOut(t.fields.value!), o);
+  // a wrapper: its value field's JSON
+  const f = outPlanOf(t).fields.find((x) => x.name === 'value')!;
+  return f.value(unset(m.value) ? f.defaultOut(o) : m.value, o);
+}
+
+export function messageOut(t: Type, m: Record<string, unknown>, o: EncodeOptions): unknown {
+  const plan = outPlanOf(t);
+  if (plan.special) return specialOut(t, plan.special, m, o);
   const out: Record<string, unknown> = {};
-  for (const f of t.fieldsArray) {
+  const fields = plan.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
     const v = m[f.name];
-    const inOneof = f.partOf !== null && f.partOf !== undefined;
-    if (inOneof) {
+    if (f.oneof !== null) {
       // Only the member that is set (protobufjs exposes the case as a virtual property).
-      const has = f.partOf!.name in m;
-      if (has ? m[f.partOf!.name] !== f.name : v === undefined || v === null) continue;
-    } else if (isDefault(f, v)) {
-      if (o.emitDefaults) out[outName(f, o)] = o.enumsAsInts && f.resolvedType instanceof protobuf.Enum && !f.repeated && wkt(f.resolvedType) !== 'NullValue' ? 0 : defaultOut(f);
+      const has = f.oneof in m;
+      if (has ? m[f.oneof] !== f.name : unset(v)) continue;
+    } else if (f.isDefault(v)) {
+      if (o.emitDefaults) out[o.useProtoNames ? f.name : f.json] = f.defaultOut(o);
       continue;
     }
-    if (f.map) {
+    const key = o.useProtoNames ? f.name : f.json;
+    if (f.shape === 'map') {
       const mo: Record<string, unknown> = {};
-      const keyType = (f as unknown as protobuf.MapField).keyType;
-      const long = LONG_KEYS[keyType];
+      const long = f.longKey;
       // protobufjs keys 64-bit maps by an 8-byte "hash" string: JSON wants the decimal number
-      for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[long === undefined ? k : protobuf.util.LongBits.fromHash(k).toLong(long).toString()] = fieldValueOut(f, x, o);
-      out[outName(f, o)] = mo;
-    } else if (f.repeated) out[outName(f, o)] = (v as unknown[]).map((x) => fieldValueOut(f, x, o));
-    else out[outName(f, o)] = fieldValueOut(f, v, o);
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) mo[long === undefined ? k : protobuf.util.LongBits.fromHash(k).toLong(long).toString()] = f.value(x, o);
+      out[key] = mo;
+    } else if (f.shape === 'list') {
+      const list = v as unknown[];
+      const lo = new Array(list.length);
+      for (let j = 0; j < list.length; j++) lo[j] = f.value(list[j], o);
+      out[key] = lo;
+    } else out[key] = f.value(v, o);
   }
   return out;
 }

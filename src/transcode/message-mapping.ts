@@ -115,7 +115,7 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
   }
   for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), new FromText(v), false, `path variable {${k}}`);
   const plain = toProtoObject(m.requestType, obj, { root: m.root });
-  return m.requestType.encode(m.requestType.fromObject(plain)).finish();
+  return m.requestType.encode(plain).finish();
 }
 
 function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
