@@ -225,12 +225,14 @@ function anyIn(v: unknown, at: string, o: DecodeOptions): unknown {
   if (typeof typeUrl !== 'string') throw new JsonMappingError(`${at}: "@type" is required in an Any`);
   const inner = lookupAnyType(o.root, typeUrl, at);
   const special = wkt(inner);
-  const obj = special && special !== 'Any' && !('value' in rest && Object.keys(rest).length > 1) && (special in SPECIAL || WRAPPERS.has(special))
+  const obj = valueForm(special) && !('value' in rest && Object.keys(rest).length > 1)
     ? messageIn(inner, rest.value, `${at}.value`, o)
     : objectIn(inner, rest, at, o);
   return { type_url: typeUrl, value: inner.encode(obj as Record<string, unknown>).finish() };
 }
 const SPECIAL: Record<string, true> = { Timestamp: true, Duration: true, FieldMask: true, Struct: true, Value: true, ListValue: true, Empty: true };
+/** A well-known type with a JSON form of its own (not an object of its fields): in an Any it rides as "value". */
+const valueForm = (name: string | null): name is string => !!name && (name in SPECIAL || WRAPPERS.has(name));
 
 export function lookupAnyType(root: protobuf.Root, typeUrl: string, at: string): Type {
   const name = typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
@@ -476,7 +478,7 @@ function outPlanOf(t: Type): OutPlan {
   if (!plan) {
     const name = wkt(t);
     plan = {
-      special: name && (name in SPECIAL || name === 'Any' || WRAPPERS.has(name)) ? name : null,
+      special: valueForm(name) || name === 'Any' ? name : null,
       fields: t.fieldsArray.map((f) => ({
         name: f.name, json: jsonName(f), oneof: f.partOf ? f.partOf.name : null,
         shape: f.map ? 'map' : f.repeated ? 'list' : 'one',
@@ -503,8 +505,7 @@ function specialOut(t: Type, special: string, m: Record<string, unknown>, o: Enc
       const inner = lookupAnyType(o.root, typeUrl, 'any');
       const decoded = inner.decode(m.value as Uint8Array) as unknown as Record<string, unknown>;
       const json = messageOut(inner, decoded, o);
-      const innerSpecial = wkt(inner);
-      return innerSpecial && (innerSpecial in SPECIAL || WRAPPERS.has(innerSpecial)) ? { '@type': typeUrl, value: json } : { '@type': typeUrl, ...(json as object) };
+      return valueForm(wkt(inner)) ? { '@type': typeUrl, value: json } : { '@type': typeUrl, ...(json as object) };
     }
   }
   // a wrapper: its value field's JSON
