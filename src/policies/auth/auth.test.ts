@@ -45,3 +45,22 @@ routes: [ { match: { prefix: / }, upstream: a, auth: [nope] } ]`), [
     'routes[0].auth[0]: unknown authenticator "nope"',
   ]);
 });
+
+t.test('API keys: plain and pre-hashed keys find their consumer, anything else does not', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const { sha256Hex } = await import('./consumers.js');
+  const hashed = createHash('sha256').update('pre-hashed-key-99').digest('hex').toUpperCase();
+  const consumers = new ConsumerRegistry([
+    { id: 'plain', groups: [], keys: [{ key: 'app-key-123456' }, { key: 'clé-ünïcode-ключ' }] },
+    { id: 'hashed', groups: [], keys: [{ sha256: hashed }] },
+  ]);
+  t.equal(consumers.byKey('app-key-123456')?.id, 'plain');
+  t.equal(consumers.byKey('clé-ünïcode-ключ')?.id, 'plain', 'a non-ASCII key hashes as its UTF-8, as at load');
+  t.equal(consumers.byKey('pre-hashed-key-99')?.id, 'hashed', 'a sha256 given in upper case');
+  for (const bad of ['app-key-12345', 'app-key-1234567', 'APP-KEY-123456', '', hashed, hashed.toLowerCase(), 'toString', '__proto__']) {
+    t.equal(consumers.byKey(bad), null, `unknown: ${JSON.stringify(bad)}`);
+  }
+  for (const s of ['', 'a', 'clé-ünïcode-ключ', 'x'.repeat(10_000), '\ud800']) {
+    t.equal(sha256Hex(s), createHash('sha256').update(s).digest('hex'), `sha256Hex of ${s.length} characters is createHash's`);
+  }
+});

@@ -3,13 +3,12 @@
 // accepts and the first that finds a valid credential sets ctx.identity. The identity goes
 // upstream in the identity headers (client-sent copies are removed for every route by the
 // core), and credentials read from the query or a cookie are removed (hideCredentials).
-import { createHash } from 'node:crypto';
 import { GatewayError } from '../../errors.js';
 import type { GatewayConfig } from '../../config/types.js';
 import type { CheckEnv, CompileEnv, JsonSchema, Policy, PolicyFactory, Verdict } from '../../pipeline/policy.js';
 import type { RequestCtx } from '../../pipeline/request-ctx.js';
 import { withoutCookies, withoutQueryParams } from '../../proxy/credentials.js';
-import { ConsumerRegistry } from './consumers.js';
+import { ConsumerRegistry, sha256Hex } from './consumers.js';
 import type { Authenticator, AuthenticatorKind, Identity } from './identity.js';
 import { RouteAuth, type AuthResult } from './route-auth.js';
 
@@ -145,7 +144,7 @@ export function authPolicy(kinds: readonly AuthenticatorKind[]): PolicyFactory {
         if (ids.has(c.id)) problems.push(`consumers[${i}].id: duplicate consumer "${c.id}"`);
         ids.add(c.id);
         c.keys.forEach((k, j) => {
-          const digest = 'key' in k ? createHash('sha256').update(k.key).digest('hex') : k.sha256.toLowerCase();
+          const digest = 'key' in k ? sha256Hex(k.key) : k.sha256.toLowerCase();
           const owner = keyOwners.get(digest);
           if (owner !== undefined) problems.push(`consumers[${i}].keys[${j}]: the same key is already given to "${owner}"`);
           else keyOwners.set(digest, c.id);
