@@ -1,5 +1,5 @@
-// API keys from a header or a query parameter, looked up in the consumer registry
-// (constant-time digest comparison there).
+// API keys from a header or a query parameter, looked up in the consumer registry by
+// their SHA-256 digest (src/policies/auth/consumers.ts).
 import type { ApiKeyAuthConfig } from '../../config/types.js';
 import type { RequestHead } from '../../server/types.js';
 import { findHeader } from '../../proxy/request-headers.js';
