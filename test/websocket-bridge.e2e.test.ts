@@ -49,11 +49,14 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
   root.resolvePath = (_origin, target) => `${PROTO_DIR}/${target}`;
   await root.load('demo/catalog.proto');
   const Note = root.lookupType('demo.catalog.v1.Note');
-  // each engine with the calls in the pool (default) and in the front thread (inlineWebSockets)
-  for (const [engine, inline] of ENGINES.flatMap((e) => [[e, false], [e, true]] as const)) {
-    await t.test(`${engine} engine${inline ? ', inlineWebSockets' : ''}`, async (t) => {
+  // each engine with the calls in the front thread (the default: messages under 1 KB mapped
+  // there), in the pool (inlineWebSocketBelowBytes: 0), and in the front thread with every
+  // message of 64 bytes or more mapped in the pool (both paths, interleaved, in one call)
+  const modes = [['front thread', undefined], ['pool', 0], ['front thread, 64-byte offload', 64]] as const;
+  for (const [engine, [mode, below]] of ENGINES.flatMap((e) => modes.map((m) => [e, m] as const))) {
+    await t.test(`${engine} engine, calls in the ${mode}`, async (t) => {
       const gw = await startGatewayProcess({
-        transcoding: { inlineWebSockets: inline },
+        transcoding: { inlineWebSocketBelowBytes: below },
         upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
         routes: [
           { name: 'catalog', match: { headers: { 'x-capped': { present: false } } }, transcode: { upstream: 'catalog', websocket: { maxMessageBytes: 4096, maxConnections: 1000 } } },
@@ -76,6 +79,24 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
         t.match(metrics, /gateway_websocket_messages_total\{route="catalog",direction="out"\} 2\n/, 'two messages out');
         s.ws.send('');
         t.same(await s.closed, { code: 1000, reason: '' }, 'OK closes with 1000');
+      });
+
+      await t.test('small and large notes sent at once are answered in order, all of them before the 1000 close', async (t) => {
+        const s = await open(ws('/v1/notes:discuss'));
+        const sent = Array.from({ length: 60 }, (_, i) => ({ text: i % 3 === 0 ? `long ${i} ${'é'.repeat(100)}` : `n${i}`, seq: i + 1 }));
+        for (const n of sent) s.ws.send(JSON.stringify(n));
+        s.ws.send('');
+        t.same(await s.closed, { code: 1000, reason: '' });
+        t.same(s.messages.map((m) => JSON.parse(m) as unknown), sent.map((n) => ({ text: n.text.toUpperCase(), seq: n.seq })), 'every answer, in the order sent');
+        // the 20 long notes (≥ 200 bytes each way) and no short one went to the pool in the 64-byte mode only
+        const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+        const offloaded = (way: string) => Number(new RegExp(`gateway_transcoding_offloaded_messages_total\\{method="demo.catalog.v1.Catalog/Discuss",direction="${way}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+        t.same([offloaded('in'), offloaded('out')], below === 64 ? [20, 20] : [0, 0], 'messages mapped in the pool');
+        // a large message that does not map: the same 4003 as a small one, wherever it was mapped
+        const bad = await open(ws('/v1/notes:discuss'));
+        bad.ws.send(JSON.stringify({ text: 'before', seq: 1 }));
+        bad.ws.send(`{"seq": 2, "text": 5${' '.repeat(100)}}`);
+        t.match(await bad.closed, { code: 4003, reason: /text: expected a string/ });
       });
 
       await t.test('unary at its gRPC path; a status is a 4000 + code close, details a last frame', async (t) => {

@@ -28,6 +28,7 @@ import type { CompileEnv, Policy, PolicyFactory, SharedTables } from '../pipelin
 import type { Target } from '../pipeline/target.js';
 import { policies } from '../policies/registry.js';
 import type { Observer } from '../observability/observer.js';
+import { poolOffload } from '../transcode/message-offload.js';
 
 export interface CompiledRoute extends Routable {
   readonly name: string;
@@ -84,16 +85,17 @@ function pathBuilderOf(r: RouteConfig, pattern: string): PathBuilder | null {
 
 let inlineFlags: SharedArrayBuffer | null = null;
 
-/** The transcoding side of a table: the process's pool, and (inlineBelowBytes, inlineWebSockets) this thread compiled for the calls it runs itself. */
+/** The transcoding side of a table: the process's pool, and (inlineBelowBytes, inlineWebSocketBelowBytes) this thread compiled for the calls it runs itself. */
 function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number | null): TranscodeEnv {
   if (!shared.transcoder || gen === null) throw new Error('a config with transcoding routes needs the transcoding pool (no generation was prepared)');
   const inlineBelow = config.transcoding.inlineBelowBytes;
-  const inlineSockets = config.transcoding.inlineWebSockets;
-  if (inlineBelow > 0 || inlineSockets) {
+  // bridge calls in this thread only when a route takes them: else it compiles nothing for them
+  const socketsBelow = config.routes.some((r) => r.transcode?.websocket) ? config.transcoding.inlineWebSocketBelowBytes : 0;
+  if (inlineBelow > 0 || socketsBelow > 0) {
     if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
     configureInline(gen, poolDataOf(config, shared.grpcTargets));
   }
-  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, inlineSockets, compressAbove: config.transcoding.compressAboveBytes });
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, socketOffload: socketsBelow > 0 ? poolOffload(shared.transcoder, socketsBelow) : null, compressAbove: config.transcoding.compressAboveBytes });
 }
 
 export class RouteTable {

@@ -1,5 +1,5 @@
 // An in-thread stand-in for a MessageChannel, for a WebSocket bridge call run in the front
-// thread (transcoding.inlineWebSockets): the bridge and the call talk as they would across
+// thread (transcoding.inlineWebSocketBelowBytes, the default): the bridge and the call talk as they would across
 // threads, but without a structured clone and an event-loop task per message. Delivery is a
 // microtask — in order, never re-entrant; close() closes both ends, after what was posted.
 import { EventEmitter } from 'node:events';

@@ -7,7 +7,7 @@
 // Two framings: JSON text frames (an empty one half-closes), or improbable-eng's
 // grpc-websockets binary protocol (a header frame first, then 0x00 + gRPC-framed bytes,
 // 0x01 to half-close). Every callback is guarded: a bug closes this socket (1011).
-// With transcoding.inlineWebSockets the call runs in this thread, on in-thread channels.
+// By default (transcoding.inlineWebSocketBelowBytes) the call runs in this thread, on in-thread channels.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { ClientSocket, ClientSocketEvents } from '../server/types.js';
 import type { WebSocketSettings } from '../websocket/websocket-settings.js';
@@ -71,7 +71,7 @@ export class SocketBridge implements ClientSocketEvents {
     private readonly hooks: RelayHooks,
     private readonly requestId: string,
     private onHeader: ((text: string) => void) | null,
-    /** the call runs in this thread (transcoding.inlineWebSockets): in-thread channels */
+    /** the call runs in this thread (transcoding.inlineWebSocketBelowBytes > 0): in-thread channels */
     local: boolean,
   ) {
     this.rate = new MessageRate(s.messagesPerSecond);

@@ -15,6 +15,8 @@ import { compress } from './response-compression.js';
 import { frame, headersFrame, onWire, trailersFrame, type GrpcWebMode } from './grpc-web.js';
 import type { SocketEvent } from './socket-bridge.js';
 import { JsonMappingError } from './json-codec.js';
+import { InOrder, type Mapped, type MessageOffload } from './message-offload.js';
+import { log } from '../observability/logger.js';
 import { HTTP_STATUS_OF, closeReason, statusBody } from './grpc-status.js';
 import { GrpcH2Channel, type ActiveCall, type CallHandlers, type GrpcStatus, type StreamingCall } from './grpc-h2-client.js';
 import type { UploadControl, UploadEvent } from './upload-relay.js';
@@ -29,11 +31,13 @@ let cancellations: Cancellations | null = null;
 let transfer = true;
 let calls: Family | null = null;
 let ejections: Family | null = null;
+let offloaded: Family | null = null;
 
 /** gateway_transcoding_calls_total in the process's shared metrics (set once per thread). */
 export function useMetrics(store: MetricsStore): void {
   calls = store.family('gateway_transcoding_calls_total');
   ejections = store.family('gateway_upstream_target_ejections_total');
+  offloaded = store.family('gateway_transcoding_offloaded_messages_total');
 }
 
 /** Epoch ms with fraction: comparable across threads (each has its own performance.timeOrigin). */
@@ -549,7 +553,7 @@ function wholeMessage(m: Mapper): Mapper {
  * {"error": …} message when the status has details (JSON mode); grpc-websockets mode sends
  * the header frame, the messages and the trailers frame, then closes with 1000.
  */
-function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, startedAt: number): Promise<TranscodeResult> {
+function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, startedAt: number, offload: MessageOffload | null): Promise<TranscodeResult> {
   const { port: input, binary } = task.socket!;
   const m = wholeMessage(binding);
   const out = new StreamPort(task.stream!.port);
@@ -586,15 +590,26 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     if (admission === 'no') { end({ code: UNAVAILABLE, details: `the circuit breaker of upstream "${u.name}" is open`, metadata: [] }); return; }
     const target = pick(u, startedAt);
     if (target < 0) { if (admission === 'probe') u.breaker!.release(); end(NO_TARGET); return; }
+    const broken = (e: Error) => { log.error({ err: e.message, stack: e.stack }, 'a WebSocket bridge message failed'); call.cancel(); end({ code: 13, details: 'the gateway could not map a message', metadata: [] }); };
+    // Each way in order: a message mapped in the pool (offload, front thread only) holds back what follows it.
+    const method = task.binding.grpcPath.slice(1);
+    const inbound = new InOrder(broken);
+    const outbound = new InOrder(broken);
     const call = openOn(u, target, admission, task.binding.grpcPath, task, {
       onHeaders: (md) => { headerMd = md; head(); },
       onMessage: (msg) => {
         if (done) return;
         if (binary) { head(); out.chunk(frame(0, msg)); }
-        else out.text(streamMessageJson(m, msg, task));
+        else if (offload && msg.byteLength >= offload.above) {
+          offloaded?.inc([method, 'out']);
+          outbound.push(offload.map(task, 'decode', msg), (r) => {
+            if (done) return;
+            if ('error' in r) { call.cancel(); end(r.error); } else out.text(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).toString());
+          });
+        } else outbound.push(streamMessageJson(m, msg, task), (json) => { if (!done) out.text(json); });
         out.sent(call);
       },
-      onEnd: end,
+      onEnd: (st) => outbound.push(st, end), // after the answers still being mapped
     });
     // Everything else happens on the ports: the pool slot is given back at once (a bridged
     // call may last hours; holding a slot each, 32 open sockets would queue every other call).
@@ -605,20 +620,8 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
       try { input.postMessage({ type: 'consumed', bytes: consumed } satisfies UploadControl); } catch { /* closed */ }
       consumed = 0;
     };
-    input.on('message', (e: SocketEvent) => {
+    const send = (msg: Uint8Array, bytes: number) => {
       if (done) return;
-      if (typeof e !== 'string' && e.type === 'end') { call.end(); return; }
-      // JSON mode: the message's text (front threads post text frames as strings), mapped as it is
-      const body = typeof e === 'string' ? e : new Uint8Array(e.chunk);
-      let msg = body as Uint8Array; // grpc-websockets mode: the bytes of a binary frame
-      if (!binary) {
-        try { msg = encodeRequest(m, new Map(task.vars), '', body, 'application/json'); } catch (err) {
-          // never thrown out of a port listener: that would end the worker
-          call.cancel();
-          end(err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] });
-          return;
-        }
-      }
       try {
         if (!call.send(msg) && !congested) { congested = true; call.onDrain(() => { congested = false; credit(); }); }
       } catch {
@@ -626,12 +629,44 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
         end({ code: 13, details: 'the gateway could not send the message', metadata: [] });
         return;
       }
-      consumed += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      consumed += bytes;
       credit();
+    };
+    const encoded = (body: string | Uint8Array): Mapped => {
+      try { return { bytes: encodeRequest(m, new Map(task.vars), '', body, 'application/json') }; } catch (err) {
+        return { error: err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] } };
+      }
+    };
+    const mapped = (bytes: number) => (r: Mapped) => {
+      if (done) return;
+      if ('error' in r) { call.cancel(); end(r.error); } else send(r.bytes, bytes); // never thrown out of a port listener: that would end the worker
+    };
+    input.on('message', (e: SocketEvent) => {
+      if (done) return;
+      if (typeof e !== 'string' && e.type === 'end') { inbound.push(null, () => { if (!done) call.end(); }); return; }
+      // grpc-websockets mode: the bytes of a binary frame, sent as they are
+      if (typeof e !== 'string') { const b = new Uint8Array(e.chunk); inbound.push(b, (msg) => send(msg, msg.byteLength)); return; }
+      // JSON mode: the message's text (front threads post text frames as strings)
+      const bytes = Buffer.byteLength(e);
+      if (offload && bytes >= offload.above) {
+        offloaded?.inc([method, 'in']);
+        inbound.push(offload.map(task, 'encode', Buffer.from(e)), mapped(bytes));
+      } else inbound.push(encoded(e), mapped(bytes));
     });
     input.once('close', () => { if (!done) call.cancel(); }); // the client went away: CANCELLED upstream
     out.follow(call);
   });
+}
+
+/** A bridge message too large to map in the front thread (message-offload.ts): JSON → protobuf, or protobuf → JSON; 400 with the reason when the JSON does not map. */
+function mapOnly(task: TranscodeTask, binding: Mapper): TranscodeResult {
+  const m = wholeMessage(binding);
+  const b = Buffer.from(task.body!);
+  if (task.mapOnly === 'decode') return result(200, [], streamMessageJson(m, b, task));
+  try { return result(200, [], encodeRequest(m, new Map(task.vars), '', b, 'application/json'), undefined, true); } catch (e) {
+    if (e instanceof JsonMappingError) return result(400, [], e.message);
+    throw e;
+  }
 }
 
 /** The HTTP answer of a call with one response message (unary, client streaming): its status, raw HttpBody or JSON (compressed when asked). */
@@ -651,12 +686,14 @@ function unaryAnswer(task: TranscodeTask, u: UpstreamState, m: Mapper, st: GrpcS
   }
 }
 
-export function runCall(task: TranscodeTask): Promise<TranscodeResult> {
+/** `offload`: a bridge call run in a front thread hands its large messages to the pool. */
+export function runCall(task: TranscodeTask, offload: MessageOffload | null = null): Promise<TranscodeResult> {
   const startedAt = epochNow();
   const u = upstream(task);
   if (task.grpcWeb) return runGrpcWeb(task, u, startedAt);
   const m = mapperOf(u, task);
-  if (task.socket) return runSocket(task, u, m, startedAt);
+  if (task.mapOnly) return Promise.resolve(mapOnly(task, m));
+  if (task.socket) return runSocket(task, u, m, startedAt, offload);
   let request: Uint8Array;
   try {
     request = encodeRequest(m, new Map(task.vars), task.query, task.body ? new Uint8Array(task.body) : null, task.contentType ?? null, task.ignoreUnknownQuery);

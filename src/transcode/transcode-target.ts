@@ -12,6 +12,7 @@ import { UploadRelay } from './upload-relay.js';
 import { QueueFullError, type Transcoder } from './transcoder.js';
 import type { Cancellations } from './cancellation.js';
 import { runCall } from './transcode-call.js';
+import type { MessageOffload } from './message-offload.js';
 import { log } from '../observability/logger.js';
 import { closeReason } from './grpc-status.js';
 import { grpcWebMode, onWire, requestMessage, trailersFrame, type GrpcWebMode } from './grpc-web.js';
@@ -69,8 +70,8 @@ export interface TranscodeEnv {
   readonly cancellations: Cancellations;
   /** unary calls with a smaller body run in this thread (transcoding.inlineBelowBytes; 0: never) */
   readonly inlineBelow: number;
-  /** WebSocket bridge calls run in this thread (transcoding.inlineWebSockets) */
-  readonly inlineSockets: boolean;
+  /** WebSocket bridge calls run in this thread, their messages of at least `above` bytes mapped in the pool (transcoding.inlineWebSocketBelowBytes); null: in the pool */
+  readonly socketOffload: MessageOffload | null;
   /** unary JSON answers this large are compressed in the worker (transcoding.compressAboveBytes; 0: never) */
   readonly compressAbove: number;
 }
@@ -220,7 +221,7 @@ export class TranscodeTarget implements Target {
         socket: { port: bridge.workerIn, binary }, stream: { port: bridge.workerOut, sse: false },
       };
       // inline, runCall may throw before its promise exists: a rejection like the pool's
-      const run = (): Promise<TranscodeResult> => { try { return env.inlineSockets ? runCall(task) : env.transcoder.run(task); } catch (e) { return Promise.reject(e); } };
+      const run = (): Promise<TranscodeResult> => { try { return env.socketOffload ? runCall(task, env.socketOffload) : env.transcoder.run(task); } catch (e) { return Promise.reject(e); } };
       run().then((r) => {
         // status 0: the call ended on the bridge's ports; else it failed before it started
         if (r.status === 0) return;
@@ -240,7 +241,7 @@ export class TranscodeTarget implements Target {
       if (typeof h === 'string') bridge.endWith(1002, h);
       else start(h.metadata, h.timeoutMs);
     } : null;
-    const bridge = new SocketBridge(s, binary, !method.clientStreaming, { closed: release, message: counters?.message ?? NO_COUNT }, requestId, onHeader, env.inlineSockets);
+    const bridge = new SocketBridge(s, binary, !method.clientStreaming, { closed: release, message: counters?.message ?? NO_COUNT }, requestId, onHeader, env.socketOffload !== null);
     ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: performance.now(), retries: 0, transcode: { grpcPath: method.task.grpcPath, startedAt: 0, grpcCode: null } };
     const client = upgrade.accept(binary ? GRPC_WEBSOCKETS : null, s.compression, bridge);
     if (!client) { bridge.close(); return; }

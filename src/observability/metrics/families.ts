@@ -28,6 +28,7 @@ export function familyDefs(config: GatewayConfig): FamilyDef[] {
     counter('gateway_websocket_messages_total', 'WebSocket messages relayed, by direction: in (client to upstream) or out (upstream to client).', ['route', 'direction']),
     counter('gateway_websocket_message_bytes_total', 'WebSocket message payload bytes relayed, by direction.', ['route', 'direction']),
     counter('gateway_transcoding_calls_total', 'gRPC calls made for REST/JSON requests, by method and gRPC status code.', ['method', 'grpc_code']),
+    counter('gateway_transcoding_offloaded_messages_total', 'WebSocket bridge messages of a call run in a front thread that were mapped in a pool worker, being at least transcoding.inlineWebSocketBelowBytes long; by method and direction (in: request JSON to protobuf, out: answer to JSON).', ['method', 'direction']),
     counter('gateway_access_log_dropped_total', 'Access-log lines dropped because the file could not keep up (more than 8 MB waiting), per thread.', ['thread'], 1024),
     counter('gateway_config_reloads_total', 'Config reloads by result (success, failure).', ['result'], 10),
     { name: 'gateway_event_loop_lag_seconds', help: 'Event-loop delay (p99 over the last 5 s), per thread.', type: 'gauge', labels: ['thread'], scale: 1e6, maxSeries: 1024 },
