@@ -54,6 +54,8 @@ export class InOrder {
   push<T>(work: T | Promise<T>, step: (v: T) => void): void {
     if (this.waiting === 0 && !(work instanceof Promise)) { step(work); return; }
     this.waiting++;
+    // handled now (its turn may come later): a rejection is never "unhandled" meanwhile
+    if (work instanceof Promise) work.catch(() => undefined);
     this.tail = this.tail.then(() => work).then((v) => {
       this.waiting--;
       try { step(v); } catch (e) { this.onError(e as Error); }
