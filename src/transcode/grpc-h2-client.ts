@@ -223,14 +223,15 @@ export class GrpcH2Channel {
     const send = (message: Uint8Array, last = false): boolean => {
       if (ended || stream.writableEnded) return true;
       const payload = this.compression ? compressMessage(this.compression, message) : message;
-      const prefix = Buffer.allocUnsafe(5);
+      const n = payload.byteLength;
+      // Small messages in one write, framed in one buffer; a large one after its 5-byte prefix, not copied behind it.
+      const prefix = Buffer.allocUnsafe(n < 16384 ? 5 + n : 5);
       prefix[0] = this.compression ? 1 : 0;
-      prefix.writeUInt32BE(payload.byteLength, 1);
-      // Small messages in one write; a large one after its 5-byte prefix, not copied behind it.
-      if (payload.byteLength < 16384) {
-        const whole = Buffer.concat([prefix, payload]);
-        if (last) { stream.end(whole); return true; }
-        return stream.write(whole);
+      prefix.writeUInt32BE(n, 1);
+      if (n < 16384) {
+        prefix.set(payload, 5);
+        if (last) { stream.end(prefix); return true; }
+        return stream.write(prefix);
       }
       stream.write(prefix);
       if (last) { stream.end(payload); return true; }

@@ -593,6 +593,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     const broken = (e: Error) => { log.error({ err: e.message, stack: e.stack }, 'a WebSocket bridge message failed'); call.cancel(); end({ code: 13, details: 'the gateway could not map a message', metadata: [] }); };
     // Each way in order: a message mapped in the pool (offload, front thread only) holds back what follows it.
     const method = task.binding.grpcPath.slice(1);
+    const vars = new Map(task.vars); // read, never changed, by each message's mapping
     const inbound = new InOrder(broken);
     const outbound = new InOrder(broken);
     const call = openOn(u, target, admission, task.binding.grpcPath, task, {
@@ -633,7 +634,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
       credit();
     };
     const encoded = (body: string | Uint8Array): Mapped => {
-      try { return { bytes: encodeRequest(m, new Map(task.vars), '', body, 'application/json') }; } catch (err) {
+      try { return { bytes: encodeRequest(m, vars, '', body, 'application/json') }; } catch (err) {
         return { error: err instanceof JsonMappingError ? { code: 3, details: err.message, metadata: [] } : { code: 13, details: 'the gateway could not encode the message', metadata: [] } };
       }
     };
