@@ -37,3 +37,19 @@ t.test('a listener that throws closes the channel; the process goes on', async (
   t.equal(closed, 1, 'the sender saw the channel close');
   port1.postMessage('y'); // closed: dropped
 });
+
+t.test('what a listener posts is delivered after what was already waiting, never inside the listener', async (t) => {
+  const a = localChannel();
+  const b = localChannel();
+  const got: string[] = [];
+  a.port2.on('message', (m: string) => {
+    got.push(m);
+    if (m === 'a1') { b.port1.postMessage('b-from-a1'); got.push('a1 listener returned'); }
+  });
+  b.port2.on('message', (m: string) => got.push(m));
+  a.port1.postMessage('a1');
+  b.port1.postMessage('b1');
+  a.port1.postMessage('a2');
+  await tick();
+  t.same(got, ['a1', 'a1 listener returned', 'b1', 'a2', 'b-from-a1'], 'one order for every channel of the thread');
+});
