@@ -1,12 +1,14 @@
 // Bidi load: CONNECTIONS open Catalog.Discuss streams, each sending a ~100-byte note and
 // waiting for its answer before the next (closed loop), for SECONDS — either straight to the
 // grpc-js server with a grpc-js client (protobuf encoded and decoded per message, as a real
-// client does), or through the gateway's WebSocket bridge with JSON text frames.
+// client does), or through the gateway's WebSocket bridge with JSON text frames (on a
+// minimal WebSocket client: the ws package's cost per message made the load generator,
+// which shares its core with the gRPC server, the limit; ws-raw-client.ts).
 // Prints {messages, perSecond, p50, p99, errors}.
 //   node bidi-load.js grpc PORT CONNECTIONS SECONDS
 //   node bidi-load.js ws URL CONNECTIONS SECONDS
 import grpc from '@grpc/grpc-js';
-import { WebSocket } from 'ws';
+import { connectRaw } from './ws-raw-client.js';
 import { loadProtos } from '../src/transcode/proto-registry.js';
 import { PROTO_DIR } from '../src/demo/catalog-service.js';
 import { messageSummary } from './message-summary.js';
@@ -36,16 +38,14 @@ async function grpcStreams(): Promise<Stream[]> {
   });
 }
 
+/** Through the bridge: JSON text frames on a minimal WebSocket client (ws-raw-client.ts), each answer parsed as a client would. */
 async function wsStreams(): Promise<Stream[]> {
   const text = JSON.stringify(note);
-  return Promise.all(Array.from({ length: connections }, () => new Promise<Stream>((resolve, reject) => {
-    const ws = new WebSocket(target!, { perMessageDeflate: false });
-    ws.once('error', reject);
-    ws.once('open', () => {
-      ws.on('error', () => { if (running) errors++; });
-      resolve({ send: () => ws.send(text), onAnswer: (cb) => ws.on('message', (d) => { JSON.parse(d.toString()); cb(); }), stop: () => ws.terminate() });
-    });
-  })));
+  return Promise.all(Array.from({ length: connections }, async () => {
+    const ws = await connectRaw(target!);
+    ws.onClose(() => { if (running) errors++; });
+    return { send: () => ws.sendText(text), onAnswer: (cb) => ws.onText((t) => { JSON.parse(t); cb(); }), stop: () => ws.terminate() };
+  }));
 }
 
 const streams = mode === 'grpc' ? await grpcStreams() : await wsStreams();
