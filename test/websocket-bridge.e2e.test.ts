@@ -324,4 +324,25 @@ t.test('WebSocket ⇄ gRPC bridge', async (t) => {
       });
     });
   }
+
+  await t.test('two front threads: a front thread maps its large messages in the process\'s one pool (through the main thread)', async (t) => {
+    const gw = await startGatewayProcess({
+      threads: 2,
+      transcoding: { inlineWebSocketBelowBytes: 64 },
+      upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+      routes: [{ name: 'catalog', transcode: { upstream: 'catalog', websocket: true } }],
+    }, 'uws');
+    t.teardown(() => gw.stop());
+    const sent = Array.from({ length: 30 }, (_, i) => ({ text: i % 2 ? `n${i}` : `long ${i} ${'x'.repeat(100)}`, seq: i + 1 }));
+    // several sockets: the two threads both take some
+    const sessions = await Promise.all(Array.from({ length: 4 }, () => open(`${gw.url.replace(/^http/, 'ws')}/v1/notes:discuss`)));
+    for (const s of sessions) { for (const n of sent) s.ws.send(JSON.stringify(n)); s.ws.send(''); }
+    for (const s of sessions) {
+      t.same(await s.closed, { code: 1000, reason: '' });
+      t.same(s.messages.map((m) => JSON.parse(m) as unknown), sent.map((n) => ({ text: n.text.toUpperCase(), seq: n.seq })), 'every answer, in order');
+    }
+    const metrics = (await request(`${gw.adminUrl}/metrics`)).body;
+    t.match(metrics, /gateway_transcoding_offloaded_messages_total\{method="demo.catalog.v1.Catalog\/Discuss",direction="in"\} 60\n/, '15 long notes a socket went to the pool');
+    t.match(metrics, /gateway_transcoding_offloaded_messages_total\{method="demo.catalog.v1.Catalog\/Discuss",direction="out"\} 60\n/, 'and their answers');
+  });
 });
