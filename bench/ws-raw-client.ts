@@ -50,7 +50,8 @@ export function connectRaw(url: string): Promise<RawSocket> {
     sock.once('connect', () => {
       sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
-    sock.on('error', (e) => { if (!open) reject(e); closeCb(); });
+    // 'close' follows every 'error': the caller hears of the end once
+    sock.on('error', (e) => { if (!open) reject(e); });
     sock.on('close', () => closeCb());
     sock.on('data', (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;

@@ -590,7 +590,9 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     if (admission === 'no') { end({ code: UNAVAILABLE, details: `the circuit breaker of upstream "${u.name}" is open`, metadata: [] }); return; }
     const target = pick(u, startedAt);
     if (target < 0) { if (admission === 'probe') u.breaker!.release(); end(NO_TARGET); return; }
-    const broken = (e: Error) => { log.error({ err: e.message, stack: e.stack }, 'a WebSocket bridge message failed'); call.cancel(); end({ code: 13, details: 'the gateway could not map a message', metadata: [] }); };
+    /** the gateway ends the call: CANCELLED upstream, `st` to the client */
+    const cancelWith = (st: GrpcStatus) => { call.cancel(); end(st); };
+    const broken = (e: Error) => { log.error({ err: e.message, stack: e.stack }, 'a WebSocket bridge message failed'); cancelWith({ code: 13, details: 'the gateway could not map a message', metadata: [] }); };
     // Each way in order: a message mapped in the pool (offload, front thread only) holds back what follows it.
     const method = task.binding.grpcPath.slice(1);
     const vars = new Map(task.vars); // read, never changed, by each message's mapping
@@ -605,7 +607,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
           offloaded?.inc([method, 'out']);
           outbound.push(offload.map(task, 'decode', msg), (r) => {
             if (done) return;
-            if ('error' in r) { call.cancel(); end(r.error); } else out.text(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).toString());
+            if ('error' in r) cancelWith(r.error); else out.text(Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).toString());
           });
         } else outbound.push(streamMessageJson(m, msg, task), (json) => { if (!done) out.text(json); });
         out.sent(call);
@@ -626,8 +628,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
       try {
         if (!call.send(msg) && !congested) { congested = true; call.onDrain(() => { congested = false; credit(); }); }
       } catch {
-        call.cancel();
-        end({ code: 13, details: 'the gateway could not send the message', metadata: [] });
+        cancelWith({ code: 13, details: 'the gateway could not send the message', metadata: [] });
         return;
       }
       consumed += bytes;
@@ -640,7 +641,7 @@ function runSocket(task: TranscodeTask, u: UpstreamState, binding: Mapper, start
     };
     const mapped = (bytes: number) => (r: Mapped) => {
       if (done) return;
-      if ('error' in r) { call.cancel(); end(r.error); } else send(r.bytes, bytes); // never thrown out of a port listener: that would end the worker
+      if ('error' in r) cancelWith(r.error); else send(r.bytes, bytes); // never thrown out of a port listener: that would end the worker
     };
     input.on('message', (e: SocketEvent) => {
       if (done) return;
