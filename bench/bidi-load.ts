@@ -1,20 +1,21 @@
 // Bidi load: CONNECTIONS open Catalog.Discuss streams, each sending a ~100-byte note and
-// waiting for its answer before the next (closed loop), for SECONDS — either straight to the
+// waiting for its answer before the next (closed loop; WINDOW notes in flight per stream,
+// default 1: ping-pong), for SECONDS — either straight to the
 // grpc-js server with a grpc-js client (protobuf encoded and decoded per message, as a real
 // client does), or through the gateway's WebSocket bridge with JSON text frames (on a
 // minimal WebSocket client: the ws package's cost per message made the load generator,
 // which shares its core with the gRPC server, the limit; ws-raw-client.ts).
 // Prints {messages, perSecond, p50, p99, errors}.
-//   node bidi-load.js grpc PORT CONNECTIONS SECONDS
-//   node bidi-load.js ws URL CONNECTIONS SECONDS
+//   node bidi-load.js grpc PORT CONNECTIONS SECONDS [WINDOW]
+//   node bidi-load.js ws URL CONNECTIONS SECONDS [WINDOW]
 import grpc from '@grpc/grpc-js';
 import { connectRaw } from './ws-raw-client.js';
 import { loadProtos } from '../src/transcode/proto-registry.js';
 import { PROTO_DIR } from '../src/demo/catalog-service.js';
 import { messageSummary } from './message-summary.js';
 
-const [mode, target, conns = '50', secs = '8'] = process.argv.slice(2);
-const connections = Number(conns), seconds = Number(secs);
+const [mode, target, conns = '50', secs = '8', win = '1'] = process.argv.slice(2);
+const connections = Number(conns), seconds = Number(secs), window = Number(win);
 const note = { text: 'x'.repeat(90), seq: 1 };
 const latencies: number[] = [];
 let errors = 0;
@@ -51,14 +52,14 @@ async function wsStreams(): Promise<Stream[]> {
 const streams = mode === 'grpc' ? await grpcStreams() : await wsStreams();
 const started = performance.now();
 for (const s of streams) {
-  let sentAt = performance.now();
+  const sentAt: number[] = [];
   s.onAnswer(() => {
-    latencies.push(performance.now() - sentAt);
+    latencies.push(performance.now() - sentAt.shift()!);
     if (!running) return;
-    sentAt = performance.now();
+    sentAt.push(performance.now());
     s.send();
   });
-  s.send();
+  for (let i = 0; i < window; i++) { sentAt.push(performance.now()); s.send(); }
 }
 await new Promise((r) => setTimeout(r, seconds * 1000));
 running = false;

@@ -69,6 +69,11 @@ export function connectRaw(url: string): Promise<RawSocket> {
           terminate: () => sock.destroy(),
         });
       }
+      // What answering one read sends goes out in one write (several notes in flight).
+      sock.cork();
+      try { frames(); } finally { sock.uncork(); }
+    });
+    function frames(): void {
       while (buf.length >= 2) {
         const opcode = buf[0]! & 0x0f;
         let n = buf[1]! & 0x7f;
@@ -81,6 +86,6 @@ export function connectRaw(url: string): Promise<RawSocket> {
         else if (opcode === 0x9) sock.write(frame(0xa, Buffer.from(payload)));
         else if (opcode === 0x8) { sock.end(); return; }
       }
-    });
+    }
   });
 }
