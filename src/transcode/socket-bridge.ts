@@ -76,7 +76,7 @@ export class SocketBridge implements ClientSocketEvents {
   ) {
     this.rate = new MessageRate(s.messagesPerSecond);
     this.unpausableLimit = Math.max(8 * 1024 * 1024, 2 * s.maxMessageBytes);
-    const a = local ? localChannel() : new MessageChannel();
+    const a = local ? localChannel(true) : new MessageChannel();
     const b = local ? localChannel() : new MessageChannel();
     this.toWorker = a.port1;
     this.workerIn = a.port2;
