@@ -18,6 +18,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 100);
 interface WsResult { messages: number; perSecond: number; p50: number; p99: number; errors: number }
 
 const bidiStreams = Number(process.env.BENCH_BIDI_STREAMS ?? 50);
+/** bidi rounds: more than the echo's, the bridge's ratio moves ±10% from round to round on this machine */
+const bidiRounds = Number(process.env.BENCH_BIDI_ROUNDS ?? (short ? 1 : 4));
 /** notes in flight per stream in the streaming rounds (the ping-pong rounds have one) */
 const bidiWindow = Number(process.env.BENCH_BIDI_WINDOW ?? 4);
 const NOTE_JSON = JSON.stringify({ text: 'x'.repeat(90), seq: 1 });
@@ -108,7 +110,7 @@ try {
   }
   await bidi('ws', bridgeUrl, 1); // warm-up: the pool compiles, the channel connects
   await bidi('ws', poolUrl, 1);
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < bidiRounds; r++) {
     const d = await bidi('grpc', String(grpcServer.port), seconds);
     const [g, cpu] = await measured(gw.child.pid!, () => bidi('ws', bridgeUrl, seconds));
     const [p, cpuP] = await measured(gwPool.child.pid!, () => bidi('ws', poolUrl, seconds));
@@ -138,6 +140,7 @@ const bidiRatio = +(bidiGateway.perSecond / bidiDirect.perSecond).toFixed(3);
 const bidiPool = summary(acc.bidiPool);
 const poolRatio = +(bidiPool.perSecond / bidiDirect.perSecond).toFixed(3);
 const bidiFromC = acc.bidiC.length ? summary(acc.bidiC) : null;
+const perRound = acc.bidiGateway.map((g, i) => +(g.perSecond / acc.bidiDirect[i]!.perSecond).toFixed(3));
 const streamDirect = summary(acc.streamDirect), streamGateway = summary(acc.streamGateway);
 const report = {
   setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, message: '100-byte text, echoed; closed loop per connection', upstream: 'bare uWS echo', gateway: 'uws engine, 1 front thread' },
@@ -153,7 +156,9 @@ const report = {
       { target: 'WebSocket bridge, transcoding.inlineWebSocketBelowBytes: 0 (whole call in the pool)', ...bidiPool, cpuUsPerMessage: +mean(acc.bidiPoolCpu).toFixed(1) },
       ...(bidiFromC ? [{ target: 'WebSocket bridge, default, driven by the C load generator (bench/ws-load.c)', ...bidiFromC, cpuUsPerMessage: +mean(acc.bidiCCpu).toFixed(1) }] : []),
     ],
+    rounds: bidiRounds,
     bridgeVsDirect: bidiRatio,
+    bridgeVsDirectPerRound: perRound,
     wholeCallInPoolVsDirect: poolRatio,
     bridgeFromCClientVsDirect: bidiFromC ? +(bidiFromC.perSecond / bidiDirect.perSecond).toFixed(3) : null,
     target: 'bridge messages/s ≥ 0.8× the direct grpc-js client',
