@@ -101,9 +101,7 @@ try {
   await load(`ws://127.0.0.1:${gw.port}/echo`, 1); // warm-up
   for (let r = 0; r < rounds; r++) {
     const d = await load(`ws://127.0.0.1:${upstream.port}/echo`, seconds);
-    const cpu0 = cpuSeconds(gw.child.pid!);
-    const g = await load(`ws://127.0.0.1:${gw.port}/echo`, seconds);
-    const cpu = ((cpuSeconds(gw.child.pid!) - cpu0) * 1e6) / Math.max(1, g.messages);
+    const [g, cpu] = await measured(gw.child.pid!, () => load(`ws://127.0.0.1:${gw.port}/echo`, seconds));
     if (d.errors || g.errors) throw new Error(`errors: direct ${d.errors}, gateway ${g.errors}`);
     acc.direct.push(d); acc.gateway.push(g); acc.cpu.push(cpu);
     log(`round ${r + 1}: direct ${d.perSecond} msg/s (p99 ${d.p99} ms), gateway ${g.perSecond} msg/s (p99 ${g.p99} ms, ${cpu.toFixed(1)} µs CPU/msg)`);
