@@ -3,6 +3,10 @@
 // itself in parallel over keep-alive (the floor), and one proxied GET of the same 1 KB
 // (the unit of gateway CPU). Same run, interleaved rounds. Gateway pinned to core 0 (its
 // front thread and pool workers share it); backends and load generators on core 1.
+// The proxied GET is also measured at the aggregate's own req/s (autocannon's fixed rate):
+// a request's CPU grows as the load falls (fewer events share each event-loop turn), and
+// the aggregate runs at a tenth of the proxied rate. That row is reported beside the
+// target's ratio, which stays the issue's: against the proxied GET at full load.
 // Targets (issue #13): aggregate p99 ≤ 1.2× the slowest single backend call's p99 (as the
 // direct client saw it), and gateway CPU per aggregated request ≤ 3× one proxied request's.
 import { writeFileSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -12,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
 import { startProc, cpuSeconds, pinned } from './processes.js';
 import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
-import { runLoad, PROXY_CORE, LOAD_CORE, generator, type LoadResult } from './load-runner.js';
+import { runLoad, PROXY_CORE, LOAD_CORE, generator, type LoadResult, type LoadShape } from './load-runner.js';
 import { aggregateEchoRequest } from './transcode-payloads.js';
 import { PROTO_DIR } from '../src/demo/catalog-service.js';
 
@@ -63,11 +67,11 @@ async function main(): Promise<void> {
   }));
   const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
   const base = `http://127.0.0.1:${gw.port}`;
-  const acc = { direct: [] as DirectResult[], aggregate: [] as LoadResult[], proxied: [] as LoadResult[], aggCpu: [] as number[], proxCpu: [] as number[] };
-  const measured = async (path: string): Promise<[LoadResult, number]> => {
-    await runLoad(`${base}${path}`, 1); // warm-up
+  const acc = { direct: [] as DirectResult[], aggregate: [] as LoadResult[], proxied: [] as LoadResult[], sameRate: [] as LoadResult[], aggCpu: [] as number[], proxCpu: [] as number[], sameRateCpu: [] as number[] };
+  const measured = async (path: string, shape: LoadShape = {}): Promise<[LoadResult, number]> => {
+    await runLoad(`${base}${path}`, 1, {}, {}, shape); // warm-up
     const cpu0 = cpuSeconds(gw.child.pid!);
-    const r = await runLoad(`${base}${path}`, seconds);
+    const r = await runLoad(`${base}${path}`, seconds, {}, {}, shape);
     if (r.errors || r.non2xx) throw new Error(`${path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
     return [r, ((cpuSeconds(gw.child.pid!) - cpu0) * 1e6) / Math.max(1, r.requests)];
   };
@@ -83,7 +87,9 @@ async function main(): Promise<void> {
       acc.aggregate.push(agg); acc.aggCpu.push(aggCpu);
       const [prox, proxCpu] = await measured('/proxied');
       acc.proxied.push(prox); acc.proxCpu.push(proxCpu);
-      log(`round ${r + 1}: direct trio ${Math.round(d.rps)}/s (p99 ${d.trio.p99} ms; calls ${d.httpA.p99}/${d.httpB.p99}/${d.grpc.p99}), aggregate ${Math.round(agg.rps)} req/s (p99 ${agg.p99} ms, ${aggCpu.toFixed(1)} µs CPU), proxied ${Math.round(prox.rps)} req/s (${proxCpu.toFixed(1)} µs CPU)`);
+      const [slow, slowCpu] = await measured('/proxied', { rate: Math.max(1, Math.round(agg.rps)) });
+      acc.sameRate.push(slow); acc.sameRateCpu.push(slowCpu);
+      log(`round ${r + 1}: direct trio ${Math.round(d.rps)}/s (p99 ${d.trio.p99} ms; calls ${d.httpA.p99}/${d.httpB.p99}/${d.grpc.p99}), aggregate ${Math.round(agg.rps)} req/s (p99 ${agg.p99} ms, ${aggCpu.toFixed(1)} µs CPU), proxied ${Math.round(prox.rps)} req/s (${proxCpu.toFixed(1)} µs CPU), proxied at ${Math.round(slow.rps)} req/s (${slowCpu.toFixed(1)} µs CPU)`);
     }
   } finally {
     await gw.stop();
@@ -93,15 +99,19 @@ async function main(): Promise<void> {
   const slowestCallP99 = mean(acc.direct.map((d) => Math.max(d.httpA.p99, d.httpB.p99, d.grpc.p99)));
   const aggP99 = mean(acc.aggregate.map((r) => r.p99));
   const cpuRatio = mean(acc.aggCpu) / mean(acc.proxCpu);
+  const sameRateRatio = mean(acc.aggCpu) / mean(acc.sameRateCpu);
   const report = {
     setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads: 1, loadGenerator: generator, backends: 'two HTTP GET /kb (949 B JSON), one gRPC Echo (~1 KB)' },
     results: [
       { target: 'client making the 3 calls itself (parallel, keep-alive)', rps: Math.round(mean(acc.direct.map((d) => d.rps))), p50: +mean(acc.direct.map((d) => d.trio.p50)).toFixed(2), p99: +mean(acc.direct.map((d) => d.trio.p99)).toFixed(2), callP99: { httpA: +mean(acc.direct.map((d) => d.httpA.p99)).toFixed(2), httpB: +mean(acc.direct.map((d) => d.httpB.p99)).toFixed(2), grpc: +mean(acc.direct.map((d) => d.grpc.p99)).toFixed(2) }, cpuUsPerReq: null },
       { target: 'gateway aggregate (3 backends)', rps: Math.round(mean(acc.aggregate.map((r) => r.rps))), p50: +mean(acc.aggregate.map((r) => r.p50)).toFixed(2), p99: +aggP99.toFixed(2), cpuUsPerReq: +mean(acc.aggCpu).toFixed(1) },
       { target: 'gateway proxied GET /kb', rps: Math.round(mean(acc.proxied.map((r) => r.rps))), p50: +mean(acc.proxied.map((r) => r.p50)).toFixed(2), p99: +mean(acc.proxied.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.proxCpu).toFixed(1) },
+      { target: 'gateway proxied GET /kb at the aggregate\'s req/s (autocannon overallRate)', rps: Math.round(mean(acc.sameRate.map((r) => r.rps))), p50: +mean(acc.sameRate.map((r) => r.p50)).toFixed(2), p99: +mean(acc.sameRate.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.sameRateCpu).toFixed(1) },
     ],
     aggregateP99VsSlowestCallP99: +(aggP99 / slowestCallP99).toFixed(3),
     cpuPerAggregateVsProxied: +cpuRatio.toFixed(3),
+    /** diagnostic, not the target: against the proxied GET at the aggregate's own rate */
+    cpuPerAggregateVsProxiedAtSameRate: +sameRateRatio.toFixed(3),
     targets: 'aggregate p99 ≤ 1.2× the slowest single backend call p99; CPU per aggregate ≤ 3× one proxied request',
     met: { p99: aggP99 / slowestCallP99 <= 1.2, cpu: cpuRatio <= 3 },
   };

@@ -43,18 +43,20 @@ function wrkScript(method: string, body: string): string {
   return file;
 }
 
-/** How the load is offered: connections (BENCH_CONNECTIONS, default 50) and requests in
- *  flight per connection (pipelining: always autocannon's, as `autocannon -p N`). */
-export interface LoadShape { connections?: number; pipelining?: number }
+/** How the load is offered: connections (BENCH_CONNECTIONS, default 50), requests in
+ *  flight per connection (pipelining: always autocannon's, as `autocannon -p N`), and a
+ *  fixed rate in requests/s over all connections (always autocannon's `overallRate`: wrk has none). */
+export interface LoadShape { connections?: number; pipelining?: number; rate?: number }
 
 export function runLoad(url: string, secs: number, headers: Record<string, string> = {}, request: { method?: string; body?: string } = {}, shape: LoadShape = {}): Promise<LoadResult> {
   const c = shape.connections ?? connections;
   const pipelining = shape.pipelining ?? 1;
-  const wrk = generator === 'wrk' && pipelining === 1;
+  const rate = shape.rate ?? 0;
+  const wrk = generator === 'wrk' && pipelining === 1 && rate === 0;
   const script = wrk && request.body !== undefined ? ['-s', wrkScript(request.method ?? 'POST', request.body)] : [];
   const [cmd, args] = wrk
     ? pinned(LOAD_CORE, 'wrk', ['-t1', `-c${c}`, `-d${secs}s`, '--latency', ...script, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url])
-    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(c), String(secs), JSON.stringify(headers), JSON.stringify(request), String(pipelining)]);
+    : pinned(LOAD_CORE, process.execPath, [join(here, 'load.js'), url, String(c), String(secs), JSON.stringify(headers), JSON.stringify(request), String(pipelining), String(rate)]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

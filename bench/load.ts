@@ -5,7 +5,9 @@ const [url, connections, seconds] = [process.argv[2]!, Number(process.argv[3] ??
 const headers = JSON.parse(process.argv[5] ?? '{}') as Record<string, string>;
 const extra = JSON.parse(process.argv[6] ?? '{}') as { method?: string; body?: string };
 const pipelining = Number(process.argv[7] ?? 1);
-const r = await autocannon({ url, connections, duration: seconds, pipelining, headers, method: (extra.method ?? 'GET') as 'GET', body: extra.body });
+/** requests/s over all connections (0: as fast as answers come) */
+const rate = Number(process.argv[8] ?? 0);
+const r = await autocannon({ url, connections, duration: seconds, pipelining, headers, method: (extra.method ?? 'GET') as 'GET', body: extra.body, ...(rate > 0 ? { overallRate: rate } : {}) });
 process.stdout.write(JSON.stringify({
   rps: r.requests.average,
   p50: r.latency.p50,
