@@ -5,8 +5,14 @@
 //   node:http2   a bare request per call on one session (request, end, response, data,
 //                trailers, close: the floor of any client built on node:http2, the gateway's too)
 //   grpc-js      @grpc/grpc-js's makeUnaryRequest (the library the gateway does not use)
+//   hand-framed  a measurement, not a client: HTTP/2 frames written and read by hand on a
+//                net socket (a fixed HPACK block of literals, one write per turn; answers'
+//                header blocks are not decoded: a call counts when its stream had a DATA
+//                frame and ended with a trailers block) — what a client with its own
+//                framing could cost, HPACK decoding aside
 // Reported: CPU µs per call of this process (all its threads), median of rounds.
 import http2 from 'node:http2';
+import net from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import grpc from '@grpc/grpc-js';
@@ -20,6 +26,74 @@ const IN_FLIGHT = 50;
 const METHOD = '/demo.catalog.v1.Catalog/Echo';
 const EMPTY = Buffer.from([0, 0, 0, 0, 0]); // an uncompressed, empty message
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** HTTP/2 frame: 9-byte header, then the payload. */
+function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(9 + payload.length);
+  b.writeUIntBE(payload.length, 0, 3);
+  b[3] = type;
+  b[4] = flags;
+  b.writeUInt32BE(stream, 5);
+  payload.copy(b, 9);
+  return b;
+}
+/** HPACK literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2). */
+const hpackLiteral = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+
+/** The hand-framed measurement's connection: call(done) sends one unary call. */
+async function handFramed(port: number): Promise<{ call: (done: () => void) => void; close: () => void }> {
+  const DATA = 0, HEADERS = 1, SETTINGS = 4, PING = 6, GOAWAY = 7, WINDOW_UPDATE = 8;
+  const END_STREAM = 1, ACK = 1, END_HEADERS = 4;
+  // :method POST and :scheme http from the static table (0x83, 0x86), the rest literals
+  const block = Buffer.concat([Buffer.from([0x83, 0x86]), hpackLiteral(':path', METHOD), hpackLiteral(':authority', '127.0.0.1'), hpackLiteral('content-type', 'application/grpc'), hpackLiteral('te', 'trailers'), hpackLiteral('grpc-timeout', '5000m')]);
+  const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  await new Promise((r) => sock.once('connect', r));
+  const window = Buffer.alloc(4);
+  window.writeUInt32BE(16 * 1024 * 1024);
+  sock.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2Frame(SETTINGS, 0, 0, Buffer.alloc(0)), h2Frame(WINDOW_UPDATE, 0, 0, window)]));
+  let out: Buffer[] = [];
+  const send = (b: Buffer) => {
+    out.push(b);
+    if (out.length === 1) queueMicrotask(() => { sock.write(out.length === 1 ? out[0]! : Buffer.concat(out)); out = []; });
+  };
+  const calls = new Map<number, { data: boolean; done: () => void }>();
+  let nextId = 1, unacked = 0;
+  let pending: Buffer | null = null;
+  sock.on('data', (chunk: Buffer) => {
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    pending = null;
+    let at = 0;
+    while (buf.length - at >= 9) {
+      const len = buf.readUIntBE(at, 3);
+      if (buf.length - at < 9 + len) break;
+      const type = buf[at + 3]!, flags = buf[at + 4]!, id = buf.readUInt32BE(at + 5) & 0x7fffffff;
+      if (type === SETTINGS && !(flags & ACK)) send(h2Frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
+      else if (type === PING && !(flags & ACK)) send(h2Frame(PING, ACK, 0, buf.subarray(at + 9, at + 17)));
+      else if (type === GOAWAY) throw new Error('hand-framed: the server sent GOAWAY');
+      else if (type === DATA) {
+        calls.get(id)!.data = true;
+        unacked += len;
+        if (unacked > 1 << 20) { const w = Buffer.alloc(4); w.writeUInt32BE(unacked); send(h2Frame(WINDOW_UPDATE, 0, 0, w)); unacked = 0; }
+      } else if (type === HEADERS && flags & END_STREAM) {
+        const c = calls.get(id)!;
+        calls.delete(id);
+        if (!c.data) throw new Error('hand-framed: a call ended without an answer message');
+        c.done();
+      }
+      at += 9 + len;
+    }
+    if (at < buf.length) pending = Buffer.from(buf.subarray(at));
+  });
+  return {
+    call: (done) => {
+      const id = nextId;
+      nextId += 2;
+      calls.set(id, { data: false, done });
+      send(Buffer.concat([h2Frame(HEADERS, END_HEADERS, id, block), h2Frame(DATA, END_STREAM, id, EMPTY)]));
+    },
+    close: () => sock.destroy(),
+  };
+}
 
 /** Runs `call` CALLS times with IN_FLIGHT at once; CPU µs per call. */
 async function cpuPerCall(call: (done: () => void) => void): Promise<number> {
@@ -55,24 +129,28 @@ async function main(): Promise<void> {
   const grpcJsCall = (done: () => void) => {
     client.makeUnaryRequest(METHOD, id, id, Buffer.alloc(0), (err) => { if (err) throw err; done(); });
   };
-  const runs = { 'node:http2': [] as number[], 'grpc-js': [] as number[] };
+  const framed = await handFramed(server.port);
+  const runs = { 'node:http2': [] as number[], 'grpc-js': [] as number[], 'hand-framed': [] as number[] };
   try {
-    await cpuPerCall(h2Call); // warm-up, both
+    await cpuPerCall(h2Call); // warm-up, each
     await cpuPerCall(grpcJsCall);
+    await cpuPerCall(framed.call);
     for (let r = 0; r < ROUNDS; r++) {
       runs['node:http2'].push(await cpuPerCall(h2Call));
       runs['grpc-js'].push(await cpuPerCall(grpcJsCall));
+      runs['hand-framed'].push(await cpuPerCall(framed.call));
     }
   } finally {
     session.close();
     client.close();
+    framed.close();
     await server.stop();
   }
   const report = {
     date: new Date().toISOString(),
     calls: CALLS, rounds: ROUNDS, inFlight: IN_FLIGHT, method: METHOD,
-    cpuUsPerCall: { 'node:http2': +median(runs['node:http2']).toFixed(1), 'grpc-js': +median(runs['grpc-js']).toFixed(1) },
-    perRound: { 'node:http2': runs['node:http2'].map((x) => +x.toFixed(1)), 'grpc-js': runs['grpc-js'].map((x) => +x.toFixed(1)) },
+    cpuUsPerCall: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, +median(v).toFixed(1)])),
+    perRound: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => +x.toFixed(1))])),
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', 'grpc-unary-cost.json'), JSON.stringify(report, null, 2) + '\n');
