@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { startProc, cpuSeconds } from './processes.js';
 import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
 import { here, root } from './scenario-settings.js';
+import { median } from './median.js';
 
 const other = process.argv[2];
 if (!other) { process.stderr.write('usage: node dist/bench/ab.js OTHER/dist/src/cli.js\n'); process.exit(2); }
@@ -50,7 +51,6 @@ for (const key of order) {
 }
 await upstream.stop();
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const summary: Record<string, unknown> = {};
 for (const [scenario, by] of Object.entries(samples)) {
   const m = (k: Key, f: 'rps' | 'p99' | 'cpuUs') => median(by[k].map((x) => x[f]));

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { startProc } from './processes.js';
+import { processCpuUs, startProc } from './processes.js';
 import { here, root, short, seconds, rounds, log } from './scenario-settings.js';
 import { runLoad, LOAD_CORE, PROXY_CORE, generator } from './load-runner.js';
 import { get } from './aggregate-placement-worker.js';
@@ -32,16 +32,15 @@ const server = http.createServer((req, res) => {
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
-const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system); };
 const acc: Record<string, { rps: number[]; p50: number[]; p99: number[]; cpu: number[] }> = {};
 for (let r = 0; r < rounds; r++) {
   for (const m of ['front', 'worker'] as const) {
     mode = m;
     await runLoad(url, 1);
-    const c0 = cpu();
+    const c0 = processCpuUs();
     const res = await runLoad(url, seconds);
     if (res.errors || res.non2xx) throw new Error(`${m}: ${res.errors} errors, ${res.non2xx} non-2xx`);
-    const us = (cpu() - c0) / Math.max(1, res.requests);
+    const us = (processCpuUs() - c0) / Math.max(1, res.requests);
     const a = (acc[m] ??= { rps: [], p50: [], p99: [], cpu: [] });
     a.rps.push(res.rps); a.p50.push(res.p50); a.p99.push(res.p99); a.cpu.push(us);
     log(`round ${r + 1} ${m}: ${Math.round(res.rps)} req/s, p99 ${res.p99} ms, ${us.toFixed(1)} µs CPU per request`);

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { root, log } from './scenario-settings.js';
 import { binaryName } from '../src/binary/build-binary.js';
+import { median } from './median.js';
 
 const starts = Number(process.env.BENCH_STARTS ?? 5);
 const built = join(root, 'dist', binaryName());
@@ -64,7 +65,6 @@ async function start(cmd: string, args: string[], env: Record<string, string>): 
   }
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const cache = join(dir, 'cache');
 const kinds = {
   'binary, cold cache': { cmd: exe, args: ['--config', config], env: { PATH: '/nonexistent', HOME: dir, GATEWAY_CACHE_DIR: cache }, before: () => rmSync(cache, { recursive: true, force: true }) },

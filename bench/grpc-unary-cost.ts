@@ -16,7 +16,8 @@ import net from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import grpc from '@grpc/grpc-js';
-import { startProc } from './processes.js';
+import { processCpuUs, startProc } from './processes.js';
+import { median } from './median.js';
 import { LOAD_CORE } from './load-runner.js';
 import { here, root, log } from './scenario-settings.js';
 
@@ -25,7 +26,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IN_FLIGHT = 50;
 const METHOD = '/demo.catalog.v1.Catalog/Echo';
 const EMPTY = Buffer.from([0, 0, 0, 0, 0]); // an uncompressed, empty message
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** HTTP/2 frame: 9-byte header, then the payload. */
 function h2Frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
@@ -97,7 +97,7 @@ async function handFramed(port: number): Promise<{ call: (done: () => void) => v
 
 /** Runs `call` CALLS times with IN_FLIGHT at once; CPU µs per call. */
 async function cpuPerCall(call: (done: () => void) => void): Promise<number> {
-  const c0 = process.cpuUsage();
+  const c0 = processCpuUs();
   await new Promise<void>((resolve) => {
     let started = 0, finished = 0;
     const next = () => {
@@ -107,8 +107,7 @@ async function cpuPerCall(call: (done: () => void) => void): Promise<number> {
     };
     for (let i = 0; i < IN_FLIGHT; i++) next();
   });
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / CALLS;
+  return (processCpuUs() - c0) / CALLS;
 }
 
 async function main(): Promise<void> {

@@ -25,11 +25,11 @@ import { newSpanId, newTraceId, traceparent } from '../src/observability/tracing
 import { Tracing } from '../src/observability/tracing/tracer.js';
 import type { GatewayConfig } from '../src/config/types.js';
 import { root, log } from './scenario-settings.js';
+import { processCpuUs } from './processes.js';
+import { median } from './median.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SAMPLE_RATIO = 0.01;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const cpuUs = () => { const c = process.cpuUsage(); return c.user + c.system; };
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
 /** µs per op of a synchronous loop (median of rounds) */
@@ -64,13 +64,13 @@ async function logLineCost(dir: string): Promise<number> {
     const al = new AccessLog({ enabled: true, path, sample: 1, requestHeaders: [], format: 'json', template: '' } as never);
     const N = 200_000;
     const loop = async (write: boolean) => {
-      const c = cpuUs();
+      const c = processCpuUs();
       for (let i = 0; i < N; i++) {
         if ((i & 63) === 0) await yieldTurn(); // the writer's writes complete between turns, as in the gateway
         const f = line(i);
         if (write) al.write(f);
       }
-      return cpuUs() - c;
+      return processCpuUs() - c;
     };
     const without = await loop(false);
     const withLog = await loop(true);
@@ -90,9 +90,9 @@ function logBytesCost(dir: string): number {
   const runs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     ftruncateSync(fd, 0);
-    const c = cpuUs();
+    const c = processCpuUs();
     for (let i = 0; i < 2000; i++) writeSync(fd, chunk); // ~130 MB: one bench variant's worth
-    runs.push((cpuUs() - c) / (2000 * lines));
+    runs.push((processCpuUs() - c) / (2000 * lines));
   }
   closeSync(fd);
   rmSync(path, { force: true });

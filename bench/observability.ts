@@ -21,6 +21,7 @@ import { startProc, cpuSeconds } from './processes.js';
 import { runLoad, generator, PROXY_CORE, LOAD_CORE } from './load-runner.js';
 import { here, root, log } from './scenario-settings.js';
 import { ensureNginx, startNginx } from './nginx.js';
+import { median } from './median.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 8);
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
@@ -139,7 +140,6 @@ async function main(): Promise<void> {
   if (logBytes === 0 && VARIANTS.includes('full')) throw new Error('the access log stayed empty');
   if (otlp.exports() === 0 && VARIANTS.includes('full')) throw new Error('the OTLP receiver got no spans');
 
-  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const m = (v: Variant, f: 'rps' | 'p99' | 'cpuUs') => median(samples[v].map((x) => x[f]));
   // Each round has every variant once: its ratio to that round's baseline (off; nginx for
   // nginx's log), then the median over rounds.

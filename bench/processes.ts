@@ -5,6 +5,12 @@ import { readFileSync, existsSync } from 'node:fs';
 
 export const HAS_TASKSET = spawnSync('taskset', ['-V']).status === 0;
 
+/** This process's CPU time so far (all its threads), in µs. */
+export function processCpuUs(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
 export function pinned(core: number | null, cmd: string, args: string[]): [string, string[]] {
   return core === null || !HAS_TASKSET ? [cmd, args] : ['taskset', ['-c', String(core), cmd, ...args]];
 }
