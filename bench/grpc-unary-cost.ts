@@ -10,6 +10,9 @@
 //                header blocks are not decoded: a call counts when its stream had a DATA
 //                frame and ended with a trailers block) — what a client with its own
 //                framing could cost, HPACK decoding aside
+//   gateway      the gateway's gRPC channel (src/transcode/grpc-channel.ts) as transcoding,
+//                the bridge and aggregation use it: on its own HTTP/2 framing (client:
+//                gateway, the default) and on node:http2 (client: node)
 // Reported: CPU µs per call of this process (all its threads), median of rounds.
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -20,6 +23,8 @@ import { processCpuUs, startProc } from './processes.js';
 import { median } from './median.js';
 import { LOAD_CORE } from './load-runner.js';
 import { here, root, log } from './scenario-settings.js';
+import { grpcChannel } from '../src/transcode/grpc-channel.js';
+import { DEFAULT_H2 } from '../src/transcode/grpc-h2-client.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -129,20 +134,37 @@ async function main(): Promise<void> {
     client.makeUnaryRequest(METHOD, id, id, Buffer.alloc(0), (err) => { if (err) throw err; done(); });
   };
   const framed = await handFramed(server.port);
-  const runs = { 'node:http2': [] as number[], 'grpc-js': [] as number[], 'hand-framed': [] as number[] };
+  const channel = (client: 'gateway' | 'node') => {
+    const ch = grpcChannel(`grpc://127.0.0.1:${server.port}`, undefined, 4 << 20, undefined, { ...DEFAULT_H2, client });
+    const call = (done: () => void) => {
+      ch.call(METHOD, new Uint8Array(0), [], Date.now() + 5000, {
+        onHeaders: () => undefined, onMessage: () => undefined,
+        onEnd: (st) => { if (st.code !== 0) throw new Error(`gateway channel (${client}): status ${st.code} ${st.details}`); done(); },
+      });
+    };
+    return { ch, call };
+  };
+  const own = channel('gateway'), viaNode = channel('node');
+  const runs = { 'node:http2': [] as number[], 'grpc-js': [] as number[], 'hand-framed': [] as number[], 'gateway channel, own framing': [] as number[], 'gateway channel, node:http2': [] as number[] };
   try {
     await cpuPerCall(h2Call); // warm-up, each
     await cpuPerCall(grpcJsCall);
     await cpuPerCall(framed.call);
+    await cpuPerCall(own.call);
+    await cpuPerCall(viaNode.call);
     for (let r = 0; r < ROUNDS; r++) {
       runs['node:http2'].push(await cpuPerCall(h2Call));
       runs['grpc-js'].push(await cpuPerCall(grpcJsCall));
       runs['hand-framed'].push(await cpuPerCall(framed.call));
+      runs['gateway channel, own framing'].push(await cpuPerCall(own.call));
+      runs['gateway channel, node:http2'].push(await cpuPerCall(viaNode.call));
     }
   } finally {
     session.close();
     client.close();
     framed.close();
+    own.ch.close();
+    viaNode.ch.close();
     await server.stop();
   }
   const report = {

@@ -263,6 +263,7 @@ const coreSchema = {
             additionalProperties: false,
             description: 'grpc upstreams: the HTTP/2 sessions to each target, per pool worker. See transcoding.md.',
             properties: {
+              client: { enum: ['gateway', 'node'], default: 'gateway', description: 'Whose HTTP/2 client makes the calls: the gateway\'s own framing (a fraction of the CPU a call costs) or node:http2 (the reference it is tested against). See transcoding.md.' },
               maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 100000, default: 100, description: 'Calls on one session before another is opened (the server\'s SETTINGS_MAX_CONCURRENT_STREAMS applies too).' },
               maxSessions: { type: 'integer', minimum: 1, maximum: 1000, default: 4, description: 'Sessions per target; above maxSessions × streams, calls share the least busy session (HTTP/2 queues them).' },
               keepaliveMs: { type: 'integer', minimum: 0, maximum: 86400000, default: 0, description: 'A PING every this often on each session (0: none); check the server\'s ping policy (grpc-go allows one per 5 min without calls by default).' },

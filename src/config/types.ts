@@ -48,7 +48,7 @@ export interface UpstreamConfig {
   /** grpc: includeDirs are absolute after load (the config's directory last); one of: files (with includeDirs), descriptorSet, reflection; `descriptors` is filled in by reflection before the config is applied */
   protos?: { files: string[]; includeDirs: string[]; descriptorSet?: string; reflection?: boolean; descriptors?: string };
   /** grpc upstreams: HTTP/2 sessions per target (absent: DEFAULT_H2 in grpc-h2-client.ts) */
-  http2?: { maxConcurrentStreams: number; maxSessions: number; keepaliveMs: number; keepaliveTimeoutMs: number };
+  http2?: { client: 'gateway' | 'node'; maxConcurrentStreams: number; maxSessions: number; keepaliveMs: number; keepaliveTimeoutMs: number };
   /** grpc upstreams: the grpc-encoding of request messages */
   compression?: 'gzip' | 'deflate';
   targets: TargetConfig[];

@@ -11,15 +11,10 @@ import tls from 'node:tls';
 import { serverNameFor } from '../upstream/sni.js';
 import type { UpstreamTls } from './task.js';
 import { useLeanAsyncBind } from './async-resource-bind.js';
-import { compressMessage, decompressMessage, GRPC_ACCEPT_ENCODING, type GrpcEncoding } from './grpc-compression.js';
+import type { GrpcEncoding } from './grpc-compression.js';
+import { codeOfHttp, framedMessage, headerMapOf, MessageReader, metadataOf, requestHeaders, statusOfTrailers, type GrpcStatus } from './grpc-wire.js';
 
-export interface GrpcStatus {
-  code: number;
-  details: string;
-  /** response headers and trailers that are application metadata */
-  metadata: Array<[string, string]>;
-  detailsBin?: Buffer;
-}
+export type { GrpcStatus } from './grpc-wire.js';
 
 export interface CallHandlers {
   onHeaders(metadata: Array<[string, string]>): void;
@@ -44,31 +39,11 @@ export function channelTlsOf(tls: { ca?: string; serverName?: string; insecureSk
 }
 
 const { NGHTTP2_CANCEL } = http2.constants;
-/** Transport headers: never application metadata. */
-const RESERVED = new Set([':status', 'content-type', 'date', 'te', 'user-agent', 'grpc-status', 'grpc-message', 'grpc-encoding', 'grpc-accept-encoding', 'grpc-status-details-bin', 'content-length']);
-
-function metadataOf(h: http2.IncomingHttpHeaders): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const [k, v] of Object.entries(h)) {
-    if (RESERVED.has(k) || k.startsWith(':') || v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push([k, x]);
-    else out.push([k, String(v)]);
-  }
-  return out;
-}
-
-/** HTTP status of a non-gRPC answer → gRPC code (the gRPC HTTP/2 spec's table). */
-function codeOfHttp(status: number): number {
-  return status === 400 ? 13 : status === 401 ? 16 : status === 403 ? 7 : status === 404 ? 12 : status === 429 || status === 502 || status === 503 || status === 504 ? 14 : 2;
-}
-
-function decodeMessage(v: string | string[] | undefined): string {
-  const s = Array.isArray(v) ? v[0] ?? '' : v ?? '';
-  try { return decodeURIComponent(s); } catch { return s; }
-}
 
 /** How the sessions to a target are kept (upstreams.NAME.http2). */
 export interface H2Settings {
+  /** whose HTTP/2: the gateway's own framing (grpc-framed-channel.ts) or node:http2 (this file) */
+  client?: 'gateway' | 'node';
   /** streams per session before another session is opened (the server's own limit applies too) */
   maxConcurrentStreams: number;
   maxSessions: number;
@@ -195,16 +170,8 @@ export class GrpcH2Channel {
     let headersMd: Array<[string, string]> = [];
     let timer: NodeJS.Timeout | undefined;
     const end = (st: GrpcStatus) => { if (!ended) { ended = true; clearTimeout(timer); h.onEnd(st); } };
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
-      'grpc-timeout': `${Math.max(1, deadline - Date.now())}m`,
-      'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
-    };
-    if (this.compression) headers['grpc-encoding'] = this.compression;
-    for (const [k, v] of metadata) {
-      const prev = headers[k];
-      headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
-    }
+    // node:http2 fills :scheme and :authority from the session
+    const headers = headerMapOf(requestHeaders(path, '', '', deadline, this.compression, metadata).filter(([k]) => k !== ':scheme' && k !== ':authority')) as http2.OutgoingHttpHeaders;
     let stream: http2.ClientHttp2Stream;
     const session = this.sessionOf();
     try {
@@ -222,78 +189,33 @@ export class GrpcH2Channel {
     }, Math.max(1, deadline - Date.now()));
     const send = (message: Uint8Array, last = false): boolean => {
       if (ended || stream.writableEnded) return true;
-      const payload = this.compression ? compressMessage(this.compression, message) : message;
-      const n = payload.byteLength;
-      // Small messages in one write, framed in one buffer; a large one after its 5-byte prefix, not copied behind it.
-      const prefix = Buffer.allocUnsafe(n < 16384 ? 5 + n : 5);
-      prefix[0] = this.compression ? 1 : 0;
-      prefix.writeUInt32BE(n, 1);
-      if (n < 16384) {
-        prefix.set(payload, 5);
-        if (last) { stream.end(prefix); return true; }
-        return stream.write(prefix);
-      }
-      stream.write(prefix);
-      if (last) { stream.end(payload); return true; }
-      return stream.write(payload);
+      const parts = framedMessage(message, this.compression);
+      for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
+      if (last) { stream.end(parts[parts.length - 1]); return true; }
+      return stream.write(parts[parts.length - 1]!);
     };
 
-    // Received bytes not yet a whole message: kept as a list and joined once per message
-    // (joining on every chunk is quadratic in the message size).
-    const parts: Buffer[] = [];
-    let partBytes = 0;
-    const maxMessage = this.maxMessageBytes;
-    /** the answer's grpc-encoding (what its compressed messages are compressed with) */
-    let encoding = 'identity';
+    const reader = new MessageReader(this.maxMessageBytes);
     stream.on('response', (hdrs) => {
       const status = Number(hdrs[':status']);
       if (status !== 200) { end({ code: codeOfHttp(status), details: `upstream answered HTTP ${status}`, metadata: [] }); stream.close(NGHTTP2_CANCEL); return; }
       if (hdrs['grpc-status'] !== undefined) { trailers = hdrs; return; } // trailers-only answer
       headersMd = metadataOf(hdrs);
       const enc = hdrs['grpc-encoding'];
-      if (typeof enc === 'string') encoding = enc.trim().toLowerCase();
+      if (typeof enc === 'string') reader.encoding = enc.trim().toLowerCase();
       h.onHeaders(headersMd);
     });
     stream.on('data', (chunk: Buffer) => {
       if (ended) return;
-      parts.push(chunk);
-      partBytes += chunk.length;
-      for (;;) {
-        if (partBytes < 5) return;
-        if (parts[0]!.length < 5) parts.splice(0, parts.length, Buffer.concat(parts, partBytes));
-        const head = parts[0]!;
-        const len = head.readUInt32BE(1);
-        const compressed = head[0] !== 0;
-        if (len > maxMessage) { end({ code: 8, details: `the upstream response message is over ${maxMessage} bytes`, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
-        if (partBytes < 5 + len) return;
-        const buf = parts.length === 1 ? head : Buffer.concat(parts, partBytes);
-        let message = buf.subarray(5, 5 + len);
-        if (compressed) {
-          // bounded by maxMessageBytes as it inflates: a small bomb cannot grow past the cap
-          const out = decompressMessage(encoding, message, maxMessage);
-          if (!out.ok) { end({ code: out.code, details: out.details, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); return; }
-          message = out.message;
-        }
-        h.onMessage(message);
-        if (ended) return;
-        const rest = buf.subarray(5 + len);
-        parts.length = 0;
-        partBytes = rest.length;
-        if (rest.length) parts.push(rest);
-      }
+      const bad = reader.push(chunk, (m) => { h.onMessage(m); return !ended; });
+      if (bad) { end({ ...bad, metadata: headersMd }); stream.close(NGHTTP2_CANCEL); }
     });
     stream.on('trailers', (t) => { trailers = t; });
     stream.on('error', () => { /* 'close' reports it */ });
     stream.on('close', () => {
       session.active--;
       if (trailers && trailers['grpc-status'] !== undefined) {
-        const bin = trailers['grpc-status-details-bin'];
-        end({
-          code: Number(trailers['grpc-status']),
-          details: decodeMessage(trailers['grpc-message']),
-          metadata: [...headersMd, ...metadataOf(trailers)],
-          detailsBin: typeof bin === 'string' ? Buffer.from(bin, 'base64') : undefined,
-        });
+        end(statusOfTrailers(trailers, headersMd));
       } else if (cancelled) {
         end({ code: 1, details: 'cancelled', metadata: headersMd });
       } else {

@@ -5,7 +5,8 @@
 // out; the verdict goes to the shared target state, which every calling thread reads.
 import protobuf from 'protobufjs';
 import type { GatewayConfig, HealthCheckConfig } from '../config/types.js';
-import { GrpcH2Channel, channelTlsOf } from './grpc-h2-client.js';
+import { channelTlsOf } from './grpc-h2-client.js';
+import { grpcChannel, type GrpcChannel } from './grpc-channel.js';
 import { GrpcTargetState, grpcTargetUrl } from './grpc-target-state.js';
 
 const CHECK = '/grpc.health.v1.Health/Check';
@@ -29,7 +30,7 @@ function statusOf(message: Uint8Array): number {
   return status;
 }
 
-interface Checked { slot: number; channel: GrpcH2Channel; cfg: HealthCheckConfig; request: Uint8Array; passes: number; fails: number; running: boolean }
+interface Checked { slot: number; channel: GrpcChannel; cfg: HealthCheckConfig; request: Uint8Array; passes: number; fails: number; running: boolean }
 
 export class GrpcHealthChecks {
   private readonly timers: NodeJS.Timeout[] = [];
@@ -45,7 +46,7 @@ export class GrpcHealthChecks {
         const slot = state.slotOf(name, url);
         // No checks (any more, after a reload): nothing keeps the target out.
         if (!u.healthCheck) { state.setDown(slot, false); continue; }
-        list.push({ slot, channel: new GrpcH2Channel(url, tls), cfg: u.healthCheck, request: requestOf(u.healthCheck.service ?? ''), passes: 0, fails: 0, running: false });
+        list.push({ slot, channel: grpcChannel(url, tls), cfg: u.healthCheck, request: requestOf(u.healthCheck.service ?? ''), passes: 0, fails: 0, running: false });
       }
       if (!list.length) continue;
       this.checked.push(...list);

@@ -3,7 +3,7 @@
 // left out, so a service needs no proto files at the gateway. One request per stream
 // (a half-closed bidi call is a valid exchange), bounded in files and bytes.
 import protobuf from 'protobufjs';
-import { GrpcH2Channel } from './grpc-h2-client.js';
+import { grpcChannel, type GrpcChannel } from './grpc-channel.js';
 import type { UpstreamTls } from './task.js';
 import { encodeDescriptorSet, fileHeaderOf } from './descriptor-set.js';
 
@@ -47,7 +47,7 @@ class GrpcCallError extends Error {
   constructor(readonly code: number, message: string) { super(message); }
 }
 
-function ask(channel: GrpcH2Channel, path: string, req: Record<string, string>, deadline: number): Promise<ReflectionResponse> {
+function ask(channel: GrpcChannel, path: string, req: Record<string, string>, deadline: number): Promise<ReflectionResponse> {
   const bytes = Request.encode(Request.fromObject(req)).finish();
   return new Promise((resolve, reject) => {
     let answer: Uint8Array | null = null;
@@ -65,7 +65,7 @@ function ask(channel: GrpcH2Channel, path: string, req: Record<string, string>, 
 
 /** FileDescriptorSet bytes of every service the upstream lists (but reflection itself). */
 export async function fetchDescriptorSet(target: ReflectionTarget, timeoutMs: number): Promise<Uint8Array> {
-  const channel = new GrpcH2Channel(target.url, target.tls, MAX_BYTES);
+  const channel = grpcChannel(target.url, target.tls, MAX_BYTES);
   const deadline = Date.now() + timeoutMs;
   try {
     let path = PATHS[0]!;

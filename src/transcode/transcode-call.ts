@@ -18,7 +18,8 @@ import { JsonMappingError } from './json-codec.js';
 import { InOrder, type Mapped, type MessageOffload } from './message-offload.js';
 import { log } from '../observability/logger.js';
 import { HTTP_STATUS_OF, closeReason, statusBody } from './grpc-status.js';
-import { GrpcH2Channel, type ActiveCall, type CallHandlers, type GrpcStatus, type StreamingCall } from './grpc-h2-client.js';
+import type { ActiveCall, CallHandlers, GrpcStatus, StreamingCall } from './grpc-h2-client.js';
+import { grpcChannel, type GrpcChannel } from './grpc-channel.js';
 import type { UploadControl, UploadEvent } from './upload-relay.js';
 import type { Family, MetricsStore } from '../observability/metrics/store.js';
 import type { OutlierConfig } from '../config/types.js';
@@ -54,7 +55,7 @@ export function useCancelFlags(buffer: SharedArrayBuffer, transferResults: boole
 }
 
 /** `channels` is the weighted rotation; `slots[i]` is channels[i]'s target in the shared state. */
-interface UpstreamState { name: string; breaker: GrpcBreaker | null; root: protobuf.Root; channels: GrpcH2Channel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
+interface UpstreamState { name: string; breaker: GrpcBreaker | null; root: protobuf.Root; channels: GrpcChannel[]; slots: number[]; hosts: string[]; next: number; mappers: Map<string, Mapper>; outlier: OutlierConfig }
 
 let targets: GrpcTargetState | null = null;
 /** per upstream and budget share, in this thread (as the HTTP routes' budgets are per thread) */
@@ -70,13 +71,13 @@ interface Generation { upstreams: Map<string, UpstreamState>; channelKeys: strin
 const KEEP = 4;
 const generations = new Map<number, Generation>();
 /** HTTP/2 channels by target and settings, shared by the generations that use them (a reload keeps connections). */
-const channels = new Map<string, { channel: GrpcH2Channel; users: number }>();
+const channels = new Map<string, { channel: GrpcChannel; users: number }>();
 
 function mapperKey(b: TaskBinding): string {
   return `${b.grpcPath}|${b.httpMethod}|${b.template}`;
 }
 
-function channelFor(key: string, make: () => GrpcH2Channel): GrpcH2Channel {
+function channelFor(key: string, make: () => GrpcChannel): GrpcChannel {
   let c = channels.get(key);
   if (!c) channels.set(key, (c = { channel: make(), users: 0 }));
   c.users++;
@@ -107,11 +108,11 @@ export function configure(gen: number, data: PoolData): void {
         mappers.set(mapperKey(b), { binding: b, requestType: root.lookupType(b.requestType), responseType: root.lookupType(b.responseType), root });
       }
       // one channel per distinct target; weights repeat it in the rotation
-      const byTarget = new Map<string, GrpcH2Channel>();
+      const byTarget = new Map<string, GrpcChannel>();
       for (const t of new Set(spec.targets)) {
         const key = JSON.stringify([t, spec.tls ?? null, data.maxMessageBytes, spec.compression ?? null, spec.http2 ?? null]);
         next.channelKeys.push(key);
-        byTarget.set(t, channelFor(key, () => new GrpcH2Channel(t, spec.tls, data.maxMessageBytes, spec.compression, spec.http2)));
+        byTarget.set(t, channelFor(key, () => grpcChannel(t, spec.tls, data.maxMessageBytes, spec.compression, spec.http2)));
       }
       next.upstreams.set(name, { name, breaker: spec.breaker ? new GrpcBreaker(targets!, name, spec.breaker) : null, hosts: spec.targets.map((t) => new URL(t).host), root, channels: spec.targets.map((t) => byTarget.get(t)!), slots: spec.targets.map((t) => targets!.slotOf(name, t)), next: 0, mappers, outlier: spec.outlier });
     }
