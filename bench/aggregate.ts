@@ -5,7 +5,9 @@
 // front thread and pool workers share it); backends and load generators on core 1.
 // The proxied GET is also measured at the aggregate's own req/s (autocannon's fixed rate):
 // a request's CPU grows as the load falls (fewer events share each event-loop turn), and
-// the aggregate runs at a tenth of the proxied rate. That row is reported beside the
+// the aggregate runs at a tenth of the proxied rate. The aggregate is also measured with its
+// gRPC backend on node:http2 (http2.client: node), the baseline of the gateway's own HTTP/2
+// client. That row is reported beside the
 // target's ratio, which stays the issue's: against the proxied GET at full load.
 // Targets (issue #13): aggregate p99 ≤ 1.2× the slowest single backend call's p99 (as the
 // direct client saw it), and gateway CPU per aggregated request ≤ 3× one proxied request's.
@@ -49,25 +51,27 @@ async function main(): Promise<void> {
       a: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] },
       b: { targets: [{ url: `http://127.0.0.2:${upstream.port}` }] },
       catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } },
+      // the same server through node:http2: the in-run baseline of the gateway's own HTTP/2 client
+      catalogNode: { protocol: 'grpc', http2: { client: 'node' }, targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } },
     },
     routes: [
       { name: 'proxied', match: { path: '/proxied' }, upstream: 'a', rewrite: '/kb' },
-      {
-        name: 'aggregate',
-        match: { path: '/aggregate' },
+      ...(['catalog', 'catalogNode'] as const).map((grpcUpstream) => ({
+        name: grpcUpstream === 'catalog' ? 'aggregate' : 'aggregate-node',
+        match: { path: grpcUpstream === 'catalog' ? '/aggregate' : '/aggregate-node-h2' },
         aggregate: {
           backends: [
             { name: 'a', upstream: 'a', path: '/kb', group: 'a' },
             { name: 'b', upstream: 'b', path: '/kb', group: 'b' },
-            { name: 'echo', grpc: { upstream: 'catalog', method: 'demo.catalog.v1.Catalog/Echo', request: aggregateEchoRequest() }, group: 'echo' },
+            { name: 'echo', grpc: { upstream: grpcUpstream, method: 'demo.catalog.v1.Catalog/Echo', request: aggregateEchoRequest() }, group: 'echo' },
           ],
         },
-      },
+      })),
     ],
   }));
   const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
   const base = `http://127.0.0.1:${gw.port}`;
-  const acc = { direct: [] as DirectResult[], aggregate: [] as LoadResult[], proxied: [] as LoadResult[], sameRate: [] as LoadResult[], aggCpu: [] as number[], proxCpu: [] as number[], sameRateCpu: [] as number[] };
+  const acc = { direct: [] as DirectResult[], aggregate: [] as LoadResult[], viaNode: [] as LoadResult[], viaNodeCpu: [] as number[], proxied: [] as LoadResult[], sameRate: [] as LoadResult[], aggCpu: [] as number[], proxCpu: [] as number[], sameRateCpu: [] as number[] };
   const measured = async (path: string, shape: LoadShape = {}): Promise<[LoadResult, number]> => {
     await runLoad(`${base}${path}`, 1, {}, {}, shape); // warm-up
     const cpu0 = cpuSeconds(gw.child.pid!);
@@ -85,11 +89,13 @@ async function main(): Promise<void> {
       acc.direct.push(d);
       const [agg, aggCpu] = await measured('/aggregate');
       acc.aggregate.push(agg); acc.aggCpu.push(aggCpu);
+      const [viaNode, viaNodeCpu] = await measured('/aggregate-node-h2');
+      acc.viaNode.push(viaNode); acc.viaNodeCpu.push(viaNodeCpu);
       const [prox, proxCpu] = await measured('/proxied');
       acc.proxied.push(prox); acc.proxCpu.push(proxCpu);
       const [slow, slowCpu] = await measured('/proxied', { rate: Math.max(1, Math.round(agg.rps)) });
       acc.sameRate.push(slow); acc.sameRateCpu.push(slowCpu);
-      log(`round ${r + 1}: direct trio ${Math.round(d.rps)}/s (p99 ${d.trio.p99} ms; calls ${d.httpA.p99}/${d.httpB.p99}/${d.grpc.p99}), aggregate ${Math.round(agg.rps)} req/s (p99 ${agg.p99} ms, ${aggCpu.toFixed(1)} µs CPU), proxied ${Math.round(prox.rps)} req/s (${proxCpu.toFixed(1)} µs CPU), proxied at ${Math.round(slow.rps)} req/s (${slowCpu.toFixed(1)} µs CPU)`);
+      log(`round ${r + 1}: direct trio ${Math.round(d.rps)}/s (p99 ${d.trio.p99} ms; calls ${d.httpA.p99}/${d.httpB.p99}/${d.grpc.p99}), aggregate ${Math.round(agg.rps)} req/s (p99 ${agg.p99} ms, ${aggCpu.toFixed(1)} µs CPU), with gRPC on node:http2 ${Math.round(viaNode.rps)} req/s (${viaNodeCpu.toFixed(1)} µs CPU), proxied ${Math.round(prox.rps)} req/s (${proxCpu.toFixed(1)} µs CPU), proxied at ${Math.round(slow.rps)} req/s (${slowCpu.toFixed(1)} µs CPU)`);
     }
   } finally {
     await gw.stop();
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
     results: [
       { target: 'client making the 3 calls itself (parallel, keep-alive)', rps: Math.round(mean(acc.direct.map((d) => d.rps))), p50: +mean(acc.direct.map((d) => d.trio.p50)).toFixed(2), p99: +mean(acc.direct.map((d) => d.trio.p99)).toFixed(2), callP99: { httpA: +mean(acc.direct.map((d) => d.httpA.p99)).toFixed(2), httpB: +mean(acc.direct.map((d) => d.httpB.p99)).toFixed(2), grpc: +mean(acc.direct.map((d) => d.grpc.p99)).toFixed(2) }, cpuUsPerReq: null },
       { target: 'gateway aggregate (3 backends)', rps: Math.round(mean(acc.aggregate.map((r) => r.rps))), p50: +mean(acc.aggregate.map((r) => r.p50)).toFixed(2), p99: +aggP99.toFixed(2), cpuUsPerReq: +mean(acc.aggCpu).toFixed(1) },
+      { target: 'gateway aggregate, its gRPC backend on node:http2 (upstreams.NAME.http2.client: node)', rps: Math.round(mean(acc.viaNode.map((r) => r.rps))), p50: +mean(acc.viaNode.map((r) => r.p50)).toFixed(2), p99: +mean(acc.viaNode.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.viaNodeCpu).toFixed(1) },
       { target: 'gateway proxied GET /kb', rps: Math.round(mean(acc.proxied.map((r) => r.rps))), p50: +mean(acc.proxied.map((r) => r.p50)).toFixed(2), p99: +mean(acc.proxied.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.proxCpu).toFixed(1) },
       { target: 'gateway proxied GET /kb at the aggregate\'s req/s (autocannon overallRate)', rps: Math.round(mean(acc.sameRate.map((r) => r.rps))), p50: +mean(acc.sameRate.map((r) => r.p50)).toFixed(2), p99: +mean(acc.sameRate.map((r) => r.p99)).toFixed(2), cpuUsPerReq: +mean(acc.sameRateCpu).toFixed(1) },
     ],

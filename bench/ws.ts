@@ -66,11 +66,11 @@ const upstream = await startProc(LOAD_CORE, process.execPath, [join(here, 'ws-up
 const grpcServer = await startProc(LOAD_CORE, process.execPath, [join(here, 'grpc-server.js')]);
 const file = join(mkdtempSync(join(tmpdir(), 'bench-ws-')), 'gateway.yaml');
 /** `inlineWebSocketBelowBytes` absent: the default (bridge calls in the front thread, messages of 1 KB or more mapped in the pool); 0: the whole call in the pool */
-const config = (inlineWebSocketBelowBytes?: number) => stringify({
+const config = (inlineWebSocketBelowBytes?: number, client?: 'node') => stringify({
   engine: 'uws', threads: 1, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
   upstreams: {
     echo: { targets: [{ url: `http://127.0.0.1:${upstream.port}` }] },
-    catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [join(root, 'protos')] } },
+    catalog: { protocol: 'grpc', ...(client ? { http2: { client } } : {}), targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [join(root, 'protos')] } },
   },
   routes: [
     { name: 'echo', match: { path: '/echo' }, upstream: 'echo', websocket: { pingIntervalMs: 0, maxConnections: 100000 } },
@@ -84,9 +84,13 @@ writeFileSync(poolFile, config(0));
 const gw = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', file], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
 // the same, with each bridge call whole in the pool (transcoding.inlineWebSocketBelowBytes: 0)
 const gwPool = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', poolFile], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
+// the default, with the gRPC side on node:http2 (upstreams.catalog.http2.client: node): the baseline of the gateway's own HTTP/2 client
+const nodeFile = file.replace(/gateway\.yaml$/, 'node-h2.yaml');
+writeFileSync(nodeFile, config(undefined, 'node'));
+const gwNode = await startProc(PROXY_CORE, process.execPath, [join(root, 'dist', 'src', 'cli.js'), '--config', nodeFile], { LOG_LEVEL: 'info' }, /"port":(\d+)/);
 const acc = {
   direct: [] as WsResult[], gateway: [] as WsResult[], cpu: [] as number[],
-  bidiDirect: [] as WsResult[], bidiGateway: [] as WsResult[], bidiCpu: [] as number[], bidiPool: [] as WsResult[], bidiPoolCpu: [] as number[], bidiC: [] as WsResult[], bidiCCpu: [] as number[],
+  bidiDirect: [] as WsResult[], bidiGateway: [] as WsResult[], bidiCpu: [] as number[], bidiPool: [] as WsResult[], bidiPoolCpu: [] as number[], bidiNode: [] as WsResult[], bidiNodeCpu: [] as number[], bidiC: [] as WsResult[], bidiCCpu: [] as number[],
   streamDirect: [] as WsResult[], streamGateway: [] as WsResult[], streamCpu: [] as number[],
 };
 /** gateway CPU µs per message over one load */
@@ -97,6 +101,7 @@ async function measured(pid: number, run: () => Promise<WsResult>): Promise<[WsR
 }
 const bridgeUrl = `ws://127.0.0.1:${gw.port}/v1/notes:discuss`;
 const poolUrl = `ws://127.0.0.1:${gwPool.port}/v1/notes:discuss`;
+const nodeUrl = `ws://127.0.0.1:${gwNode.port}/v1/notes:discuss`;
 try {
   await load(`ws://127.0.0.1:${gw.port}/echo`, 1); // warm-up
   for (let r = 0; r < rounds; r++) {
@@ -108,15 +113,17 @@ try {
   }
   await bidi('ws', bridgeUrl, 1); // warm-up: the pool compiles, the channel connects
   await bidi('ws', poolUrl, 1);
+  await bidi('ws', nodeUrl, 1);
   for (let r = 0; r < bidiRounds; r++) {
     const d = await bidi('grpc', String(grpcServer.port), seconds);
     const [g, cpu] = await measured(gw.child.pid!, () => bidi('ws', bridgeUrl, seconds));
     const [p, cpuP] = await measured(gwPool.child.pid!, () => bidi('ws', poolUrl, seconds));
+    const [nh, cpuN] = await measured(gwNode.child.pid!, () => bidi('ws', nodeUrl, seconds));
     const [c, cpuC] = cLoad ? await measured(gw.child.pid!, () => bidiC(bridgeUrl, seconds)) : [null, 0];
-    if (d.errors || g.errors || p.errors || c?.errors) throw new Error(`bidi errors: direct ${d.errors}, bridge ${g.errors}, pool ${p.errors}, C client ${c?.errors}`);
-    acc.bidiDirect.push(d); acc.bidiGateway.push(g); acc.bidiCpu.push(cpu); acc.bidiPool.push(p); acc.bidiPoolCpu.push(cpuP);
+    if (d.errors || g.errors || p.errors || nh.errors || c?.errors) throw new Error(`bidi errors: direct ${d.errors}, bridge ${g.errors}, pool ${p.errors}, C client ${c?.errors}`);
+    acc.bidiDirect.push(d); acc.bidiGateway.push(g); acc.bidiCpu.push(cpu); acc.bidiPool.push(p); acc.bidiPoolCpu.push(cpuP); acc.bidiNode.push(nh); acc.bidiNodeCpu.push(cpuN);
     if (c) { acc.bidiC.push(c); acc.bidiCCpu.push(cpuC); }
-    log(`bidi round ${r + 1}: direct grpc-js ${d.perSecond} msg/s (p99 ${d.p99} ms), bridge ${g.perSecond} msg/s (p99 ${g.p99} ms, ${cpu.toFixed(1)} µs CPU/msg), whole call in the pool ${p.perSecond} msg/s (p99 ${p.p99} ms, ${cpuP.toFixed(1)} µs CPU/msg)${c ? `, bridge from the C client ${c.perSecond} msg/s (${cpuC.toFixed(1)} µs CPU/msg)` : ''}`);
+    log(`bidi round ${r + 1}: direct grpc-js ${d.perSecond} msg/s (p99 ${d.p99} ms), bridge ${g.perSecond} msg/s (p99 ${g.p99} ms, ${cpu.toFixed(1)} µs CPU/msg), whole call in the pool ${p.perSecond} msg/s (p99 ${p.p99} ms, ${cpuP.toFixed(1)} µs CPU/msg), gRPC on node:http2 ${nh.perSecond} msg/s (${cpuN.toFixed(1)} µs CPU/msg)${c ? `, bridge from the C client ${c.perSecond} msg/s (${cpuC.toFixed(1)} µs CPU/msg)` : ''}`);
     // streaming: bidiWindow notes in flight per stream, both sides
     const sd = await bidi('grpc', String(grpcServer.port), seconds, bidiWindow);
     const [sg, cpuS] = await measured(gw.child.pid!, () => bidi('ws', bridgeUrl, seconds, bidiWindow));
@@ -127,6 +134,7 @@ try {
 } finally {
   await gw.stop();
   await gwPool.stop();
+  await gwNode.stop();
   await upstream.stop();
   await grpcServer.stop();
 }
@@ -152,6 +160,7 @@ const report = {
       { target: 'direct grpc-js bidi client', ...bidiDirect },
       { target: 'WebSocket bridge (JSON frames), default: calls in the front thread', ...bidiGateway, cpuUsPerMessage: +mean(acc.bidiCpu).toFixed(1) },
       { target: 'WebSocket bridge, transcoding.inlineWebSocketBelowBytes: 0 (whole call in the pool)', ...bidiPool, cpuUsPerMessage: +mean(acc.bidiPoolCpu).toFixed(1) },
+      { target: 'WebSocket bridge, default, its gRPC side on node:http2 (upstreams.NAME.http2.client: node)', ...summary(acc.bidiNode), cpuUsPerMessage: +mean(acc.bidiNodeCpu).toFixed(1) },
       ...(bidiFromC ? [{ target: 'WebSocket bridge, default, driven by the C load generator (bench/ws-load.c)', ...bidiFromC, cpuUsPerMessage: +mean(acc.bidiCCpu).toFixed(1) }] : []),
     ],
     rounds: bidiRounds,

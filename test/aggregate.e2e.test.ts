@@ -73,9 +73,10 @@ async function setup(t: Test, routes: unknown[], engine: (typeof ENGINES)[number
   return { gw, e };
 }
 
-for (const engine of ENGINES) {
-  t.test(`parallel and sequential backends, filters, groups (${engine})`, async (t) => {
-    const { gw, e } = await setup(t, [profile()], engine);
+// composed in the front thread (small answers, the default) and in the pool worker (transcoding.inlineComposeBelowBytes: 0)
+for (const [engine, where] of ENGINES.flatMap((en) => [[en, 'front thread'], [en, 'pool']] as const)) {
+  t.test(`parallel and sequential backends, filters, groups (${engine}, composed in the ${where})`, async (t) => {
+    const { gw, e } = await setup(t, [profile()], engine, where === 'pool' ? { transcoding: { workers: 1, inlineComposeBelowBytes: 0 } } : {});
     const r = await request(`${gw.url}/v1/profile/7`);
     t.equal(r.status, 200, r.body);
     t.same(r.json.user, { id: '7', name: 'user 7', email: '7@example.com', profile: { city: 'Paris' } }, 'target data, allow with a dot path, group');

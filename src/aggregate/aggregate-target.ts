@@ -4,7 +4,9 @@
 // pool (or runs them inline like small transcoded calls), and once every backend ended —
 // or the aggregate's timeout cut the rest — sends the pool one compose task with every
 // backend's bytes. The worker parses, filters, merges and serialises; the answer comes
-// back as transferred bytes. Measured and argued in docs/aggregation.md.
+// back as transferred bytes. Below transcoding.inlineComposeBelowBytes of backend bytes the
+// thread does that work itself, the hop costing more than the work (measured and argued in
+// docs/aggregation.md).
 import { GatewayError } from '../errors.js';
 import type { RequestCtx } from '../pipeline/request-ctx.js';
 import type { Target } from '../pipeline/target.js';
@@ -18,7 +20,8 @@ import { GRPC_CODE_NAMES } from '../transcode/grpc-status.js';
 import { log } from '../observability/logger.js';
 import type { AggregateConfig } from '../config/types.js';
 import type { AggregatePlan, BackendPlan } from './aggregate-plan.js';
-import type { Outcome, PickResult } from './aggregate-task.js';
+import type { ComposeTask, Outcome, PickResult, PickTask } from './aggregate-task.js';
+import { compose, pick } from './compose.js';
 import { atPath, MissingValue, renderJson, renderPath, type Placeholder } from './placeholder.js';
 import { callHttpBackend } from './http-backend.js';
 
@@ -93,7 +96,7 @@ class AggregateRun {
     this.timer = setTimeout(ctx.guard(() => this.expire()), this.t.config.timeoutMs);
     if (body && this.t.plan.pointers.length && body.length) {
       // The client body's parts go through a worker too (parsing grows with the body).
-      this.t.env.transcoder.run({ kind: 'pick', body: copyOf(body), isCollection: false, target: null, paths: this.t.plan.pointers }).then(
+      this.composeStep({ kind: 'pick', body: copyOf(body), isCollection: false, target: null, paths: this.t.plan.pointers }, body.length, pick).then(
         ctx.guard((r: PickResult) => {
           if (this.over) return;
           if (r.error) { this.finishEarly(new GatewayError('bad_request', `request body: ${r.error}`)); return; }
@@ -218,7 +221,7 @@ class AggregateRun {
     if (b.dependents.length === 0) { this.maybeCompose(); return; }
     if (b.picked.length === 0) { this.release(b); this.maybeCompose(); return; }
     this.picking++;
-    this.t.env.transcoder.run({ kind: 'pick', body: o.body, isCollection: b.config.isCollection, target: b.config.target?.split('.') ?? null, paths: b.picked }).then(
+    this.composeStep({ kind: 'pick', body: o.body, isCollection: b.config.isCollection, target: b.config.target?.split('.') ?? null, paths: b.picked }, o.body.byteLength, pick).then(
       this.ctx.guard((r: PickResult) => {
         this.picking--;
         (this.outcomes[i] as { body: ArrayBuffer }).body = r.body; // it went to the worker and back
@@ -229,6 +232,12 @@ class AggregateRun {
       }),
       this.ctx.guard((e: Error) => { this.picking--; this.poolFailed(e); }),
     );
+  }
+
+  /** A compose or pick task in the pool, or here when its bytes are below transcoding.inlineComposeBelowBytes. */
+  private composeStep<T extends ComposeTask | PickTask, R>(task: T, bytes: number, here: (task: T) => R): Promise<R> {
+    if (bytes >= this.t.env.composeBelow) return this.t.env.transcoder.run(task) as Promise<R>;
+    try { return Promise.resolve(here(task)); } catch (e) { return Promise.reject(e as Error); }
   }
 
   private release(b: BackendPlan): void {
@@ -281,7 +290,10 @@ class AggregateRun {
     const ctx = this.ctx;
     ctx.upstream!.headersAt = performance.now();
     if (this.outcomes.some((o) => o!.ok)) ctx.source = 'upstream';
-    this.t.env.transcoder.run({ kind: 'compose', gen: this.t.env.gen, route: this.t.route, requestId: ctx.requestId, outcomes: this.outcomes as Outcome[] }).then(
+    const outcomes = this.outcomes as Outcome[];
+    let bytes = 0;
+    for (const o of outcomes) bytes += o.ok ? o.body.byteLength : o.answer?.body.byteLength ?? 0;
+    this.composeStep({ kind: 'compose', gen: this.t.env.gen, route: this.t.route, requestId: ctx.requestId, outcomes }, bytes, compose).then(
       ctx.guard((r: TranscodeResult) => { if (!ctx.over) this.t.answer(ctx, r); }),
       ctx.guard((e: Error) => {
         if (ctx.over) return;

@@ -219,7 +219,7 @@ export interface GatewayConfig {
     redis: { url: string; commandTimeoutMs: number; keyPrefix: string };
   };
   plans: Record<string, PlanConfig>;
-  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number; inlineWebSocketBelowBytes: number; compressAboveBytes: number; maxMessageBytes: number };
+  transcoding: { workers: number; concurrentTasksPerWorker: number; maxQueue: number; inlineBelowBytes: number; inlineWebSocketBelowBytes: number; inlineComposeBelowBytes: number; compressAboveBytes: number; maxMessageBytes: number };
   paths: { mergeSlashes: boolean };
   observability: ObservabilityConfig;
   consumers: ConsumerConfig[];

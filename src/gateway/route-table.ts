@@ -13,6 +13,7 @@ import { TranscodeTarget, type TranscodeEnv } from '../transcode/transcode-targe
 import { loadProtosCached } from '../transcode/proto-registry.js';
 import { Cancellations } from '../transcode/cancellation.js';
 import { configure as configureInline, useCancelFlags } from '../transcode/transcode-call.js';
+import { configureAggregates } from '../aggregate/compose.js';
 import { poolDataOf, usesPool } from '../transcode/pool-data.js';
 import type protobuf from 'protobufjs';
 import { blockListOf } from '../proxy/client-address.js';
@@ -91,11 +92,15 @@ function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number
   const inlineBelow = config.transcoding.inlineBelowBytes;
   // bridge calls in this thread only when a route takes them: else it compiles nothing for them
   const socketsBelow = config.routes.some((r) => r.transcode?.websocket) ? config.transcoding.inlineWebSocketBelowBytes : 0;
-  if (inlineBelow > 0 || socketsBelow > 0) {
+  // compositions in this thread only when there are aggregate routes
+  const composeBelow = config.routes.some((r) => r.aggregate) ? config.transcoding.inlineComposeBelowBytes : 0;
+  if (inlineBelow > 0 || socketsBelow > 0 || composeBelow > 0) {
     if (inlineFlags !== shared.cancelFlags) { useCancelFlags(shared.cancelFlags, false); inlineFlags = shared.cancelFlags; }
-    configureInline(gen, poolDataOf(config, shared.grpcTargets));
+    const data = poolDataOf(config, shared.grpcTargets);
+    if (inlineBelow > 0 || socketsBelow > 0) configureInline(gen, data);
+    if (composeBelow > 0) configureAggregates(gen, data.aggregates);
   }
-  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, socketOffload: socketsBelow > 0 ? poolOffload(shared.transcoder, socketsBelow) : null, compressAbove: config.transcoding.compressAboveBytes });
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, socketOffload: socketsBelow > 0 ? poolOffload(shared.transcoder, socketsBelow) : null, compressAbove: config.transcoding.compressAboveBytes, composeBelow });
 }
 
 export class RouteTable {

@@ -74,6 +74,8 @@ export interface TranscodeEnv {
   readonly socketOffload: MessageOffload | null;
   /** unary JSON answers this large are compressed in the worker (transcoding.compressAboveBytes; 0: never) */
   readonly compressAbove: number;
+  /** aggregate answers (and picks) smaller than this are composed in this thread (transcoding.inlineComposeBelowBytes; 0: never) */
+  readonly composeBelow: number;
 }
 
 const ESCAPE = /%[0-9a-f]{2}/gi;
