@@ -9,15 +9,13 @@ import { H2Connection, H2_CANCEL, type H2Stream } from '../h2/connection.js';
 import { serverNameFor } from '../upstream/sni.js';
 import type { UpstreamTls } from './task.js';
 import type { GrpcEncoding } from './grpc-compression.js';
-import { codeOfHttp, framedMessage, headerMapOf, MessageReader, metadataOf, requestHeaders, statusOfTrailers, type GrpcStatus, type HeaderMap } from './grpc-wire.js';
+import { codeOfHttp, framedMessage, headerMapOf, keepaliveTimer, MessageReader, ReconnectBackoff, metadataOf, requestHeaders, statusOfTrailers, type GrpcStatus, type HeaderMap } from './grpc-wire.js';
 import type { ActiveCall, CallHandlers, H2Settings, StreamingCall } from './grpc-h2-client.js';
 
 /** Receive windows as the node:http2 channel sets them: 1 MB per stream, 16 MB per connection. */
 const STREAM_WINDOW = 1024 * 1024;
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
 const MAX_HEADER_LIST = 64 * 1024;
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_MAX_MS = 5000;
 
 interface Session { c: H2Connection; connected: boolean; ping: NodeJS.Timeout | null }
 
@@ -27,8 +25,7 @@ export class GrpcFramedChannel {
   private readonly port: number;
   private readonly secure: boolean;
   private readonly authority: string;
-  private failures = 0;
-  private retryAt = 0;
+  private readonly backoff = new ReconnectBackoff();
 
   constructor(target: string, private readonly tlsOptions: UpstreamTls | undefined, private readonly maxMessageBytes: number, private readonly compression: GrpcEncoding | undefined, private readonly h2: H2Settings) {
     const u = new URL(target);
@@ -49,7 +46,7 @@ export class GrpcFramedChannel {
     }
     const open = this.sessions.filter((x) => !x.c.exhausted).length;
     if (best && open >= this.h2.maxSessions) return best; // the connection queues above the server's limit
-    if (!open && Date.now() < this.retryAt) return null;
+    if (!open && !this.backoff.open) return null;
     return this.connect();
   }
 
@@ -67,8 +64,7 @@ export class GrpcFramedChannel {
       // connected means the server's SETTINGS arrived, not just TCP: a peer that accepts and drops connections backs off too
       onReady: () => {
         x.connected = true;
-        this.failures = 0;
-        this.retryAt = 0;
+        this.backoff.connected();
         if (this.h2.keepaliveMs > 0) x.ping = this.keepalive(x);
       },
       onGoaway: () => { /* exhausted now: sessionOf opens another */ },
@@ -84,23 +80,12 @@ export class GrpcFramedChannel {
     const i = this.sessions.indexOf(x);
     if (i < 0) return;
     this.sessions.splice(i, 1);
-    if (!x.connected) {
-      this.failures++;
-      const wait = Math.min(BACKOFF_BASE_MS * 2 ** (this.failures - 1), BACKOFF_MAX_MS) * (0.8 + 0.4 * Math.random());
-      this.retryAt = Date.now() + wait;
-    }
+    if (!x.connected) this.backoff.failed();
   }
 
   /** A PING every keepaliveMs; no answer within keepaliveTimeoutMs ends the session (its calls end UNAVAILABLE). */
   private keepalive(x: Session): NodeJS.Timeout {
-    const timer = setInterval(() => {
-      if (x.c.closed) return;
-      const deadline = setTimeout(() => x.c.destroy(), this.h2.keepaliveTimeoutMs);
-      deadline.unref();
-      x.c.ping((ok) => { clearTimeout(deadline); if (!ok) x.c.destroy(); });
-    }, this.h2.keepaliveMs);
-    timer.unref();
-    return timer;
+    return keepaliveTimer(this.h2.keepaliveMs, this.h2.keepaliveTimeoutMs, { gone: () => x.c.closed, destroy: () => x.c.destroy(), ping: (cb) => x.c.ping(cb) });
   }
 
   call(path: string, message: Uint8Array, metadata: Array<[string, string]>, deadline: number, h: CallHandlers): ActiveCall {

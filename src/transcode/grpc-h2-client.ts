@@ -12,7 +12,7 @@ import { serverNameFor } from '../upstream/sni.js';
 import type { UpstreamTls } from './task.js';
 import { useLeanAsyncBind } from './async-resource-bind.js';
 import type { GrpcEncoding } from './grpc-compression.js';
-import { codeOfHttp, framedMessage, headerMapOf, MessageReader, metadataOf, requestHeaders, statusOfTrailers, type GrpcStatus } from './grpc-wire.js';
+import { codeOfHttp, framedMessage, headerMapOf, keepaliveTimer, MessageReader, ReconnectBackoff, metadataOf, requestHeaders, statusOfTrailers, type GrpcStatus } from './grpc-wire.js';
 
 export type { GrpcStatus } from './grpc-wire.js';
 
@@ -53,14 +53,11 @@ export interface H2Settings {
 }
 
 export const DEFAULT_H2: H2Settings = { maxConcurrentStreams: 100, maxSessions: 4, keepaliveMs: 0, keepaliveTimeoutMs: 10_000 };
-/** Reconnect backoff: 100 ms doubling to 5 s, ±20 %; calls in the meantime fail fast with UNAVAILABLE. */
-const BACKOFF_BASE_MS = 100;
 /** Receive windows: HTTP/2's default 64 KB makes a server stop after each 64 KB of an answer
  * until a WINDOW_UPDATE comes back; 1 MB per stream and 16 MB per session keep large messages
  * flowing (Envoy's defaults are 256 MB each; grpc-go grows its 64 KB by BDP estimation). */
 const WINDOW_SETTINGS = { initialWindowSize: 1024 * 1024 };
 const SESSION_WINDOW = 16 * 1024 * 1024;
-const BACKOFF_MAX_MS = 5000;
 
 interface Session { s: http2.ClientHttp2Session; active: number; connected: boolean; ping: NodeJS.Timeout | null }
 
@@ -69,9 +66,7 @@ export class GrpcH2Channel {
   private readonly host: string;
   private readonly port: number;
   private readonly secure: boolean;
-  /** connection attempts that failed in a row, and when the next may start */
-  private failures = 0;
-  private retryAt = 0;
+  private readonly backoff = new ReconnectBackoff();
 
   /** `target`: grpc://host:port, or grpcs://host:port (TLS, certificate checked as `tls` says) */
   /** `compression`: the grpc-encoding of request messages (absent: identity) */
@@ -95,7 +90,7 @@ export class GrpcH2Channel {
       if (!best || x.active < best.active) best = x;
     }
     if (this.sessions.length >= this.h2.maxSessions) return best; // node:http2 queues above the server's limit
-    if (!this.sessions.length && Date.now() < this.retryAt) return null;
+    if (!this.sessions.length && !this.backoff.open) return null;
     return this.connect();
   }
 
@@ -116,19 +111,14 @@ export class GrpcH2Channel {
       const i = this.sessions.indexOf(x);
       if (i < 0) return;
       this.sessions.splice(i, 1);
-      if (!x.connected) {
-        this.failures++;
-        const wait = Math.min(BACKOFF_BASE_MS * 2 ** (this.failures - 1), BACKOFF_MAX_MS) * (0.8 + 0.4 * Math.random());
-        this.retryAt = Date.now() + wait;
-      }
+      if (!x.connected) this.backoff.failed();
     };
     // Connected means the server's SETTINGS arrived, not just TCP: a peer that accepts and
     // drops connections backs off too.
     s.once('remoteSettings', () => {
       x.connected = true;
       try { s.setLocalWindowSize(SESSION_WINDOW); } catch { /* closing */ }
-      this.failures = 0;
-      this.retryAt = 0;
+      this.backoff.connected();
       if (this.h2.keepaliveMs > 0) x.ping = this.keepalive(x);
     });
     s.on('error', forget);
@@ -141,19 +131,7 @@ export class GrpcH2Channel {
 
   /** A ping every keepaliveMs; no answer within keepaliveTimeoutMs ends the session (its calls end UNAVAILABLE). */
   private keepalive(x: Session): NodeJS.Timeout {
-    const timer = setInterval(() => {
-      if (x.s.destroyed) return;
-      const deadline = setTimeout(() => x.s.destroy(), this.h2.keepaliveTimeoutMs);
-      deadline.unref();
-      try {
-        x.s.ping((err) => { clearTimeout(deadline); if (err) x.s.destroy(); });
-      } catch {
-        clearTimeout(deadline);
-        x.s.destroy();
-      }
-    }, this.h2.keepaliveMs);
-    timer.unref();
-    return timer;
+    return keepaliveTimer(this.h2.keepaliveMs, this.h2.keepaliveTimeoutMs, { gone: () => x.s.destroyed, destroy: () => x.s.destroy(), ping: (cb) => x.s.ping((err) => cb(!err)) });
   }
 
   call(path: string, message: Uint8Array, metadata: Array<[string, string]>, deadline: number, h: CallHandlers): ActiveCall {

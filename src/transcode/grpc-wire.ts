@@ -26,6 +26,43 @@ export function metadataOf(h: HeaderMap): Array<[string, string]> {
   return out;
 }
 
+/**
+ * Reconnect backoff of a channel's sessions: 100 ms doubling to 5 s, ±20 %, after each
+ * connection that failed before the server's SETTINGS; calls in the meantime fail fast with
+ * UNAVAILABLE (so they count for ejection and may be retried elsewhere).
+ */
+export class ReconnectBackoff {
+  private failures = 0;
+  private retryAt = 0;
+  /** a new session may be opened now */
+  get open(): boolean { return Date.now() >= this.retryAt; }
+  failed(): void {
+    this.failures++;
+    this.retryAt = Date.now() + Math.min(100 * 2 ** (this.failures - 1), 5000) * (0.8 + 0.4 * Math.random());
+  }
+  connected(): void { this.failures = 0; this.retryAt = 0; }
+}
+
+/**
+ * A keepalive PING every `everyMs` on a session; no answer within `timeoutMs` ends it (its
+ * calls end UNAVAILABLE instead of waiting for their deadline).
+ */
+export function keepaliveTimer(everyMs: number, timeoutMs: number, session: { gone(): boolean; destroy(): void; ping(answered: (ok: boolean) => void): void }): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    if (session.gone()) return;
+    const deadline = setTimeout(() => session.destroy(), timeoutMs);
+    deadline.unref();
+    try {
+      session.ping((ok) => { clearTimeout(deadline); if (!ok) session.destroy(); });
+    } catch {
+      clearTimeout(deadline);
+      session.destroy();
+    }
+  }, everyMs);
+  timer.unref();
+  return timer;
+}
+
 /** A decoded header block's fields as a HeaderMap (a repeated name becomes a list). */
 export function headerMapOf(fields: ReadonlyArray<readonly [string, string]>): HeaderMap {
   const h: HeaderMap = {};
