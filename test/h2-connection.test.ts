@@ -39,7 +39,10 @@ t.test('HPACK', async (t) => {
       t.throws(() => d.decode(hex(b)), { name: 'HpackError' }, what);
     }
     const list = new HpackDecoder(4096, 100);
-    t.throws(() => list.decode(encodeHeaders([['a', 'x'.repeat(80)]])), /header list over 100 bytes/);
+    // 'a' with incremental indexing (93 octets), then :method GET (42): 135 > 100
+    const indexed = Buffer.concat([Buffer.from([0x40, 1]), Buffer.from('a'), Buffer.from([60]), Buffer.from('x'.repeat(60)), Buffer.from([0x82])]);
+    t.equal(list.decode(indexed), null, 'a list over maxListBytes: null (that stream fails)');
+    t.same(list.decode(hex('be')), [['a', 'x'.repeat(60)]], 'but the block was decoded to its end: the table stays in step');
   });
 
   t.test('Huffman: every byte value round-trips (fast-check)', async (t) => {
@@ -325,6 +328,47 @@ t.test('hostile or broken servers end the connection with the right GOAWAY, neve
     // paused: nothing is consumed, so no WINDOW_UPDATE gives the window back
     const st = c.request(get('/'), { ...a.h, onHeaders: () => st.pause() }, true)!;
     t.match(await a.done, { how: 'reset', code: H2_FLOW_CONTROL_ERROR });
+    c.destroy();
+    srv.close();
+  });
+
+  t.test('a header list over the bound resets that stream only; the connection carries on', async (t) => {
+    const big = encodeHeaders(Array.from({ length: 20 }, (_, i) => [`x-big-${i}`, 'v'.repeat(4000)] as [string, string])); // ~80 KB
+    const srv = await rawServer((s) => setTimeout(() => {
+      s.write(frame(1, 0, 1, big.subarray(0, 16000)));
+      for (let at = 16000; at < big.length; at += 16000) s.write(frame(9, at + 16000 >= big.length ? 4 : 0, 1, big.subarray(at, at + 16000)));
+      s.write(frame(1, 5, 3, STATUS_200));
+    }, 30));
+    const socket = net.connect({ port: srv.port, host: '127.0.0.1' });
+    const c = new H2Connection(socket, { streamWindow: 65535, connectionWindow: 1 << 20, maxHeaderListBytes: 64 * 1024, onReady() {}, onGoaway() {}, onClose() {} });
+    const a = collect(), b = collect();
+    c.request(get('/big'), a.h, true);
+    c.request(get('/small'), b.h, true);
+    t.match(await a.done, { how: 'reset', code: H2_PROTOCOL_ERROR }, 'the 80 KB header list: that stream is reset');
+    t.match(await b.done, { how: 'end', headers: [[[':status', '200']]] }, 'the next stream on the connection is answered');
+    c.destroy();
+    srv.close();
+  });
+
+  t.test('a peer that grants a huge window and does not read: writes stop being accepted after a few MB (the socket buffers), not all of them', async (t) => {
+    const huge = Buffer.alloc(6);
+    huge.writeUInt16BE(4, 0); huge.writeUInt32BE(0x7fffffff, 2);
+    const inc = Buffer.alloc(4);
+    inc.writeUInt32BE(0x7fffffff - 65535);
+    const srv = await rawServer((s) => { s.write(Buffer.concat([frame(4, 0, 0, huge), frame(8, 0, 0, inc)])); setTimeout(() => s.pause(), 10); });
+    const c = await connect(srv.port);
+    await new Promise((r) => setTimeout(r, 50)); // the window settings are in
+    const a = collect();
+    const st = c.request([[':method', 'POST'], [':scheme', 'http'], [':authority', '127.0.0.1'], [':path', '/up']], a.h)!;
+    let accepted = 0;
+    const chunk = Buffer.alloc(65536);
+    for (let turn = 0; turn < 40; turn++) {
+      while (accepted < 256 << 20 && st.write(chunk)) accepted += chunk.length;
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.ok(accepted < 16 << 20, `the stream accepted ${(accepted / 1048576).toFixed(1)} MB with nothing read (bounded, not 256 MB)`);
+    t.ok(c.socket.writableLength < 8 << 20, `the socket holds ${(c.socket.writableLength / 1048576).toFixed(1)} MB`);
     c.destroy();
     srv.close();
   });

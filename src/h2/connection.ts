@@ -19,6 +19,9 @@ const MAX_FRAME = 16384;
 const MAX_HEADER_BLOCK = 256 * 1024;
 /** queued request bytes of one stream above which write() answers false (until onDrain) */
 const HIGH_WATER = 64 * 1024;
+/** bytes waiting in the socket (and for this turn's write) above which no more DATA is framed until it drains:
+ * a peer that grants large windows and does not read cannot make the queue grow without bound */
+const SOCKET_HIGH_WATER = 1024 * 1024;
 
 export interface StreamHandlers {
   /** a header block: the response headers first, then (with `end`) the trailers */
@@ -157,6 +160,8 @@ export class H2Connection {
   private used = 0;
   private start = 0;
   private flushing = false;
+  /** bytes in `out` and the shared buffer not yet handed to the socket */
+  private outBytes = 0;
   private pings: Array<(ok: boolean) => void> = [];
   ready = false;
   goneAway = false;
@@ -167,6 +172,7 @@ export class H2Connection {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.lost());
+    socket.on('drain', () => this.onSocketDrain());
     this.push(PREFACE);
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(2, 0); settings.writeUInt32BE(0, 2); // ENABLE_PUSH 0
@@ -226,6 +232,7 @@ export class H2Connection {
   flushStream(s: H2Stream): void {
     if (!s.id || s.closed) return; // not open yet: open() flushes it
     for (;;) {
+      if (this.socket.writableLength + this.outBytes >= SOCKET_HIGH_WATER) { this.blocked.add(s); break; } // the socket's 'drain' (or the next flush) goes on
       const room = Math.min(this.sendWindow, this.peerMaxFrame);
       const next = s.take(room);
       if (!next) break;
@@ -234,6 +241,11 @@ export class H2Connection {
     }
     if (s.hasQueued && this.sendWindow <= 0) this.blocked.add(s);
     s.drained();
+  }
+
+  /** the socket took what it held: streams held back by it (or by the connection window) go on */
+  private onSocketDrain(): void {
+    for (const s of [...this.blocked]) { this.blocked.delete(s); this.flushStream(s); }
   }
 
   /** @internal gives a resumed stream's received bytes back to the peer */
@@ -385,6 +397,7 @@ export class H2Connection {
     const fields = this.decoder.decode(block);
     const s = this.streams.get(id);
     if (!s) { if (id > this.lastOpened || !(id & 1)) this.fail(H2_PROTOCOL_ERROR); return; }
+    if (!fields) { this.resetStream(s, H2_PROTOCOL_ERROR); return; } // over maxHeaderListBytes: this stream only
     s.receive({ fields, end: (flags & END_STREAM) !== 0 });
   }
 
@@ -452,6 +465,7 @@ export class H2Connection {
     b[at + 3] = type; b[at + 4] = flags;
     b.writeUInt32BE(id, at + 5);
     at += 9;
+    this.outBytes += 9 + n;
     if (copy) { if (n) b.set(payload!, at); at += n; this.used = at; }
     else {
       this.used = at;
@@ -461,7 +475,7 @@ export class H2Connection {
     this.schedule();
   }
 
-  private push(b: Buffer): void { this.cut(); this.out.push(b); this.schedule(); }
+  private push(b: Buffer): void { this.cut(); this.out.push(b); this.outBytes += b.length; this.schedule(); }
 
   private room(n: number): void {
     if (this.scratch.length - this.used >= n) return;
@@ -484,13 +498,18 @@ export class H2Connection {
   private flush(): void {
     this.flushing = false;
     this.cut();
+    this.outBytes = 0;
     const out = this.out;
     if (!out.length || this.socket.destroyed) { this.out = []; return; }
     this.out = [];
-    if (out.length === 1) { this.socket.write(out[0]!); return; }
-    this.socket.cork();
-    for (const b of out) this.socket.write(b);
-    this.socket.uncork();
+    if (out.length === 1) this.socket.write(out[0]!);
+    else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
+    }
+    // written at once, no 'drain' will come: what the socket bound held back goes on now
+    if (this.blocked.size && !this.socket.writableNeedDrain && this.socket.writableLength < SOCKET_HIGH_WATER) this.onSocketDrain();
   }
 }
 

@@ -40,8 +40,12 @@ export class HpackDecoder {
   /** `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE this side advertised; `maxListBytes`: a header list's bound (names + values + 32 each) */
   constructor(private readonly maxTableSize = 4096, private readonly maxListBytes = 64 * 1024) { this.max = maxTableSize; }
 
-  /** The fields of one whole header block; throws HpackError (a connection error: the table is out of step). */
-  decode(b: Uint8Array): Array<[string, string]> {
+  /**
+   * The fields of one whole header block; throws HpackError (a connection error: the table is
+   * out of step). null when the list is over maxListBytes: the block is still decoded to its
+   * end, so the table stays in step and only that stream need fail.
+   */
+  decode(b: Uint8Array): Array<[string, string]> | null {
     const out: Array<[string, string]> = [];
     let at = 0, listBytes = 0;
     const int = (prefixBits: number): number => {
@@ -99,10 +103,9 @@ export class HpackDecoder {
       }
       sizeUpdateAllowed = false;
       listBytes += name.length + value.length + 32;
-      if (listBytes > this.maxListBytes) throw new HpackError(`header list over ${this.maxListBytes} bytes`);
-      out.push([name, value]);
+      if (listBytes <= this.maxListBytes) out.push([name, value]);
     }
-    return out;
+    return listBytes > this.maxListBytes ? null : out;
   }
 
   private add(name: string, value: string): void {
