@@ -90,8 +90,6 @@ export class H2Stream {
     if (!this.closed) this.conn.ackStream(this); // only what was delivered: held bytes keep their window
   }
 
-  get isPaused(): boolean { return this.paused; }
-
   /** @internal */
   receive(ev: Held): void {
     if (this.paused || this.held.length) { this.held.push(ev); return; }
@@ -143,7 +141,7 @@ export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
   /** streams waiting for room under the peer's MAX_CONCURRENT_STREAMS */
   private readonly waiting: Array<{ s: H2Stream; block: Buffer; end: boolean }> = [];
-  /** streams with bytes the connection window holds back */
+  /** streams with bytes the connection window or the socket bound holds back */
   private readonly blocked = new Set<H2Stream>();
   private nextId = 1;
   private lastOpened = 0;
@@ -172,7 +170,7 @@ export class H2Connection {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => this.lost());
-    socket.on('drain', () => this.onSocketDrain());
+    socket.on('drain', () => this.flushBlocked());
     this.push(PREFACE);
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(2, 0); settings.writeUInt32BE(0, 2); // ENABLE_PUSH 0
@@ -186,7 +184,7 @@ export class H2Connection {
 
   /** Opens a stream with this header block; null when the connection takes no new streams. */
   request(fields: ReadonlyArray<readonly [string, string]>, h: StreamHandlers, end = false): H2Stream | null {
-    if (this.closed || this.goneAway || this.nextId > MAX_STREAM_ID) return null;
+    if (this.exhausted) return null;
     const s = new H2Stream(this, h);
     const block = encodeHeaders(fields);
     if (this.streams.size >= this.peerMaxStreams) this.waiting.push({ s, block, end });
@@ -228,6 +226,14 @@ export class H2Connection {
     if (s.hasQueued) this.flushStream(s);
   }
 
+  /** opens the streams that waited, as far as the peer's MAX_CONCURRENT_STREAMS lets */
+  private openWaiting(): void {
+    while (this.waiting.length && this.streams.size < this.peerMaxStreams && !this.exhausted) {
+      const w = this.waiting.shift()!;
+      this.open(w.s, w.block, w.end);
+    }
+  }
+
   /** @internal sends what the windows let go of a stream's queue */
   flushStream(s: H2Stream): void {
     if (!s.id || s.closed) return; // not open yet: open() flushes it
@@ -243,8 +249,8 @@ export class H2Connection {
     s.drained();
   }
 
-  /** the socket took what it held: streams held back by it (or by the connection window) go on */
-  private onSocketDrain(): void {
+  /** the socket drained or the connection window grew: the streams held back go on */
+  private flushBlocked(): void {
     for (const s of [...this.blocked]) { this.blocked.delete(s); this.flushStream(s); }
   }
 
@@ -270,10 +276,7 @@ export class H2Connection {
     s.drop();
     this.streams.delete(s.id);
     this.blocked.delete(s);
-    while (this.waiting.length && this.streams.size < this.peerMaxStreams && !this.exhausted) {
-      const w = this.waiting.shift()!;
-      this.open(w.s, w.block, w.end);
-    }
+    this.openWaiting();
     const tell = () => { try { s.h.onClose(how, code); } catch { /* the owner's bug: the stream is gone either way */ } };
     if (later) setImmediate(tell); else tell();
     if (this.goneAway && !this.streams.size && !this.waiting.length && !this.closed) this.socket.end();
@@ -294,7 +297,7 @@ export class H2Connection {
       try {
         this.onFrame(type, flags, id, payload);
       } catch (e) {
-        // a handler's bug costs this connection, not the thread
+        // our own bug (handlers are guarded per stream) costs this connection, not the thread
         this.fail(e instanceof HpackError ? H2_COMPRESSION_ERROR : H2_PROTOCOL_ERROR);
         return;
       }
@@ -358,7 +361,7 @@ export class H2Connection {
           if (!inc) return this.fail(H2_PROTOCOL_ERROR);
           this.sendWindow += inc;
           if (this.sendWindow > MAX_WINDOW) return this.fail(H2_FLOW_CONTROL_ERROR);
-          for (const s of [...this.blocked]) { this.blocked.delete(s); this.flushStream(s); }
+          this.flushBlocked();
           return;
         }
         const s = this.streams.get(id);
@@ -421,7 +424,7 @@ export class H2Connection {
     }
     this.frame(SETTINGS, ACK, 0);
     for (const s of [...this.streams.values()]) this.flushStream(s);
-    while (this.waiting.length && this.streams.size < this.peerMaxStreams && !this.exhausted) { const w = this.waiting.shift()!; this.open(w.s, w.block, w.end); }
+    this.openWaiting();
     if (!this.ready) { this.ready = true; this.o.onReady(); }
   }
 
@@ -509,7 +512,7 @@ export class H2Connection {
       this.socket.uncork();
     }
     // written at once, no 'drain' will come: what the socket bound held back goes on now
-    if (this.blocked.size && !this.socket.writableNeedDrain && this.socket.writableLength < SOCKET_HIGH_WATER) this.onSocketDrain();
+    if (this.blocked.size && !this.socket.writableNeedDrain && this.socket.writableLength < SOCKET_HIGH_WATER) this.flushBlocked();
   }
 }
 

@@ -58,8 +58,8 @@ export class GrpcFramedChannel {
       ? tls.connect({ host, port, ALPNProtocols: ['h2'], ca: o?.ca, rejectUnauthorized: o?.rejectUnauthorized ?? true, servername: serverNameFor(host, o?.servername) }).setNoDelay(true)
       : net.connect({ host, port, noDelay: true });
     if (this.secure) socket.once('secureConnect', () => { if ((socket as tls.TLSSocket).alpnProtocol !== 'h2') socket.destroy(); });
-    const x: Session = { c: null as unknown as H2Connection, connected: false, ping: null };
-    x.c = new H2Connection(socket, {
+    // the callbacks run on socket events, after x is made
+    const x: Session = { connected: false, ping: null, c: new H2Connection(socket, {
       streamWindow: STREAM_WINDOW, connectionWindow: CONNECTION_WINDOW, maxHeaderListBytes: MAX_HEADER_LIST,
       // connected means the server's SETTINGS arrived, not just TCP: a peer that accepts and drops connections backs off too
       onReady: () => {
@@ -69,7 +69,7 @@ export class GrpcFramedChannel {
       },
       onGoaway: () => { /* exhausted now: sessionOf opens another */ },
       onClose: () => this.forget(x),
-    });
+    }) };
     this.sessions.push(x);
     return x;
   }
@@ -101,12 +101,12 @@ export class GrpcFramedChannel {
     let gotHeaders = false;
     let headersMd: Array<[string, string]> = [];
     let timer: NodeJS.Timeout | undefined;
-    let stream: H2Stream | null = null;
     const drains: Array<() => void> = [];
     const end = (st: GrpcStatus) => { if (!ended) { ended = true; clearTimeout(timer); h.onEnd(st); } };
     const reader = new MessageReader(this.maxMessageBytes);
     const session = this.sessionOf();
-    stream = session?.c.request(requestHeaders(path, this.authority, this.secure ? 'https' : 'http', deadline, this.compression, metadata), {
+    // the handlers run on frames, after `stream` is set
+    const stream: H2Stream | null = session?.c.request(requestHeaders(path, this.authority, this.secure ? 'https' : 'http', deadline, this.compression, metadata), {
       onHeaders: (fields, last) => {
         if (ended) return;
         const hdrs = headerMapOf(fields);
@@ -139,22 +139,21 @@ export class GrpcFramedChannel {
       queueMicrotask(() => end({ code: 14, details: 'the upstream is unavailable', metadata: [] }));
       return { cancel() {}, pause() {}, resume() {}, send: () => true, end() {}, onDrain() {} };
     }
-    const s = stream;
     timer = setTimeout(() => {
       end({ code: 4, details: 'the upstream did not answer in time (deadline exceeded)', metadata: headersMd });
-      s.reset(H2_CANCEL);
+      stream.reset(H2_CANCEL);
     }, Math.max(1, deadline - Date.now()));
     return {
-      cancel: () => { cancelled = true; s.reset(H2_CANCEL); },
-      pause: () => s.pause(),
-      resume: () => s.resume(),
+      cancel: () => { cancelled = true; stream.reset(H2_CANCEL); },
+      pause: () => stream.pause(),
+      resume: () => stream.resume(),
       send: (message, last = false) => {
-        if (ended || s.localEnded || s.closed) return true;
+        if (ended || stream.localEnded || stream.closed) return true;
         const parts = framedMessage(message, this.compression);
-        for (let i = 0; i < parts.length - 1; i++) s.write(parts[i]!);
-        return s.write(parts[parts.length - 1]!, last) || last;
+        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
+        return stream.write(parts[parts.length - 1]!, last) || last;
       },
-      end: () => { if (!s.closed) s.end(); },
+      end: () => { if (!stream.closed) stream.end(); },
       onDrain: (cb) => { drains.push(cb); },
     };
   }
