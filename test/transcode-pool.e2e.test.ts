@@ -34,7 +34,7 @@ const catalog = (port: number, extra: Record<string, unknown> = {}, timeoutMs = 
 
 t.test('two front-end threads share one pool and its capacity', async (t) => {
   const grpcServer = await startCatalogServer();
-  const gw = await startGatewayProcess({ ...catalog(grpcServer.port), threads: 2, transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1 } }, 'uws');
+  const gw = await startGatewayProcess({ ...catalog(grpcServer.port), threads: 2, transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1, inlineBelowBytes: 0 } }, 'uws');
   t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
   const health = await request(`${gw.adminUrl}/admin/health`);
   t.equal(health.json.threads, 2);
@@ -53,7 +53,7 @@ for (const threads of [1, 2]) {
     const grpcServer = await startCatalogServer();
     const relay = await countingRelay(grpcServer.port);
     t.teardown(async () => { relay.close(); await grpcServer.close(); });
-    const gw = await startGatewayProcess({ ...catalog(relay.port, {}, 10_000), threads, transcoding: { workers: 1 } }, 'uws');
+    const gw = await startGatewayProcess({ ...catalog(relay.port, {}, 10_000), threads, transcoding: { workers: 1, inlineBelowBytes: 0 } }, 'uws');
     t.teardown(() => gw.stop());
     for (let i = 0; i < 3; i++) t.equal((await request(`${gw.url}/v1/shelves/classics/books/1`)).status, 200);
     const echo = () => request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"text":"hi"}', headers: { 'x-tenant': 'acme' } });
@@ -62,7 +62,7 @@ for (const threads of [1, 2]) {
     t.equal(relay.connections(), 1, 'one worker, one HTTP/2 connection');
 
     // a changed config: x-tenant becomes gRPC metadata
-    const next = catalog(relay.port, { threads, transcoding: { workers: 1 } }, 10_000);
+    const next = catalog(relay.port, { threads, transcoding: { workers: 1, inlineBelowBytes: 0 } }, 10_000);
     (next.routes[0] as Record<string, unknown>).transcode = { upstream: 'catalog', forwardHeaders: ['x-tenant'] };
     writeFileSync(gw.configFile, stringify({ ...next, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine: 'uws' }));
     const reload = await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' });

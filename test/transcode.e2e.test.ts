@@ -344,7 +344,7 @@ t.test('transcoding', async (t) => {
 t.test('a full transcoding queue answers 503 at once', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({
-    transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1 },
+    transcoding: { workers: 1, concurrentTasksPerWorker: 1, maxQueue: 1, inlineBelowBytes: 0 },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
     routes: [{ timeoutMs: 1000, transcode: { upstream: 'catalog' } }],
   }, 'uws');
@@ -435,8 +435,18 @@ t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers
   const pooled = await request(`${gw.url}/v1/echo`, { method: 'POST', body: JSON.stringify({ text: 'y'.repeat(2000) }) });
   t.equal(pooled.status, 503, 'a large call goes to the pool, which is full');
   t.equal(pooled.json.error.code, 'transcoding_saturated');
+  // -1 is 2 bytes of JSON and 10 of protobuf: a small request whose answer message is over 1024 bytes
+  const negatives = JSON.stringify({ numbers: Array(150).fill(-1) });
+  const bigAnswer = await request(`${gw.url}/v1/echo`, { method: 'POST', body: negatives });
+  t.equal(bigAnswer.status, 503, 'a small call with a large answer message: the call runs inline, the answer is mapped in the pool, which is full');
   upload.end();
   t.equal(await stream, 200, 'the upload itself completes');
+  const mapped = await request(`${gw.url}/v1/echo`, { method: 'POST', body: negatives });
+  t.equal(mapped.status, 200, mapped.body);
+  t.same(mapped.json.numbers, Array(150).fill('-1'), 'the answer mapped in the pool');
+  const md = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k.startsWith('grpc-metadata-')).sort();
+  t.ok(md(mapped.headers).length > 0, 'with the call\'s response metadata');
+  t.same(md(mapped.headers), md(small.headers), 'the same metadata headers as an answer mapped inline');
 });
 
 t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (pool and inline)', async (t) => {

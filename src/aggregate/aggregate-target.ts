@@ -193,7 +193,7 @@ class AggregateRun {
     };
     const i = b.index;
     this.cancels.set(i, () => cancellation.cancel());
-    (json.length < env.inlineBelow ? runCall(task) : env.transcoder.run(task)).then(
+    (json.length < env.inlineBelow ? runCall(task, env.answerOffload) : env.transcoder.run(task)).then(
       ctx.guard((r: TranscodeResult) => {
         if (r.status >= 200 && r.status < 300) { this.settle(i, { ok: true, body: r.body }); return; }
         const label = r.grpcCode !== undefined ? GRPC_CODE_NAMES[r.grpcCode] ?? String(r.grpcCode) : String(r.status);

@@ -100,7 +100,7 @@ function transcodeEnvOf(config: GatewayConfig, shared: SharedTables, gen: number
     if (inlineBelow > 0 || socketsBelow > 0) configureInline(gen, data);
     if (composeBelow > 0) configureAggregates(gen, data.aggregates);
   }
-  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, socketOffload: socketsBelow > 0 ? poolOffload(shared.transcoder, socketsBelow) : null, compressAbove: config.transcoding.compressAboveBytes, composeBelow });
+  return Object.freeze({ transcoder: shared.transcoder, gen, cancellations: new Cancellations(shared.cancelFlags), inlineBelow, answerOffload: inlineBelow > 0 ? poolOffload(shared.transcoder, inlineBelow) : null, socketOffload: socketsBelow > 0 ? poolOffload(shared.transcoder, socketsBelow) : null, compressAbove: config.transcoding.compressAboveBytes, composeBelow });
 }
 
 export class RouteTable {

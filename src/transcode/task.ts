@@ -92,8 +92,8 @@ export interface TranscodeTask {
   /** query parameters naming no field are skipped (transcode.ignoreUnknownQuery) */
   ignoreUnknownQuery?: boolean;
   enumsAsInts?: boolean;
-  /** no call: map `body`, one bridge message too large for the front thread (message-offload.ts) — request JSON → protobuf, or response protobuf → JSON */
-  mapOnly?: 'encode' | 'decode';
+  /** no call: map `body`, one message too large for the front thread (message-offload.ts) — a bridge's request JSON → protobuf or response protobuf → JSON, or an inline unary call's answer message → its HTTP answer */
+  mapOnly?: 'encode' | 'decode' | 'answer';
   /** the route's retry block (absent: UNAVAILABLE retried once for idempotent methods) */
   retry?: GrpcRetry;
   /** unary calls: the sequence number the front thread writes to its cancel slot when the client leaves */

@@ -666,6 +666,7 @@ function mapOnly(task: TranscodeTask, binding: Mapper): TranscodeResult {
   const m = wholeMessage(binding);
   const b = Buffer.from(task.body!);
   if (task.mapOnly === 'decode') return result(200, [], streamMessageJson(m, b, task));
+  if (task.mapOnly === 'answer') return answerOf(task, binding, b, []);
   try { return result(200, [], encodeRequest(m, new Map(task.vars), '', b, 'application/json'), undefined, true); } catch (e) {
     if (e instanceof JsonMappingError) return result(400, [], e.message);
     throw e;
@@ -674,22 +675,35 @@ function mapOnly(task: TranscodeTask, binding: Mapper): TranscodeResult {
 
 /** The HTTP answer of a call with one response message (unary, client streaming): its status, raw HttpBody or JSON (compressed when asked). */
 function unaryAnswer(task: TranscodeTask, u: UpstreamState, m: Mapper, st: GrpcStatus, response: Buffer | null, startedAt: number): TranscodeResult {
-  const call = { grpcCode: st.code, startedAt };
   if (st.code !== 0) return errorResult(st, u, startedAt);
-  if (!response) return result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), call);
+  if (!response) return result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream sent no response message', details: [] }), { grpcCode: st.code, startedAt });
+  return answerOf(task, m, response, metadataHeaders(st.metadata), { grpcCode: st.code, startedAt });
+}
+
+/** The answer's status, headers (`extra` appended on success) and body from its one message. */
+function answerOf(task: TranscodeTask, m: Mapper, response: Buffer, extra: string[], call?: { grpcCode: number; startedAt: number }): TranscodeResult {
   try {
     const raw = rawResponse(m, response);
-    if (raw) return result(200, ['content-type', raw.contentType, ...metadataHeaders(st.metadata)], raw.data, call);
+    if (raw) return result(200, ['content-type', raw.contentType, ...extra], raw.data, call);
     const json = decodeResponse(m, response, task, true);
     const packed = task.compress ? compress(json, task.compress.minBytes, task.compress.accept) : null;
-    if (packed) return result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...metadataHeaders(st.metadata)], packed.bytes, call);
-    return result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...metadataHeaders(st.metadata)], json, call, true);
+    if (packed) return result(200, [...JSON_TYPE, 'content-encoding', packed.encoding, 'vary', 'accept-encoding', ...extra], packed.bytes, call);
+    return result(200, [...JSON_TYPE, ...(task.compress ? ['vary', 'accept-encoding'] : []), ...extra], json, call, true);
   } catch {
     return result(502, JSON_TYPE, JSON.stringify({ code: 13, message: 'the upstream response does not decode as the declared message', details: [] }), call);
   }
 }
 
-/** `offload`: a bridge call run in a front thread hands its large messages to the pool. */
+/**
+ * A unary call run in a front thread: an answer message of at least `offload.above` bytes is
+ * mapped in the pool (its JSON grows with it), a smaller one here. Rejects as the pool does.
+ */
+function inlineAnswer(task: TranscodeTask, u: UpstreamState, m: Mapper, st: GrpcStatus, response: Buffer | null, startedAt: number, offload: MessageOffload | null): TranscodeResult | Promise<TranscodeResult> {
+  if (!offload || st.code !== 0 || !response || response.length < offload.above) return unaryAnswer(task, u, m, st, response, startedAt);
+  return offload.answer(task, response).then((r) => ({ ...r, headers: r.status === 200 ? [...r.headers, ...metadataHeaders(st.metadata)] : r.headers, grpcCode: st.code, startedAt }));
+}
+
+/** `offload`: a call run in a front thread hands its large messages (a bridge's, a unary answer) to the pool. */
 export function runCall(task: TranscodeTask, offload: MessageOffload | null = null): Promise<TranscodeResult> {
   const startedAt = epochNow();
   const u = upstream(task);
@@ -741,7 +755,7 @@ export function runCall(task: TranscodeTask, offload: MessageOffload | null = nu
             }
           }
           counted(task, st.code);
-          resolve(unaryAnswer(task, u, m, st, response, startedAt));
+          resolve(inlineAnswer(task, u, m, st, response, startedAt, offload));
         },
       });
       if (seq !== undefined) watch(seq, call);

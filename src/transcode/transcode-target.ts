@@ -70,6 +70,8 @@ export interface TranscodeEnv {
   readonly cancellations: Cancellations;
   /** unary calls with a smaller body run in this thread (transcoding.inlineBelowBytes; 0: never) */
   readonly inlineBelow: number;
+  /** inline unary calls hand an answer message of at least inlineBelow bytes to the pool; null when inlineBelow is 0 */
+  readonly answerOffload: MessageOffload | null;
   /** WebSocket bridge calls run in this thread, their messages of at least `above` bytes mapped in the pool (transcoding.inlineWebSocketBelowBytes); null: in the pool */
   readonly socketOffload: MessageOffload | null;
   /** unary JSON answers this large are compressed in the worker (transcoding.compressAboveBytes; 0: never) */
@@ -160,11 +162,11 @@ export class TranscodeTarget implements Target {
         upload: upload ? { port: upload.workerPort, maxLineBytes: ctx.table.config.limits.maxBufferedBodyBytes } : undefined,
       };
       // Small unary calls: in this thread, without the hop (measured, docs/transcoding.md).
-      const inline = !stream && !upload && (ab?.byteLength ?? 0) < env.inlineBelow;
-      // Compression costs CPU per byte: only in the pool, never on this thread.
+      // A call whose answer may be compressed runs in the pool: compression costs CPU per byte.
+      const inline = !stream && !upload && (ab?.byteLength ?? 0) < env.inlineBelow && !(env.compressAbove > 0 && ctx.header('accept-encoding'));
       if (!inline && !stream && env.compressAbove > 0) task.compress = { minBytes: env.compressAbove, accept: ctx.header('accept-encoding') ?? '' };
       const up = (ctx.upstream = { name: t.upstream, target: '', sentAt: performance.now(), headersAt: 0, retries: 0, transcode: { grpcPath: m.task.grpcPath, startedAt: 0, grpcCode: null as number | null } });
-      (inline ? runCall(task) : env.transcoder.run(task)).then(
+      (inline ? runCall(task, env.answerOffload) : env.transcoder.run(task)).then(
         ctx.guard((r: TranscodeResult) => {
           up.headersAt = performance.now();
           if (r.startedAt) up.transcode.startedAt = r.startedAt - performance.timeOrigin;
