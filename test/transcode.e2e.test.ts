@@ -449,6 +449,27 @@ t.test('inline transcoding (transcoding.inlineBelowBytes) gives the same answers
   t.same(md(mapped.headers), md(small.headers), 'the same metadata headers as an answer mapped inline');
 });
 
+t.test('JSON nested deeper than protobuf allows is a 400 naming the limit (inline and in the pool)', async (t) => {
+  const grpcServer = await startCatalogServer();
+  const gw = await startGatewayProcess({
+    upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${grpcServer.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] } } },
+    routes: [{ transcode: { upstream: 'catalog' } }],
+  }, 'uws');
+  t.teardown(async () => { await gw.stop(); await grpcServer.close(); });
+  const nested = (depth: number) => `{"value":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+  const shallow = await request(`${gw.url}/v1/echo`, { method: 'POST', body: nested(40) });
+  t.equal(shallow.status, 200, 'a google.protobuf.Value 40 arrays deep passes');
+  // 2,000 levels (4 KB: inline), 200,000 levels (400 KB: in the pool). Before the bound the
+  // encoder's own limit came up as a 500 and a logged stack.
+  for (const depth of [2000, 200_000]) {
+    const r = await request(`${gw.url}/v1/echo`, { method: 'POST', body: nested(depth) });
+    t.equal(r.status, 400, `${depth} levels: 400`);
+    t.match(r.json.message, /nested deeper than 100 levels$/, r.body.slice(0, 200));
+    t.ok(r.json.message.length < 200, 'the message stays short');
+  }
+  t.equal((await request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"text":"after"}' })).json.text, 'after');
+});
+
 t.test('response options per route: useProtoNames, enumsAsInts, emitDefaults (pool and inline)', async (t) => {
   const grpcServer = await startCatalogServer();
   const gw = await startGatewayProcess({

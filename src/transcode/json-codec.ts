@@ -179,13 +179,21 @@ function durationIn(v: unknown, at: string): { seconds: Long | number; nanos: nu
   return { seconds: m[2]!.length <= 15 ? sign * Number(m[2]) : Long.fromString((m[1] ?? '') + m[2]!), nanos: sign * nanos };
 }
 
+/** Nested messages and JSON values a request may have: protoc's (and protobufjs') recursion limit. */
+export const MAX_NESTING = 100;
+/** nesting of the message being mapped now (toProtoObject starts at 0: a throw leaves it stale) */
+let nesting = 0;
+function deeper(at: string): void {
+  if (++nesting > MAX_NESTING) throw new JsonMappingError(`${at.length > 120 ? `${at.slice(0, 120)}…` : at || 'body'}: nested deeper than ${MAX_NESTING} levels`);
+}
+
 function valueIn(v: unknown, at: string): Record<string, unknown> {
   if (v === null) return { nullValue: 0 };
   if (typeof v === 'number') return { numberValue: v };
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) } };
-  if (typeof v === 'object') return { structValue: structIn(v, at) };
+  if (Array.isArray(v)) { deeper(at); const list = { listValue: { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) } }; nesting--; return list; }
+  if (typeof v === 'object') { deeper(at); const struct = { structValue: structIn(v, at) }; nesting--; return struct; }
   throw new JsonMappingError(`${at}: not a JSON value`);
 }
 
@@ -197,6 +205,13 @@ function structIn(v: unknown, at: string): Record<string, unknown> {
 }
 
 function messageIn(t: Type, v: unknown, at: string, o: DecodeOptions): unknown {
+  deeper(at);
+  const m = messageInner(t, v, at, o);
+  nesting--;
+  return m;
+}
+
+function messageInner(t: Type, v: unknown, at: string, o: DecodeOptions): unknown {
   switch (wkt(t)) {
     case 'Timestamp': return timestampIn(v, at);
     case 'Duration': return durationIn(v, at);
@@ -329,6 +344,7 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
  * Long, bytes as Buffers), so no `fromObject` copy is made. Throws JsonMappingError (400).
  */
 export function toProtoObject(t: Type, json: unknown, o: DecodeOptions): Record<string, unknown> {
+  nesting = 0;
   return messageIn(t, json, '', o) as Record<string, unknown>;
 }
 

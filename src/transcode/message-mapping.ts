@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import protobuf from 'protobufjs';
 import type { HttpBinding } from './proto-registry.js';
 import { jsonOf, LONG_STRING } from './json-bytes.js';
-import { FromText, JsonMappingError, fieldsOf, fullNameOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
+import { FromText, JsonMappingError, MAX_NESTING, fieldsOf, fullNameOf, jsonName, messageOut, toProtoObject } from './json-codec.js';
 
 export interface Mapper {
   binding: Pick<HttpBinding, 'body' | 'responseBody'>;
@@ -115,7 +115,11 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
   }
   for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), new FromText(v), false, `path variable {${k}}`);
   const plain = toProtoObject(m.requestType, obj, { root: m.root });
-  return m.requestType.encode(plain).finish();
+  try { return m.requestType.encode(plain).finish(); } catch (e) {
+    // protobufjs stops at 100 nested messages (protoc's limit); a JSON array in a Value is two
+    if ((e as Error).message === 'max depth exceeded') throw new JsonMappingError(`body: messages nest deeper than ${MAX_NESTING} levels`);
+    throw e;
+  }
 }
 
 function isWrapperPath(t: protobuf.Type, path: string[]): boolean {
