@@ -74,4 +74,24 @@ for (const threads of [1, 2]) {
     for (let i = 0; i < 3; i++) t.equal((await request(`${gw.url}/v1/shelves/classics/books/1`)).status, 200);
     t.equal(relay.connections(), 1, 'the connection to the gRPC server survived the reload');
   });
+
+  t.test(`inline calls (the default inlineBelowBytes) keep their front thread's connection across a reload (${threads} thread(s))`, async (t) => {
+    const grpcServer = await startCatalogServer();
+    const relay = await countingRelay(grpcServer.port);
+    t.teardown(async () => { relay.close(); await grpcServer.close(); });
+    const gw = await startGatewayProcess({ ...catalog(relay.port, {}, 10_000), threads, transcoding: { workers: 1 } }, 'uws');
+    t.teardown(() => gw.stop());
+    const echo = () => request(`${gw.url}/v1/echo`, { method: 'POST', body: '{"text":"hi"}', headers: { 'x-tenant': 'acme' } });
+    for (let i = 0; i < 6; i++) t.equal((await echo()).status, 200);
+    const opened = relay.connections();
+    t.ok(opened >= 1 && opened <= threads, `one connection per front thread that served a call (${opened})`);
+    const next = catalog(relay.port, { threads, transcoding: { workers: 1 } }, 10_000);
+    (next.routes[0] as Record<string, unknown>).transcode = { upstream: 'catalog', forwardHeaders: ['x-tenant'] };
+    writeFileSync(gw.configFile, stringify({ ...next, listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, engine: 'uws' }));
+    t.equal((await request(`${gw.adminUrl}/admin/reload`, { method: 'POST' })).status, 200);
+    t.equal((await echo()).headers['grpc-metadata-echo-x-tenant'], 'acme', 'served inline with the new config');
+    for (let i = 0; i < 6; i++) t.equal((await echo()).status, 200);
+    // a thread that served nothing before may open its first one now; a new one per reload would pass `threads`
+    t.ok(relay.connections() >= opened && relay.connections() <= threads, `still one connection at most per front thread (${relay.connections()})`);
+  });
 }
