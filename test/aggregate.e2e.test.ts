@@ -36,6 +36,8 @@ function ordersService(): Promise<Upstream> {
     const user = url.searchParams.get('user');
     if (user === 'slow') { setTimeout(() => json(res, 200, []), 2000); return; }
     if (url.pathname === '/proto') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"__proto__":{"polluted":true},"profile":{"__proto__":{"deep":true}}}'); return; }
+    if (url.pathname === '/digits') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{ "big": 12345678901234567890, "f": 1.50 }\n'); return; }
+    if (url.pathname === '/array') { json(res, 200, [1]); return; }
     if (url.pathname === '/tags') { json(res, 200, { tags: ['b', 'c'], profile: { country: 'FR' } }); return; }
     if (url.pathname === '/echo') { json(res, 200, { method: req.method, url: req.url, tenant: req.headers['x-tenant'] ?? null, accept: req.headers.accept }); return; }
     json(res, 200, [{ id: 1, user }, { id: 2, user }]);
@@ -71,6 +73,34 @@ async function setup(t: Test, routes: unknown[], engine: (typeof ENGINES)[number
   const gw = await startGatewayProcess({ upstreams: upstreams(e), routes, transcoding: { workers: 1 }, ...extra }, engine);
   t.teardown(async () => { await gw.stop(); await e.users.close(); await e.orders.close(); await e.grpc.close(); });
   return { gw, e };
+}
+
+// Only grouped backends: their objects are spliced into the answer as they came (compose.ts)
+for (const where of ['front thread', 'pool'] as const) {
+  t.test(`grouped-only backends are spliced unparsed; a non-object answer still fails its backend (composed in the ${where})`, async (t) => {
+    const grouped = (name: string, tail: Array<Record<string, unknown>>) => ({
+      name, match: { path: `/v1/${name}/:id`, methods: ['GET'] },
+      aggregate: { merge: 'deep', backends: [{ name: 'u', upstream: 'users', path: '/users/{params.id}', group: 'u' }, ...tail] },
+    });
+    const { gw } = await setup(t, [
+      grouped('spliced', [{ name: 'd', upstream: 'orders', path: '/digits', group: 'd' }, { name: 'p', upstream: 'orders', path: '/proto', group: 'p' }]),
+      grouped('mixed', [{ name: 'a', upstream: 'orders', path: '/array', group: 'a' }]),
+    ], 'uws', where === 'pool' ? { transcoding: { workers: 1, inlineComposeBelowBytes: 0 } } : {});
+    const r = await request(`${gw.url}/v1/spliced/7`);
+    t.equal(r.status, 200, r.body);
+    t.equal(r.headers['x-aggregate-completed'], 'true');
+    t.ok(r.body.includes('"d":{ "big": 12345678901234567890, "f": 1.50 }\n'), 'the backend\'s bytes as they came: 20 digits, not 12345678901234567000');
+    t.ok(r.body.includes('"p":{"__proto__":{"polluted":true}'), 'a "__proto__" key stays text');
+    const parsed = JSON.parse(r.body);
+    t.same(Object.keys(parsed), ['u', 'd', 'p'], 'declared order');
+    t.equal(parsed.u.data.id, '7');
+    t.equal(({} as Record<string, unknown>).polluted, undefined);
+    const m = await request(`${gw.url}/v1/mixed/7`);
+    t.equal(m.status, 200, m.body);
+    t.equal(m.headers['x-aggregate-completed'], 'false', 'an array where an object was expected: that backend failed');
+    t.equal(m.headers['x-aggregate-failed'], 'a=invalid');
+    t.same(Object.keys(m.json), ['u']);
+  });
 }
 
 // composed in the front thread (small answers, the default) and in the pool worker (transcoding.inlineComposeBelowBytes: 0)

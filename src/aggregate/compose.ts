@@ -4,7 +4,9 @@
 import { errorBody, type ErrorCode } from '../errors.js';
 import { result } from '../transcode/transcode-call.js';
 import type { TranscodeResult } from '../transcode/task.js';
+import { isUtf8 } from 'node:buffer';
 import { atPath } from './placeholder.js';
+import { isJsonObject } from './json-check.js';
 import type { AggregateSpec, BackendSpec, ComposeTask, Outcome, PickResult, PickTask } from './aggregate-task.js';
 
 type Json = Record<string, unknown>;
@@ -136,9 +138,50 @@ function failedHeader(failed: Array<{ b: BackendSpec; o: Extract<Outcome, { ok: 
   return failed.map(({ b, o }) => `${b.name}=${o.label}`).join(', ');
 }
 
+/** Specs whose answer can be spliced: every backend only grouped, under distinct keys. */
+const spliceable = new WeakMap<AggregateSpec, boolean>();
+function canSplice(spec: AggregateSpec): boolean {
+  let can = spliceable.get(spec);
+  if (can === undefined) {
+    const groups = spec.backends.map((b) => b.group);
+    can = spec.backends.every((b) => b.group !== null && !b.target && !b.allow && !b.deny && !b.mapping && !b.isCollection && !b.raw)
+      && new Set(groups).size === groups.length;
+    spliceable.set(spec, can);
+  }
+  return can;
+}
+
+const OPEN = Buffer.from('{'), CLOSE = Buffer.from('}'), COMMA = Buffer.from(',');
+
+/**
+ * Every backend answered a JSON object and each goes under its own group: whatever the merge
+ * mode, the answer is those objects side by side, so they are copied in as they came instead
+ * of parsed and serialised again (~8 µs a KB here; numbers keep their digits). null when
+ * some answer is not a JSON object the check is sure of: compose then parses as usual.
+ */
+function spliced(spec: AggregateSpec, outcomes: readonly Outcome[]): TranscodeResult | null {
+  const parts: Uint8Array[] = [OPEN];
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i]!;
+    if (!o.ok) return null;
+    const body = new Uint8Array(o.body);
+    if (!isUtf8(body) || !isJsonObject(body)) return null;
+    if (i) parts.push(COMMA);
+    parts.push(Buffer.from(`${JSON.stringify(spec.backends[i]!.group)}:`), body);
+  }
+  parts.push(CLOSE);
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(new ArrayBuffer(size));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return result(200, [...JSON_TYPE, 'x-aggregate-completed', 'true'], out, undefined, true);
+}
+
 export function compose(task: ComposeTask): TranscodeResult {
   const spec = specs.get(task.gen)?.get(task.route);
   if (!spec) throw new Error(`aggregate "${task.route}" is not configured in generation ${task.gen}`);
+  if (canSplice(spec)) { const r = spliced(spec, task.outcomes); if (r) return r; }
   const parts: Array<Json | null> = [];
   const failed: Array<{ b: BackendSpec; o: Extract<Outcome, { ok: false }> }> = [];
   spec.backends.forEach((b, i) => {
