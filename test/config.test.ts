@@ -100,6 +100,16 @@ t.test('missing routes and YAML syntax errors are reported', async (t) => {
   t.match(syntax[0], /^\(syntax\): /);
 });
 
+t.test('deeply nested [ ] and { } are a ConfigError, not a process abort', async (t) => {
+  // Two flow sequences ~900 deep (4 KB) made yaml 2.9 abort a node process (V8 out of memory compiling a RegExp, no
+  // exception) in a standalone repro; where it happens depends on the stack left, so this asserts the guard's answer.
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  for (const text of [`{"routes":[],"a":${deep(1000)},"b":${deep(1000)}}`, `routes: []\na: ${deep(65)}\n`, `routes: []\na: it's\nb: [x, ${'{"k":'.repeat(70)}1${'}'.repeat(70)}]\n`]) {
+    t.same(problems(text), ['(syntax): [ ] and { } nested deeper than 64 levels'], text.slice(0, 40));
+  }
+  t.same(problems(`routes: []\na: ${deep(60)}\nb: "${'['.repeat(100)}"\n`), ['(root): unknown key "a"', '(root): unknown key "b"'], '60 levels, and brackets inside a string, go on to validation');
+});
+
 t.test('gateway validate prints every error and exits 1; a good file exits 0', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gw-validate-'));
   const bad = join(dir, 'bad.yaml');
@@ -107,6 +117,12 @@ t.test('gateway validate prints every error and exits 1; a good file exits 0', a
   const r = spawnSync(process.execPath, [CLI, 'validate', bad], { encoding: 'utf8' });
   t.equal(r.status, 1);
   t.match(r.stderr, 'routes[1].match.path: must match pattern "^/"');
+  // two flow sequences 950 deep: yaml 2.9 aborted this process (FATAL ERROR: RegExpCompiler Allocation failed) before the guard
+  const deepFile = join(dir, 'deep.json');
+  writeFileSync(deepFile, `{"a":${'['.repeat(950)}${']'.repeat(950)},"b":${'['.repeat(950)}${']'.repeat(950)}}`);
+  const rd = spawnSync(process.execPath, [CLI, 'validate', deepFile], { encoding: 'utf8' });
+  t.equal(rd.status, 1, `exits 1, no abort (signal ${rd.signal})`);
+  t.match(rd.stderr, '(syntax): [ ] and { } nested deeper than 64 levels');
   const r2 = spawnSync(process.execPath, [CLI, 'validate', bad.replace('bad', 'missing')], { encoding: 'utf8' });
   t.equal(r2.status, 1);
   t.match(r2.stderr, 'cannot read');

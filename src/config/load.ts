@@ -8,7 +8,7 @@ import { TEMPLATE_FIELDS } from '../observability/access-log/access-log.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { CST, Lexer, parse as parseYaml, YAMLParseError } from 'yaml';
 import { assembleSchema } from './schema.js';
 import type { GatewayConfig, RouteConfig } from './types.js';
 import { ConfigFiles } from './config-files.js';
@@ -370,8 +370,26 @@ export function validateConfig(raw: unknown, source = 'config', opts: LoadOption
 }
 
 /** Parse YAML (a superset of JSON) text into a validated config. */
+/**
+ * Flow collections (`[...]`, `{...}`) nested deeper than this are refused before the YAML
+ * parser sees them: yaml 2.9 aborts the process (V8 out of memory compiling a RegExp, no
+ * exception) on two of them ~900 deep, 4 KB of text an admin reload could send. Its lexer
+ * is iterative, so it measures the nesting safely; no configuration needs more than a few.
+ */
+const MAX_FLOW_NESTING = 64;
+function flowTooDeep(text: string): boolean {
+  let depth = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type === 'flow-map-start' || type === 'flow-seq-start') { if (++depth > MAX_FLOW_NESTING) return true; }
+    else if (type === 'flow-map-end' || type === 'flow-seq-end') depth--;
+  }
+  return false;
+}
+
 export function parseConfig(text: string, source = 'config', opts: LoadOptions | string = {}): GatewayConfig {
   if (typeof opts === 'string') opts = { baseDir: opts };
+  if (flowTooDeep(text)) throw new ConfigError([`(syntax): [ ] and { } nested deeper than ${MAX_FLOW_NESTING} levels`], source);
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true });
