@@ -138,20 +138,24 @@ function failedHeader(failed: Array<{ b: BackendSpec; o: Extract<Outcome, { ok: 
   return failed.map(({ b, o }) => `${b.name}=${o.label}`).join(', ');
 }
 
-/** Specs whose answer can be spliced: every backend only grouped, under distinct keys. */
-const spliceable = new WeakMap<AggregateSpec, boolean>();
-function canSplice(spec: AggregateSpec): boolean {
-  let can = spliceable.get(spec);
-  if (can === undefined) {
+/**
+ * Per spec whose answer can be spliced (every backend only grouped, under distinct keys): the
+ * bytes before each backend's object (`{"a":`, `,"b":`); null for the others.
+ */
+const splicePrefixes = new WeakMap<AggregateSpec, Buffer[] | null>();
+function prefixesOf(spec: AggregateSpec): Buffer[] | null {
+  let prefixes = splicePrefixes.get(spec);
+  if (prefixes === undefined) {
     const groups = spec.backends.map((b) => b.group);
-    can = spec.backends.every((b) => b.group !== null && !b.target && !b.allow && !b.deny && !b.mapping && !b.isCollection && !b.raw)
+    const can = spec.backends.every((b) => b.group !== null && !b.target && !b.allow && !b.deny && !b.mapping && !b.isCollection && !b.raw)
       && new Set(groups).size === groups.length;
-    spliceable.set(spec, can);
+    prefixes = can ? groups.map((g, i) => Buffer.from(`${i ? ',' : '{'}${JSON.stringify(g)}:`)) : null;
+    splicePrefixes.set(spec, prefixes);
   }
-  return can;
+  return prefixes;
 }
 
-const OPEN = Buffer.from('{'), CLOSE = Buffer.from('}'), COMMA = Buffer.from(',');
+const CLOSE = Buffer.from('}');
 
 /**
  * Every backend answered a JSON object and each goes under its own group: whatever the merge
@@ -159,19 +163,19 @@ const OPEN = Buffer.from('{'), CLOSE = Buffer.from('}'), COMMA = Buffer.from(','
  * of parsed and serialised again (~8 µs a KB here; numbers keep their digits). null when
  * some answer is not a JSON object the check is sure of: compose then parses as usual.
  */
-function spliced(spec: AggregateSpec, outcomes: readonly Outcome[]): TranscodeResult | null {
-  const parts: Uint8Array[] = [OPEN];
+function spliced(prefixes: readonly Buffer[], outcomes: readonly Outcome[]): TranscodeResult | null {
+  const parts: Uint8Array[] = [];
   for (let i = 0; i < outcomes.length; i++) {
     const o = outcomes[i]!;
     if (!o.ok) return null;
     const body = new Uint8Array(o.body);
     if (!isUtf8(body) || !isJsonObject(body)) return null;
-    if (i) parts.push(COMMA);
-    parts.push(Buffer.from(`${JSON.stringify(spec.backends[i]!.group)}:`), body);
+    parts.push(prefixes[i]!, body);
   }
   parts.push(CLOSE);
   let size = 0;
   for (const p of parts) size += p.byteLength;
+  // one ArrayBuffer of its own, moved to the front thread as it is (Buffer.concat may share Node's pool)
   const out = new Uint8Array(new ArrayBuffer(size));
   let at = 0;
   for (const p of parts) { out.set(p, at); at += p.byteLength; }
@@ -181,7 +185,8 @@ function spliced(spec: AggregateSpec, outcomes: readonly Outcome[]): TranscodeRe
 export function compose(task: ComposeTask): TranscodeResult {
   const spec = specs.get(task.gen)?.get(task.route);
   if (!spec) throw new Error(`aggregate "${task.route}" is not configured in generation ${task.gen}`);
-  if (canSplice(spec)) { const r = spliced(spec, task.outcomes); if (r) return r; }
+  const prefixes = prefixesOf(spec);
+  if (prefixes) { const r = spliced(prefixes, task.outcomes); if (r) return r; }
   const parts: Array<Json | null> = [];
   const failed: Array<{ b: BackendSpec; o: Extract<Outcome, { ok: false }> }> = [];
   spec.backends.forEach((b, i) => {

@@ -369,7 +369,6 @@ export function validateConfig(raw: unknown, source = 'config', opts: LoadOption
   return cfg;
 }
 
-/** Parse YAML (a superset of JSON) text into a validated config. */
 /**
  * Flow collections (`[...]`, `{...}`) nested deeper than this are refused before the YAML
  * parser sees them: yaml 2.9 aborts the process (V8 out of memory compiling a RegExp, no
@@ -387,6 +386,7 @@ function flowTooDeep(text: string): boolean {
   return false;
 }
 
+/** Parse YAML (a superset of JSON) text into a validated config. */
 export function parseConfig(text: string, source = 'config', opts: LoadOptions | string = {}): GatewayConfig {
   if (typeof opts === 'string') opts = { baseDir: opts };
   if (flowTooDeep(text)) throw new ConfigError([`(syntax): [ ] and { } nested deeper than ${MAX_FLOW_NESTING} levels`], source);
