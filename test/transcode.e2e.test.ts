@@ -459,6 +459,11 @@ t.test('JSON nested deeper than protobuf allows is a 400 naming the limit (inlin
   const nested = (depth: number) => `{"value":${'['.repeat(depth)}${']'.repeat(depth)}}`;
   const shallow = await request(`${gw.url}/v1/echo`, { method: 'POST', body: nested(40) });
   t.equal(shallow.status, 200, 'a google.protobuf.Value 40 arrays deep passes');
+  // counted as protobuf counts (a JSON array in a Value is two messages): 50 arrays are 100 levels
+  t.equal((await request(`${gw.url}/v1/echo`, { method: 'POST', body: nested(50) })).status, 200, '50 arrays: the limit itself passes');
+  const over = await request(`${gw.url}/v1/echo`, { method: 'POST', body: nested(51) });
+  t.equal(over.status, 400);
+  t.match(over.json.message, /^value\[0\].*: nested deeper than 100 levels$/, '51 arrays: refused by the mapping, with the path');
   // 2,000 levels (4 KB: inline), 200,000 levels (400 KB: in the pool). Before the bound the
   // encoder's own limit came up as a 500 and a logged stack.
   for (const depth of [2000, 200_000]) {

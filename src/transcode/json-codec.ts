@@ -179,28 +179,46 @@ function durationIn(v: unknown, at: string): { seconds: Long | number; nanos: nu
   return { seconds: m[2]!.length <= 15 ? sign * Number(m[2]) : Long.fromString((m[1] ?? '') + m[2]!), nanos: sign * nanos };
 }
 
-/** Nested messages and JSON values a request may have: protoc's (and protobufjs') recursion limit. */
+/** Messages nested in a request's top one: protoc's (and protobufjs') recursion limit. */
 export const MAX_NESTING = 100;
-/** nesting of the message being mapped now (toProtoObject starts at 0: a throw leaves it stale) */
-let nesting = 0;
+/**
+ * Depth of the message being mapped, counted as protobufjs' encoder counts (the top message 0,
+ * each message field, list element and map value one more: a JSON array in a Value is two, its
+ * ListValue and the Values in it), so a request too deep is refused here, with its path, before
+ * the encoder would throw. toProtoObject starts it at -1 (a throw leaves it stale).
+ */
+let nesting = -1;
 function deeper(at: string): void {
   if (++nesting > MAX_NESTING) throw new JsonMappingError(`${at.length > 120 ? `${at.slice(0, 120)}…` : at || 'body'}: nested deeper than ${MAX_NESTING} levels`);
 }
 
+/** A google.protobuf.Value whose own level is counted by the caller. */
 function valueIn(v: unknown, at: string): Record<string, unknown> {
   if (v === null) return { nullValue: 0 };
   if (typeof v === 'number') return { numberValue: v };
   if (typeof v === 'string') return { stringValue: v };
   if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) { deeper(at); const list = { listValue: { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) } }; nesting--; return list; }
+  if (Array.isArray(v)) { deeper(at); const list = { listValue: listIn(v, at) }; nesting--; return list; }
   if (typeof v === 'object') { deeper(at); const struct = { structValue: structIn(v, at) }; nesting--; return struct; }
   throw new JsonMappingError(`${at}: not a JSON value`);
+}
+
+/** A Value inside a ListValue or a Struct: one level deeper. */
+function elementIn(v: unknown, at: string): Record<string, unknown> {
+  deeper(at);
+  const value = valueIn(v, at);
+  nesting--;
+  return value;
+}
+
+function listIn(v: unknown[], at: string): Record<string, unknown> {
+  return { values: v.map((x, i) => elementIn(x, `${at}[${i}]`)) };
 }
 
 function structIn(v: unknown, at: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonMappingError(`${at}: expected an object, got ${describe(v)}`);
   const fields: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) fields[k] = valueIn(x, `${at}.${k}`);
+  for (const [k, x] of Object.entries(v)) fields[k] = elementIn(x, `${at}.${k}`);
   return { fields };
 }
 
@@ -223,7 +241,7 @@ function messageInner(t: Type, v: unknown, at: string, o: DecodeOptions): unknow
     case 'Value': return valueIn(v, at);
     case 'ListValue':
       if (!Array.isArray(v)) throw new JsonMappingError(`${at}: expected an array, got ${describe(v)}`);
-      return { values: v.map((x, i) => valueIn(x, `${at}[${i}]`)) };
+      return listIn(v, at);
     case 'Empty':
       if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length) throw new JsonMappingError(`${at}: expected {}`);
       return {};
@@ -344,7 +362,7 @@ function objectIn(t: Type, v: unknown, at: string, o: DecodeOptions): Record<str
  * Long, bytes as Buffers), so no `fromObject` copy is made. Throws JsonMappingError (400).
  */
 export function toProtoObject(t: Type, json: unknown, o: DecodeOptions): Record<string, unknown> {
-  nesting = 0;
+  nesting = -1;
   return messageIn(t, json, '', o) as Record<string, unknown>;
 }
 

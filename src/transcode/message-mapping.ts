@@ -116,7 +116,8 @@ export function encodeRequest(m: Mapper, vars: Map<string, string>, query: strin
   for (const [k, v] of vars) setPath(obj, m.requestType, k.split('.'), new FromText(v), false, `path variable {${k}}`);
   const plain = toProtoObject(m.requestType, obj, { root: m.root });
   try { return m.requestType.encode(plain).finish(); } catch (e) {
-    // protobufjs stops at 100 nested messages (protoc's limit); a JSON array in a Value is two
+    // protobufjs stops at 100 nested messages (protoc's limit). toProtoObject counts as it does and
+    // refuses first, with the path; this keeps a count that drifts from protobufjs' a 400, not a 500
     if ((e as Error).message === 'max depth exceeded') throw new JsonMappingError(`body: messages nest deeper than ${MAX_NESTING} levels`);
     throw e;
   }
