@@ -27,6 +27,8 @@ const grpcCompression = process.env.BENCH_GRPC_COMPRESSION;
 /** N: JSON answers of at least N bytes are gzip-compressed for the client (transcoding.compressAboveBytes) */
 const compressAbove = Number(process.env.BENCH_COMPRESS_ABOVE ?? 0);
 const variant = `${grpcCompression ? `-grpc-${grpcCompression}` : ''}${compressAbove ? `-json-gzip${compressAbove}` : ''}`;
+/** BENCH_INLINE_BELOW=N sets transcoding.inlineBelowBytes (0: every call in the pool); unset, the gateway's default */
+const inlineBelow = process.env.BENCH_INLINE_BELOW === undefined ? undefined : Number(process.env.BENCH_INLINE_BELOW);
 const loadHeaders: Record<string, string> = { 'content-type': 'application/json', ...(compressAbove ? { 'accept-encoding': 'gzip' } : {}) };
 
 function direct(port: number, size: string): Promise<{ rps: number; requests: number; errors: number }> {
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-tc-')), 'gateway.yaml');
   writeFileSync(file, stringify({
     engine: 'uws', [threadsKey]: threads, listen: { host: '127.0.0.1', port: 0 }, admin: { enabled: false },
-    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), ...(compressAbove ? { compressAboveBytes: compressAbove } : {}) },
+    transcoding: { workers: poolWorkers, concurrentTasksPerWorker: 32, ...(inlineBelow !== undefined ? { inlineBelowBytes: inlineBelow } : {}), ...(compressAbove ? { compressAboveBytes: compressAbove } : {}) },
     upstreams: { catalog: { protocol: 'grpc', targets: [{ url: `grpc://127.0.0.1:${server.port}` }], protos: { files: ['demo/catalog.proto'], includeDirs: [PROTO_DIR] }, ...(grpcCompression ? { compression: grpcCompression } : {}) } },
     routes: [{ transcode: { upstream: 'catalog' } }],
   }));
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   }
   const ratio = (size: string) => +(rows.find((r) => r.size === size && r.target.startsWith('gateway'))!.rps / rows.find((r) => r.size === size && r.target.startsWith('direct'))!.rps).toFixed(3);
   const report = {
-    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads, cli: process.env.BENCH_CLI ? 'BENCH_CLI' : 'this build', inlineBelowBytes: Number(process.env.BENCH_INLINE_BELOW ?? 0), grpcCompression: grpcCompression ?? 'identity', compressAboveBytes: compressAbove, loadGenerator: generator },
+    setup: { date: new Date().toISOString(), mode: short ? 'short' : 'full', seconds, rounds, connections, poolWorkers, threads, cli: process.env.BENCH_CLI ? 'BENCH_CLI' : 'this build', inlineBelowBytes: inlineBelow ?? "the build's default (4096 since 2026-12-08)", grpcCompression: grpcCompression ?? 'identity', compressAboveBytes: compressAbove, loadGenerator: generator },
     results: rows,
     transcodedVsDirect: { small: ratio('small'), large: ratio('large') },
     targets: { 'small: transcoded ≥ 1.0× the direct grpc-js client': ratio('small') >= 1, '64 KB: transcoded ≥ 0.9× the direct grpc-js client': ratio('large') >= 0.9 },
